@@ -1,0 +1,1 @@
+"""hamta-ivr: the telephone IVR of the Hamta mobile-device registry."""

@@ -1,0 +1,64 @@
+"""`hamta-ivr`: one command, a sub-command group per module of this package.
+
+Each module below has `register(subparsers)`, which adds its parsers and sets `func` (args ->
+exit code). Bad input raises UsageError or ConfigError: printed as one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from ivr.config import ConfigError
+
+COMMAND_MODULES = [
+    "ivr.cli.db",  # db upgrade, db seed-demo
+    "ivr.cli.admin",  # subscriber …, device …, transfers, audit
+    "ivr.cli.call",  # call (console caller), calls (call log)
+    "ivr.cli.prompts",  # prompts build, prompts check
+    "ivr.cli.serve",  # serve (FastAGI server)
+    "ivr.cli.asterisk",  # asterisk up|down|status, dial
+    "ivr.cli.bench",  # bench
+]
+
+
+class UsageError(Exception):
+    """Bad input on the command line; the message says what and how to fix it."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hamta-ivr", description="The Hamta registry telephone IVR and its tools."
+    )
+    parser.add_argument(
+        "--db", metavar="URL",
+        help="registry database URL (default: HAMTA_DB_URL, else a SQLite file in the data dir)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, ConfigError) as exc:
+        print(f"hamta-ivr: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
