@@ -18,6 +18,45 @@ GATEWAY_IVR = "ivr"
 class Registry:
     """Synchronous; the FastAGI server runs it through ivr.registry.aio.AsyncRegistry."""
 
+    @classmethod
+    def open(cls, url: str | None = None, *, pepper: bytes | None = None) -> Registry:
+        """Connect (ivr.config.db_url/load_pepper when not given). Does not migrate: see
+        ivr.registry.db.upgrade(url), which `hamta-ivr db upgrade` runs."""
+        raise NotImplementedError
+
+    # --- administration (stands in for the web portal; used by the CLI, demo data, tests) ------
+    def add_subscriber(
+        self, msisdn: str, *, password: str | None = None, national_id: str | None = None
+    ) -> None:
+        raise NotImplementedError
+
+    def set_password(self, msisdn: str, pin: str) -> None:
+        raise NotImplementedError
+
+    def add_device(
+        self, imei: str, *, owner: str | None, brand: str, model: str,
+        status: str = "registered", activation_code: str | None = None,
+    ) -> None:
+        raise NotImplementedError
+
+    def device_info(self, imei: str) -> dict | None:
+        """JSON-ready: imei, owner, status, brand, model, has_activation_code, version, …"""
+        raise NotImplementedError
+
+    def subscriber_info(self, msisdn: str) -> dict | None:
+        """JSON-ready: msisdn, has_password, failed_attempts, locked_until (None), …"""
+        raise NotImplementedError
+
+    def transfers(self, *, imei: str | None = None, msisdn: str | None = None) -> list[dict]:
+        raise NotImplementedError
+
+    def audit(self) -> list[dict]:
+        raise NotImplementedError
+
+    def calls(self) -> list[dict]:
+        """The call log, newest first: call_id, msisdn, channel, started, ended, path, outcome."""
+        raise NotImplementedError
+
     # --- queries -------------------------------------------------------------------------------
     def inquire_imei(self, imei: str) -> Inquiry:
         raise NotImplementedError
