@@ -24,11 +24,11 @@ RETRIES = 3  # tries per question before the polite goodbye
 ALL_KEYS = "0123456789*#"
 
 
-class CallerHungUp(Exception):  # noqa: N818 - it is an event, not an error
+class CallerHungUp(Exception):
     """The caller hung up; flows let it propagate, nothing half-done is written."""
 
 
-class NoMoreTries(Exception):  # noqa: N818
+class NoMoreTries(Exception):
     """The caller used every try of a question (silence or wrong entries)."""
 
     def __init__(self, silent: bool) -> None:
@@ -54,11 +54,11 @@ class Number:
 
 @dataclass(frozen=True)
 class DeviceName:
-    """A device's brand and model; the channel says it if it has audio for it."""
+    """A device's brand and model, said when the channel has audio for it (names come from the
+    registry, so audio may lag behind; the device list always reads the IMEI's ending too)."""
 
     brand: str
     model: str
-    imei: str  # fallback: the channel reads the IMEI's last four digits
 
 
 Say = str | Digits | Number | DeviceName
@@ -106,6 +106,15 @@ class Call(ABC):
     async def hangup(self) -> None:
         """End the call from our side."""
 
+    async def say_number(self, value: int, escape: str) -> str | None:
+        """A count in Persian words, one number-word sound at a time."""
+        words = number_words(value)
+        for file in number_files(value):
+            key = await self.stream(Sound(file, words), escape)
+            if key:
+                return key
+        return None
+
     async def device_name(self, name: DeviceName, escape: str) -> tuple[bool, str | None]:
         """Say a device name if the channel has audio for it: (spoken, key pressed)."""
         return False, None
@@ -131,16 +140,9 @@ class Call(ABC):
         if isinstance(item, Digits):
             return await self.say_digit_string(item.value, escape, secret=item.secret)
         if isinstance(item, Number):
-            for file in number_files(item.value):
-                key = await self.stream(Sound(file, number_words(item.value)), escape)
-                if key:
-                    return key
-            return None
-        spoken, key = await self.device_name(item, escape)
-        if spoken or key:
-            return key
-        key = await self.stream(sound_for("imei_ending"), escape)
-        return key or await self.say_digit_string(item.imei[-4:], escape, secret=False)
+            return await self.say_number(item.value, escape)
+        _, key = await self.device_name(item, escape)
+        return key
 
     # --- asking ----------------------------------------------------------------------------------
     async def ask_digits(
@@ -154,18 +156,22 @@ class Call(ABC):
         retries: int = RETRIES,
         first_timeout: float = FIRST_DIGIT_TIMEOUT,
         inter_timeout: float = INTER_DIGIT_TIMEOUT,
+        immediate: str = "",
         label: str = "digits",
     ) -> str:
         """An entry of min_len..max_len digits.
 
         A fixed-length entry completes on its last digit; a variable one on `#` (or a pause after
-        at least min_len digits). `*` starts the entry over. A wrong entry hears why (the
-        validator's prompt key) and tries again; after the last try raises NoMoreTries.
+        at least min_len digits); a key in `immediate` pressed first is the whole entry. `*`
+        starts the entry over. A wrong entry hears why (the validator's prompt key) and tries
+        again; after the last try raises NoMoreTries.
         """
         silent = True
         for _ in range(retries):
             await self.play(*prompt)
-            entry, status = await self._collect(min_len, max_len, first_timeout, inter_timeout)
+            entry, status = await self._collect(
+                min_len, max_len, first_timeout, inter_timeout, immediate
+            )
             shown = mask(entry) if secret else entry
             self.note(f"  [{label}] {shown or '-'} ({status})")
             if status == "silence":
@@ -174,7 +180,8 @@ class Call(ABC):
             silent = False
             if status == "restart":
                 continue
-            reason = "invalid_entry" if not min_len <= len(entry) <= max_len else None
+            valid_length = min_len <= len(entry) <= max_len or (entry != "" and entry in immediate)
+            reason = None if valid_length else "invalid_entry"
             if reason is None and validator is not None:
                 reason = validator(entry)
             if reason is None:
@@ -183,12 +190,15 @@ class Call(ABC):
         raise NoMoreTries(silent)
 
     async def _collect(
-        self, min_len: int, max_len: int, first_timeout: float, inter_timeout: float
+        self, min_len: int, max_len: int, first_timeout: float, inter_timeout: float,
+        immediate: str,
     ) -> tuple[str, str]:
         fixed = min_len == max_len
         entry = ""
         while True:
             key = await self._next_key(first_timeout if not entry else inter_timeout)
+            if not entry and key and key in immediate:
+                return key, "entered"
             if key is None:
                 if entry and not fixed and len(entry) >= min_len:
                     return entry, "paused"

@@ -1,9 +1,70 @@
-"""hamta-ivr call commands (placeholder: filled in by the issue that owns them)."""
+"""`hamta-ivr call` (the console caller) and `hamta-ivr calls` (the call log)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import sys
+
+from ivr.cli.common import open_registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    pass
+    call = sub.add_parser(
+        "call", help="place a call in-process (console caller)",
+        description="Run a call against the registry in this terminal. Without --keys it is "
+        "interactive; with --keys the keys are typed ahead and silence follows them.",
+    )
+    call.add_argument("--from", dest="caller", metavar="MSISDN",
+                      help="calling number (omit for a withheld caller ID)")
+    call.add_argument("--keys", help='keys typed ahead, e.g. "3 1 1234# 1" (h hangs up)')
+    call.set_defaults(func=run_call)
+
+    calls = sub.add_parser("calls", help="list the call log, newest first")
+    calls.add_argument("--json", action="store_true", help="print JSON")
+    calls.set_defaults(func=list_calls)
+
+
+def run_call(args: argparse.Namespace) -> int:
+    from ivr.call.console import ConsoleCall, scripted_keys
+    from ivr.cli import UsageError
+    from ivr.flows.session import handle_call
+    from ivr.registry.aio import AsyncRegistry
+    from ivr.registry.msisdn import InvalidMsisdn, normalize
+
+    if args.caller:
+        try:
+            normalize(args.caller)
+        except InvalidMsisdn as exc:
+            raise UsageError(f"--from: {exc}") from None
+    try:
+        keys = scripted_keys(args.keys or "")
+    except ValueError as exc:
+        raise UsageError(f"--keys: {exc}") from None
+    registry = open_registry(args)
+
+    async def run() -> str:
+        aregistry = AsyncRegistry(registry)
+        try:
+            call = ConsoleCall(caller_id=args.caller, keys=keys, interactive=args.keys is None)
+            return await handle_call(call, aregistry)
+        finally:
+            aregistry.close()
+
+    outcome = asyncio.run(run())
+    print(f"[call ended: {outcome}]")
+    return 0
+
+
+def list_calls(args: argparse.Namespace) -> int:
+    rows = open_registry(args).calls()
+    if args.json:
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2, default=str)
+        print()
+        return 0
+    for row in rows:
+        path = " > ".join(row["path"]) or "-"
+        print(f"{row['started']}  {row['call_id']}  {row['msisdn'] or 'withheld'}  "
+              f"{row['channel']}  {path}  => {row['outcome'] or 'in progress'}")
+    return 0

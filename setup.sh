@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian machine, as root:
+#   ./setup.sh demo   set everything up, then run the IVR on a real Asterisk with a demo registry
+#   ./setup.sh test   set everything up, then run the whole test suite (what CI runs)
+#   ./setup.sh deps   only install and build what the other two need
+# Everything heavy is cached outside the clone, under $HAMTA_CACHE (default /var/cache/hamta-ivr):
+# the virtualenv, the Asterisk root file system, the PostgreSQL test cluster.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export HAMTA_CACHE=${HAMTA_CACHE:-/var/cache/hamta-ivr}
+venv=$HAMTA_CACHE/venv
+DEBIAN_PACKAGES=(python3 python3-venv python3-dev gcc espeak-ng sox libsox-fmt-mp3 debootstrap
+                 sip-tester postgresql procps iproute2 ca-certificates)
+
+say() { printf '\n==> %s\n' "$*"; }
+die() { printf 'setup.sh: %s\n' "$*" >&2; exit 2; }
+
+need_root() {
+  [ "$(id -u)" = 0 ] || die "run me as root: I install Debian packages and start Asterisk (sudo $0 $*)"
+}
+
+install_debian_packages() {
+  local missing=()
+  for p in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+install_python_package() {
+  mkdir -p "$HAMTA_CACHE"
+  if [ ! -x "$venv/bin/python" ]; then
+    say "creating the virtualenv $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --upgrade pip setuptools wheel
+  fi
+  say "installing hamta-ivr (editable) and its dependencies"
+  "$venv/bin/pip" install -q --disable-pip-version-check -e "$here[dev]"
+}
+
+prepare() {
+  need_root "$@"
+  install_debian_packages
+  install_python_package
+  export PATH=$venv/bin:$PATH
+  say "building the Persian prompts"
+  hamta-ivr prompts build
+  hamta-ivr prompts check
+  say "preparing the development Asterisk (first time: a few minutes)"
+  bash "$here/asterisk-conf/dev-asterisk.sh" bootstrap
+}
+
+demo() {
+  prepare "$@"
+  say "demo registry (SQLite)"
+  hamta-ivr db upgrade
+  hamta-ivr db seed-demo
+  say "starting Asterisk"
+  hamta-ivr asterisk up
+  trap 'hamta-ivr asterisk down' EXIT
+  hamta-ivr asterisk status
+  cat <<EOF
+
+The IVR answers extension 7777 (Persian prompts, main menu 1-6, * repeats).
+- Place a call without a phone:   $venv/bin/hamta-ivr dial --from 09121111111 --keys "1 ..."
+- Softphone (SIP, loopback):      see the account printed above by 'asterisk status'
+- Console caller (no Asterisk):   $venv/bin/hamta-ivr call --from 09121111111
+The demo numbers, passwords and codes are listed in README.md. Ctrl-C stops the IVR and Asterisk.
+
+EOF
+  say "FastAGI server (Ctrl-C to stop)"
+  hamta-ivr serve
+}
+
+run_tests() {
+  prepare "$@"
+  say "PostgreSQL test server"
+  eval "$(bash "$here/db/pg-test-server.sh" start)"
+  export HAMTA_TEST_PG_URL
+  say "ruff"
+  (cd "$here" && ruff check .)
+  say "pytest"
+  cd "$here"
+  python -m pytest -ra "${@:2}"
+}
+
+case "${1:-}" in
+  demo) demo "$@" ;;
+  test) run_tests "$@" ;;
+  deps) prepare "$@" ;;
+  *) die "usage: $0 demo|test|deps  (demo: run the IVR on a real Asterisk; test: run the test suite)" ;;
+esac
