@@ -166,7 +166,7 @@ class Call(ABC):
         starts the entry over. A wrong entry hears why (the validator's prompt key) and tries
         again; after the last try raises NoMoreTries.
         """
-        silent = True
+        silent = True  # was the last try silence? (the call log says timed out, not gave up)
         for _ in range(retries):
             await self.play(*prompt)
             entry, status = await self._collect(
@@ -174,10 +174,10 @@ class Call(ABC):
             )
             shown = mask(entry) if secret else entry
             self.note(f"  [{label}] {shown or '-'} ({status})")
-            if status == "silence":
+            silent = status == "silence"
+            if silent:
                 await self.play("no_input")
                 continue
-            silent = False
             if status == "restart":
                 continue
             valid_length = min_len <= len(entry) <= max_len or (entry != "" and entry in immediate)
@@ -236,10 +236,10 @@ class Call(ABC):
             if key == "*":
                 continue
             attempt += 1
-            if key is None:
+            silent = key is None
+            if silent:
                 await self.play("no_input")
                 continue
-            silent = False
             if key in keys:
                 return key
             await self.play("invalid_choice")

@@ -1,7 +1,8 @@
 """The console caller: a call in-process, for staff trying a flow and for transcript tests.
 
-Scripted (`keys` given): the keys are typed ahead in order (`h` hangs up at that point); once they
-run out the caller is silent and every question times out at once, with no real waiting.
+Scripted (`keys` given): the keys are typed ahead in order (`.` is a pause: one question times
+out; `h` hangs up at that point); once they run out the caller is silent and every question times
+out at once, with no real waiting.
 Interactive: each prompt's Persian text is shown and keys are read from the
 terminal, a line at a time; an empty line is silence, end of input is a hang-up.
 """
@@ -18,7 +19,8 @@ from ivr.call.api import Call, CallerHungUp, DeviceName, Sound
 from ivr.prompts.persian import number_words
 
 HANG_UP_KEY = "h"
-VALID_KEYS = set("0123456789*#" + HANG_UP_KEY)
+PAUSE_KEY = "."
+VALID_KEYS = set("0123456789*#" + HANG_UP_KEY + PAUSE_KEY)
 
 
 def scripted_keys(keys: str) -> deque[str]:
@@ -27,7 +29,7 @@ def scripted_keys(keys: str) -> deque[str]:
     wrong = sorted(set(cleaned) - VALID_KEYS)
     if wrong:
         raise ValueError(
-            f"keys may hold 0-9, * and #, and h to hang up; not {' '.join(wrong)}"
+            f"keys may hold 0-9, * and #, . to pause and h to hang up; not {' '.join(wrong)}"
         )
     return deque(cleaned)
 
@@ -79,6 +81,8 @@ class ConsoleCall(Call):
         if not self.keys:
             return None
         key = self.keys.popleft()
+        if key == PAUSE_KEY:
+            return None
         if key == HANG_UP_KEY:
             self.hung_up = True
             self.note("  [caller hangs up]")

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     call.add_argument("--from", dest="caller", metavar="MSISDN",
                       help="calling number (omit for a withheld caller ID)")
-    call.add_argument("--keys", help='keys typed ahead, e.g. "3 1 1234# 1" (h hangs up)')
+    call.add_argument("--keys", help='keys typed ahead, e.g. "3 1 1234# 1" (. pauses, h hangs up)')
     call.set_defaults(func=run_call)
 
     calls = sub.add_parser("calls", help="list the call log, newest first")

@@ -1,4 +1,4 @@
-"""A real SQLite registry file with a small cast of subscribers and devices, and a way to place
+"""A real SQLite registry file holding the demo registry (ivr/registry/demo.py), and a way to place
 scripted console calls against it."""
 
 from __future__ import annotations
@@ -6,57 +6,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from stdnum import luhn
 
 from ivr.call.console import ConsoleCall, scripted_keys
 from ivr.flows.session import handle_call
+from ivr.registry import demo
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.service import Registry
 
-SELLER, SELLER_PIN = "09121111111", "1234"
-BUYER, BUYER_PIN = "09122222222", "5678"
-NO_PIN = "09123333333"  # a subscriber who never set a kartabl password
-MANY, MANY_PIN = "09124444444", "4444"  # twelve devices
-EMPTY, EMPTY_PIN = "09125555555", "5555"  # a password, no devices
+SELLER, SELLER_PIN = demo.DEMO_SELLER, demo.DEMO_SELLER_PIN
+BUYER, BUYER_PIN = demo.DEMO_BUYER, demo.DEMO_BUYER_PIN
+NO_PIN = demo.DEMO_NO_PIN  # never set a kartabl password
+MANY, MANY_PIN = demo.DEMO_MANY, demo.DEMO_MANY_PIN  # twelve devices
+EMPTY, EMPTY_PIN = demo.DEMO_EMPTY, demo.DEMO_EMPTY_PIN  # a password, no devices
 STRANGER = "09126666666"  # not in the registry at all
-CODE = "12345678"
+CODE = demo.DEMO_CODE
 
-
-def imei(n: int) -> str:
-    body = f"35{n:012d}"
-    return body + luhn.calc_check_digit(body)
-
-
-PHONE = imei(1)  # Samsung, the seller's, with CODE
-PHONE_NO_CODE = imei(2)  # the seller's, no activation code
-PHONE_BLOCKED = imei(3)  # the seller's, blocked, with CODE
-UNREGISTERED = imei(4)  # nobody's
-MANY_IMEIS = [imei(100 + i) for i in range(12)]
-UNKNOWN = imei(999)
-
-
-def populate(registry: Registry) -> None:
-    registry.add_subscriber(SELLER, password=SELLER_PIN)
-    registry.add_subscriber(BUYER, password=BUYER_PIN)
-    registry.add_subscriber(NO_PIN)
-    registry.add_subscriber(MANY, password=MANY_PIN)
-    registry.add_subscriber(EMPTY, password=EMPTY_PIN)
-    registry.add_device(PHONE, owner=SELLER, brand="Samsung", model="Galaxy A54",
-                        activation_code=CODE)
-    registry.add_device(PHONE_NO_CODE, owner=SELLER, brand="Xiaomi", model="Redmi Note 12")
-    registry.add_device(PHONE_BLOCKED, owner=SELLER, brand="Apple", model="iPhone 13",
-                        status="blocked", activation_code=CODE)
-    registry.add_device(UNREGISTERED, owner=None, brand="Nokia", model="G21",
-                        status="unregistered")
-    for i, number in enumerate(MANY_IMEIS):
-        registry.add_device(number, owner=MANY, brand="Honor", model=f"X{i + 1}",
-                            activation_code=CODE)
+PHONE = demo.DEMO_PHONE  # Samsung Galaxy A54, the seller's, with CODE
+PHONE_NO_CODE = demo.DEMO_PHONE_NO_CODE  # the seller's, no activation code
+PHONE_BLOCKED = demo.DEMO_PHONE_BLOCKED  # the seller's, blocked, with CODE
+UNREGISTERED = demo.DEMO_UNREGISTERED  # nobody's
+MANY_IMEIS = demo.DEMO_MANY_IMEIS
+UNKNOWN = demo.DEMO_UNKNOWN_IMEI
 
 
 @pytest.fixture
 def registry(sqlite_registry_factory) -> Registry:
     reg = sqlite_registry_factory()
-    populate(reg)
+    demo.seed_demo(reg)
     return reg
 
 
@@ -75,15 +51,20 @@ class Result:
     def text(self) -> str:
         return "\n".join(self.call.transcript)
 
+    def digits_after(self, key: str) -> str:
+        """The digits read right after the last time prompt `key` played (a code, a reference)."""
+        lines = self.call.transcript
+        at = max(i for i, line in enumerate(lines) if line.startswith(f"> {key}:"))
+        digits = next(line for line in lines[at:] if line.startswith("> (digits)"))
+        return digits.removeprefix("> (digits) ").replace(" ", "")
+
     def heard_in_order(self, *keys: str) -> bool:
         it = iter(self.heard)
         return all(any(k == h for h in it) for k in keys)
 
 
 class Caller:
-    """Places scripted calls; collects every prompt heard across a test run."""
-
-    heard_everywhere: set[str] = set()
+    """Places scripted calls against the registry."""
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -98,9 +79,7 @@ class Caller:
         finally:
             if own:
                 aregistry.close()
-        result = Result(outcome, call)
-        Caller.heard_everywhere.update(result.heard)
-        return result
+        return Result(outcome, call)
 
 
 class _Null:

@@ -104,7 +104,7 @@ async def test_direct_transfer_moves_the_device(dial, registry):
     assert owner_of(registry, PHONE) == normalize(BUYER)
     transfers = registry.transfers(imei=PHONE)
     assert len(transfers) == 1
-    assert transfers[0]["reference"] in result.text.replace(" ", "")
+    assert transfers[0]["reference"] == result.digits_after("reference_is")
     assert f"> (digits) {' '.join(PHONE)}" in result.text  # «transfer IMEI X …»
     assert f"> (digits) {' '.join(BUYER)}" in result.text  # «… to mobile number Y»
     assert result.outcome == "transfer:completed"
@@ -272,8 +272,7 @@ async def test_get_activation_code_then_the_buyer_activates_with_it(dial, regist
     assert result.heard_in_order("choose_device", "code_generated", "code_is",
                                  "code_repeat_or_finish", "code_is", "code_repeat_or_finish",
                                  "main_menu")
-    code_lines = [line for line in result.text.splitlines() if line.startswith("> (digits)")]
-    code = code_lines[-1].removeprefix("> (digits) ").replace(" ", "")
+    code = result.digits_after("code_is")
     assert len(code) == 8 and code.isdigit()
     assert registry.device_info(PHONE_NO_CODE)["has_activation_code"]
 

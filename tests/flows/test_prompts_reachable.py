@@ -1,0 +1,73 @@
+"""Every prompt the flows may play is reachable by some sequence of keys, and every registry
+refusal has words; a prompt nobody can reach is dead text for the voice artist."""
+
+from __future__ import annotations
+
+from ivr.flows.common import REFUSAL_PROMPTS, refusal_words
+from ivr.flows.keys import USED_KEYS
+from ivr.prompts import catalogue
+from ivr.registry.types import Outcome, Refusal
+
+from .conftest import (
+    BUYER,
+    CODE,
+    EMPTY,
+    EMPTY_PIN,
+    MANY,
+    MANY_PIN,
+    NO_PIN,
+    PHONE,
+    PHONE_BLOCKED,
+    PHONE_NO_CODE,
+    SELLER,
+    SELLER_PIN,
+    UNKNOWN,
+    UNREGISTERED,
+)
+
+# Refusals the flows pre-empt by checking the entry first (the registry still refuses them, as a
+# second line of defence), the prompt only the dialplan plays, and what only a race or a crash
+# makes heard (tests/flows/test_transcripts.py, tests/flows/test_failures.py).
+NOT_REACHABLE_BY_KEYS = {
+    "refused_not_owner", "refused_not_registered", "invalid_code", "buyer_invalid",
+    "service_unavailable", "system_error", "changed_meanwhile",
+}
+NOT_LUHN = "1" * 15
+NEW_CODE = "11112222"
+
+
+async def test_every_used_prompt_is_heard_on_some_path(dial, registry):
+    heard: set[str] = set()
+
+    async def call(caller: str | None, keys: str):
+        result = await dial(keys, caller=caller)
+        heard.update(result.heard)
+        return result
+
+    await call(SELLER, f"* 9 1 12345 . {NOT_LUHN} {PHONE} 1 {UNREGISTERED} 1 {PHONE_BLOCKED} "
+                       f"1 {UNKNOWN}")
+    await call(SELLER, f"3 1 9999# {SELLER_PIN}# 1 87654321 {CODE} {SELLER} {BUYER} 2 "
+                       f"3 2 01234567890 {SELLER} {SELLER_PIN}# 2 {CODE}")
+    await call(SELLER, f"6 1 {SELLER_PIN}# 1 {NEW_CODE} 11113333 {NEW_CODE} {NEW_CODE}")
+    generated = await call(SELLER, f"4 1 {SELLER_PIN}# 3 4 1 {SELLER_PIN}# 2 1 2 "
+                                   f"5 1 {SELLER_PIN}#")
+    code = generated.digits_after("code_is")
+    await call(BUYER, f"2 {PHONE_NO_CODE} {code} 1 2 {PHONE_BLOCKED} {CODE}")
+    await call(NO_PIN, "5 1")
+    await call(EMPTY, f"5 1 {EMPTY_PIN}#")
+    await call(MANY, f"3 1 {MANY_PIN}# 0 0 1#")
+    await call(SELLER, f"3 1 {SELLER_PIN}# 1 {NEW_CODE} {BUYER} 1")
+    await call(None, f"2 3 1 {SELLER} 0000# 0000# 0000#")
+    missing = USED_KEYS - NOT_REACHABLE_BY_KEYS - heard
+    assert not missing, f"never heard: {sorted(missing)}"
+
+
+def test_used_keys_are_all_in_the_catalogue():
+    assert set(catalogue.keys()) >= USED_KEYS
+
+
+def test_every_refusal_has_words():
+    assert set(REFUSAL_PROMPTS) == set(Refusal)
+    for refusal in Refusal:
+        words = refusal_words(Outcome(refusal=refusal, attempts_left=1))
+        assert all(catalogue.text(w) for w in words if isinstance(w, str))
