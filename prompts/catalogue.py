@@ -5,14 +5,35 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 SOUND_FOLDER = "hamta"  # under sounds/<language>/, next to Asterisk's own digits/
+CATALOGUE_FILE = "catalogue.toml"
+
+Entries = dict[str, dict[str, str]]
+
+
+def parse(raw: str, source: str = CATALOGUE_FILE) -> Entries:
+    """A catalogue's TOML text -> entries; a malformed entry fails here, naming the file and key."""
+    try:
+        data = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{source} is not valid TOML: {exc}") from None
+    for key, entry in data.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
+            raise ValueError(f"{source}: [{key}] needs a `text = \"…\"` line")
+    return data
+
+
+def load(path: Path) -> Entries:
+    """A catalogue file other than the packaged one (a translator's draft, a test's catalogue)."""
+    return parse(Path(path).read_text(encoding="utf-8"), str(path))
 
 
 @cache
-def entries() -> dict[str, dict[str, str]]:
-    raw = resources.files(__package__).joinpath("catalogue.toml").read_text(encoding="utf-8")
-    return tomllib.loads(raw)
+def entries() -> Entries:
+    raw = resources.files(__package__).joinpath(CATALOGUE_FILE).read_text(encoding="utf-8")
+    return parse(raw, f"prompts/{CATALOGUE_FILE}")
 
 
 def keys() -> list[str]:

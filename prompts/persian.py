@@ -13,39 +13,38 @@ _HUNDREDS = {100: "صد", 200: "دویست", 300: "سیصد", 400: "چهارصد
 _SCALES = [(1_000_000_000, "billion", "میلیارد"), (1_000_000, "million", "میلیون"),
            (1000, "thousand", "هزار")]
 AND = "و"
+AND_NAME = "and"  # the sound file of «و»: hamta/num/and
 NUMBER_FOLDER = f"{SOUND_FOLDER}/num"
+DIGITS_FOLDER = "digits"  # Asterisk's SAY DIGITS plays <language>/digits/<d>
+DIGIT_WORDS = tuple(_ONES[:10])  # «صفر» … «نه», as IMEIs and phone numbers are read
 
 
-def _parts(n: int) -> list[int | str]:
-    """The spoken parts of n: atoms (0-19, tens, hundreds) and scale names, without the «و»."""
+def _tokens(n: int) -> list[int | str]:
+    """What n is said as, in order: atoms (0-19, tens, hundreds), scale names and "and".
+
+    Persian puts «و» between the parts of a number (21 «بیست و یک», 105 «صد و پنج») but not
+    between a count and the scale it multiplies (2000 «دو هزار», 21000 «بیست و یک هزار»); a
+    thousand alone is «هزار», never «یک هزار», while a million is «یک میلیون».
+    """
     if n < 20:
         return [n]
     if n < 100:
         tens, ones = divmod(n, 10)
-        return [tens * 10] + ([ones] if ones else [])
+        return [tens * 10] + ([AND_NAME, ones] if ones else [])
     if n < 1000:
         hundreds, rest = divmod(n, 100)
-        return [hundreds * 100] + (_parts(rest) if rest else [])
+        return [hundreds * 100] + ([AND_NAME, *_tokens(rest)] if rest else [])
     for size, name, _ in _SCALES:
         if n >= size:
             count, rest = divmod(n, size)
-            head = [name] if (count == 1 and size == 1000) else [*_parts(count), name]
-            return head + (_parts(rest) if rest else [])
+            head = [name] if (count == 1 and size == 1000) else [*_tokens(count), name]
+            return head + ([AND_NAME, *_tokens(rest)] if rest else [])
     raise AssertionError(n)
 
 
-def _groups(n: int) -> list[list[int | str]]:
-    """Parts grouped where Persian puts «و» between them (21 -> [[20], [1]])."""
-    groups: list[list[int | str]] = []
-    for part in _parts(n):
-        if isinstance(part, str) and groups:
-            groups[-1].append(part)  # a scale word joins the group it multiplies: «دو هزار»
-        else:
-            groups.append([part])
-    return groups
-
-
 def _word(part: int | str) -> str:
+    if part == AND_NAME:
+        return AND
     if isinstance(part, str):
         return next(w for _, name, w in _SCALES if name == part)
     if part < 20:
@@ -54,22 +53,21 @@ def _word(part: int | str) -> str:
 
 
 def number_words(n: int) -> str:
-    """21 -> «بیست و یک», 105 -> «صد و پنج», 2000 -> «دو هزار»."""
+    """21 -> «بیست و یک», 105 -> «صد و پنج», 2000 -> «دو هزار», 1000 -> «هزار»."""
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise TypeError(f"a count must be an int, not {n!r}")
     if n < 0:
         return "منفی " + number_words(-n)
-    return f" {AND} ".join(" ".join(_word(p) for p in group) for group in _groups(n))
+    return " ".join(_word(t) for t in _tokens(n))
 
 
 def number_files(n: int) -> list[str]:
     """The sound files that say n, in order: hamta/num/<atom or scale> and hamta/num/and."""
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise TypeError(f"a count must be an int, not {n!r}")
     if n < 0:
         raise ValueError("the IVR never says a negative number")
-    files: list[str] = []
-    for i, group in enumerate(_groups(n)):
-        if i:
-            files.append(f"{NUMBER_FOLDER}/and")
-        files += [f"{NUMBER_FOLDER}/{p}" for p in group]
-    return files
+    return [f"{NUMBER_FOLDER}/{t}" for t in _tokens(n)]
 
 
 def number_sounds() -> dict[str, str]:
@@ -77,5 +75,10 @@ def number_sounds() -> dict[str, str]:
     atoms = [*range(20), *_TENS, *_HUNDREDS]
     sounds = {f"{NUMBER_FOLDER}/{a}": _word(a) for a in atoms}
     sounds.update({f"{NUMBER_FOLDER}/{name}": word for _, name, word in _SCALES})
-    sounds[f"{NUMBER_FOLDER}/and"] = AND
+    sounds[f"{NUMBER_FOLDER}/{AND_NAME}"] = AND
     return sounds
+
+
+def digit_sounds() -> dict[str, str]:
+    """digits/0 … digits/9 -> their words: what Asterisk's SAY DIGITS plays for language fa."""
+    return {f"{DIGITS_FOLDER}/{d}": word for d, word in enumerate(DIGIT_WORDS)}

@@ -11,6 +11,7 @@ from ivr.call.api import Call, Digits
 from ivr.flows.common import IMEI_LEN, Stop, ask_activation_code, confirm, refuse, valid_imei
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.msisdn import national, try_normalize
+from ivr.registry.types import Refusal
 
 
 async def activate_device(call: Call, registry: AsyncRegistry) -> str:
@@ -25,6 +26,9 @@ async def activate_device(call: Call, registry: AsyncRegistry) -> str:
     await confirm(call, "activate_confirm", Digits(imei), "activate_confirm_to",
                   Digits(national(buyer)))
     outcome = await registry.activate(buyer, imei, code)
+    if outcome.refusal is Refusal.BUYER_IS_OWNER:  # «buyer is the owner» means: already yours
+        await call.play("already_yours")
+        raise Stop("refused:already_yours")
     if not outcome.ok:
         raise await refuse(call, outcome)
     await call.play("activated", "reference_is", Digits(outcome.reference or ""),

@@ -53,6 +53,7 @@ async def test_every_used_prompt_is_heard_on_some_path(dial, registry):
                                    f"5 1 {SELLER_PIN}#")
     code = generated.digits_after("code_is")
     await call(BUYER, f"2 {PHONE_NO_CODE} {code} 1 2 {PHONE_BLOCKED} {CODE}")
+    await call(SELLER, f"2 {PHONE_BLOCKED} {CODE} 2 {PHONE} {NEW_CODE} 1")
     await call(NO_PIN, "5 1")
     await call(EMPTY, f"5 1 {EMPTY_PIN}#")
     await call(MANY, f"3 1 {MANY_PIN}# 0 0 1#")

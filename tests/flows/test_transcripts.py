@@ -310,6 +310,14 @@ async def test_activate_cancelled_changes_nothing(dial, registry):
     assert snapshot(registry) == before
 
 
+async def test_activate_a_device_you_already_own(dial, registry):
+    before = snapshot(registry)
+    result = await dial(f"2 {PHONE} {CODE} 1", caller=SELLER)
+    assert result.heard_in_order("confirm_or_cancel", "already_yours", "main_menu")
+    assert result.call.path == ["activate:refused:already_yours"]
+    assert snapshot(registry) == before
+
+
 async def test_activate_a_device_without_code(dial, registry):
     result = await dial(f"2 {PHONE_NO_CODE} {CODE}", caller=BUYER)
     assert "refused_no_code" in result.heard

@@ -1,0 +1,117 @@
+"""`prompts check`: what Asterisk will play is all there and sounds like speech.
+
+Every prompt key the call flows use (ivr.flows.keys.USED_KEYS) has text in the catalogue; every
+sound (catalogue, numbers, digits, device names built so far) exists, is an 8 kHz mono 16-bit PCM
+WAV, is not silent, has a plausible length, and was built from the catalogue's current text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivr.prompts import catalogue
+from ivr.prompts.audio import SILENCE_FLOOR_DBFS, BadWav, WavInfo, inspect_wav
+from ivr.prompts.layout import DEVICE_FOLDER, LANGUAGE, sound_path
+
+# Plausible lengths in seconds, by kind of sound: a prompt is a word to a long menu; a number word
+# or digit is one short word (they are chained, so a long one means something else was recorded).
+LENGTHS = {
+    "prompt": (0.2, 40.0), "number": (0.1, 2.5), "digit": (0.1, 1.5), "device": (0.3, 10.0),
+}
+
+
+def judge(info: WavInfo, kind: str) -> list[str]:
+    """What is wrong with one sound file (empty list: nothing)."""
+    problems = info.format_problems()
+    if info.frames == 0:
+        problems.append("holds no audio")
+        return problems
+    if not info.rms_dbfs > SILENCE_FLOOR_DBFS:
+        level = "digital silence" if math.isinf(info.rms_dbfs) else f"{info.rms_dbfs:.0f} dBFS"
+        problems.append(f"is silent (RMS {level}, needs above {SILENCE_FLOOR_DBFS:.0f} dBFS)")
+    low, high = LENGTHS[kind]
+    if not low <= info.seconds <= high:
+        problems.append(f"lasts {info.seconds:.2f} s; a {kind} should last {low}-{high} s")
+    return problems
+
+
+def flow_keys() -> frozenset[str] | None:
+    """The prompt keys the call flows play (ivr/flows/keys.py), None if that module is absent."""
+    try:
+        from ivr.flows.keys import USED_KEYS
+    except ImportError:
+        return None
+    return frozenset(USED_KEYS)
+
+
+@dataclass
+class CheckReport:
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    files: int = 0
+    keys: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check(
+    out: Path,
+    entries: Mapping[str, Mapping[str, str]] | None = None,
+    used: Collection[str] | None = None,
+    *,
+    use_flow_keys: bool = True,
+) -> CheckReport:
+    """Check the catalogue against the flows' keys and every sound under `out` (the sounds dir)."""
+    from ivr.prompts.build import DEVICE, load_manifest, plan  # build imports judge from here
+
+    entries = catalogue.entries() if entries is None else entries
+    report = CheckReport()
+    if used is None and use_flow_keys:
+        used = flow_keys()
+        if used is None:
+            report.notes.append("ivr/flows/keys.py (USED_KEYS) not found: checked every "
+                                "catalogue key instead of the keys the flows use")
+    if used is not None:
+        report.keys = len(used)
+        for key in sorted(set(used) - set(entries)):
+            report.problems.append(
+                f"prompt key {key!r} is played by the call flows but missing from "
+                "prompts/catalogue.toml; add it with its Persian text")
+        unused = sorted(set(entries) - set(used))
+        if unused:
+            report.notes.append(f"catalogue keys no flow plays: {', '.join(unused)}")
+
+    manifest = load_manifest(out)
+    if not manifest:
+        report.notes.append(f"no build manifest in {out / LANGUAGE}; built with "
+                            "`hamta-ivr prompts build`?")
+    expected = {item.name: (item.kind, item.text) for item in plan(entries)}
+    for name, entry in manifest.items():
+        if entry.get("kind") == DEVICE:
+            expected.setdefault(name, (DEVICE, entry.get("text", "")))
+    device_dir = sound_path(out, f"{DEVICE_FOLDER}/x").parent
+    if device_dir.is_dir():
+        for path in sorted(device_dir.glob("*.wav")):
+            expected.setdefault(f"{DEVICE_FOLDER}/{path.stem}", (DEVICE, ""))
+
+    rebuild = "run `hamta-ivr prompts build`"
+    for name, (kind, text) in expected.items():
+        path = sound_path(out, name)
+        report.files += 1
+        if not path.is_file():
+            report.problems.append(f"{name}: {path} is missing; {rebuild}")
+            continue
+        try:
+            problems = judge(inspect_wav(path), kind)
+        except BadWav as exc:
+            problems = [str(exc)]
+        built_from = manifest.get(name, {}).get("text")
+        if kind != DEVICE and built_from is not None and built_from != text:
+            problems.append(f"was built from an older text; {rebuild}")
+        report.problems += [f"{name}: {path} {p}" for p in problems]
+    return report

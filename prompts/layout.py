@@ -1,0 +1,34 @@
+"""Where the built sounds live: Asterisk's language folders under one sounds directory.
+
+Asterisk looks a sound name up as <sounds>/<channel language>/<name>.<format>, so with the channel
+language `fa` the prompt `hamta/welcome` is <sounds>/fa/hamta/welcome.wav and SAY DIGITS finds the
+Persian digits in <sounds>/fa/digits/. The same names are what the call API plays.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ivr.config import ConfigError, data_dir
+from ivr.prompts.catalogue import SOUND_FOLDER
+
+LANGUAGE = "fa"
+FORMAT = "wav"  # 8 kHz mono 16-bit PCM: Asterisk's `wav` format, no transcoding for G.711 calls
+DEVICE_FOLDER = f"{SOUND_FOLDER}/device"
+MANIFEST = f"{SOUND_FOLDER}/manifest.json"  # under <sounds>/fa/, next to the prompts it describes
+
+
+class PromptsError(ConfigError):
+    """A build or check problem an operator fixes (a tool, a folder, a recording): exit code 2."""
+
+
+def sounds_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """--out, else HAMTA_SOUNDS_DIR, else <data dir>/sounds (what `hamta-ivr asterisk up` uses)."""
+    chosen = explicit or os.environ.get("HAMTA_SOUNDS_DIR")
+    return Path(chosen).expanduser() if chosen else data_dir() / "sounds"
+
+
+def sound_path(sounds: Path, name: str) -> Path:
+    """The file Asterisk plays for a sound name (relative to the language folder)."""
+    return sounds / LANGUAGE / f"{name}.{FORMAT}"
