@@ -48,9 +48,6 @@ prepare() {
   install_debian_packages
   install_python_package
   export PATH=$venv/bin:$PATH
-  say "building the Persian prompts"
-  hamta-ivr prompts build
-  hamta-ivr prompts check
   say "preparing the development Asterisk (first time: a few minutes)"
   bash "$here/asterisk-conf/dev-asterisk.sh" bootstrap
 }
@@ -60,6 +57,7 @@ demo() {
   say "demo registry (SQLite)"
   hamta-ivr db upgrade
   hamta-ivr db seed-demo
+  build_prompts
   say "starting Asterisk"
   hamta-ivr asterisk up
   trap 'hamta-ivr asterisk down' EXIT
@@ -77,8 +75,15 @@ EOF
   hamta-ivr serve
 }
 
+build_prompts() {
+  say "building the Persian prompts (and the names of the registry's devices)"
+  hamta-ivr prompts build -q
+  hamta-ivr prompts check
+}
+
 run_tests() {
   prepare "$@"
+  build_prompts
   say "PostgreSQL test server"
   eval "$(bash "$here/db/pg-test-server.sh" start)"
   export HAMTA_TEST_PG_URL

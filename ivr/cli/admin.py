@@ -1,9 +1,234 @@
-"""hamta-ivr admin commands (placeholder: filled in by the issue that owns them)."""
+"""Administration commands that stand in for the Hamta web portal:
+
+    hamta-ivr subscriber add MSISDN [--password PIN] [--national-id ID]
+    hamta-ivr subscriber set-password MSISDN PIN        (PIN `-`: read it from standard input)
+    hamta-ivr subscriber show MSISDN [--json]
+    hamta-ivr device add IMEI --owner MSISDN --brand B --model M [--status S] [--activation-code C]
+    hamta-ivr device show IMEI [--json]
+    hamta-ivr transfers [--imei I] [--msisdn M] [--json]
+    hamta-ivr audit [--msisdn M] [--imei I] [--limit N] [--json]
+
+Bad input (number, IMEI, PIN of 4-8 digits, 8-digit code, status) exits 2 with what to fix; an
+unknown number or IMEI, or one that already exists, exits 1.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from typing import Any
+
+from ivr.registry.validate import CODE_LEN, PIN_MAX, PIN_MIN, STATUSES
+
+NOT_FOUND = 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    pass
+    subscriber = sub.add_parser("subscriber", help="add subscribers, set kartabl passwords, show")
+    s_sub = subscriber.add_subparsers(dest="subscriber_command", metavar="ACTION", required=True)
+    add = s_sub.add_parser("add", help="add a mobile number to the registry")
+    add.add_argument("msisdn", metavar="MSISDN", help="09xxxxxxxxx, 9xxxxxxxxx, 989… or +989…")
+    add.add_argument("--password", metavar="PIN",
+                     help=f"kartabl password, {PIN_MIN}-{PIN_MAX} digits (default: none set)")
+    add.add_argument("--national-id", metavar="ID", help="10-digit national ID (کد ملی)")
+    add.set_defaults(func=subscriber_add)
+
+    setpw = s_sub.add_parser("set-password", help="set or replace the kartabl password",
+                             description="Also lifts a password lock, as the portal does.")
+    setpw.add_argument("msisdn", metavar="MSISDN")
+    setpw.add_argument("pin", metavar="PIN",
+                       help=f"{PIN_MIN}-{PIN_MAX} digits; `-` reads it from standard input")
+    setpw.set_defaults(func=subscriber_set_password)
+
+    show = s_sub.add_parser("show", help="a subscriber's password state and lock")
+    show.add_argument("msisdn", metavar="MSISDN")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(func=subscriber_show)
+
+    device = sub.add_parser("device", help="register and show devices")
+    d_sub = device.add_subparsers(dest="device_command", metavar="ACTION", required=True)
+    dadd = d_sub.add_parser("add", help="register a device (IMEI) in an owner's kartabl")
+    dadd.add_argument("imei", metavar="IMEI", help="15 digits with a valid check digit")
+    dadd.add_argument("--owner", metavar="MSISDN",
+                      help="the owner's mobile number (omit for a device nobody owns)")
+    dadd.add_argument("--brand", required=True, metavar="B", help="e.g. Samsung")
+    dadd.add_argument("--model", required=True, metavar="M", help="e.g. Galaxy A54")
+    dadd.add_argument("--status", default="registered", metavar="S",
+                      help=f"one of {', '.join(STATUSES)} (default: registered)")
+    dadd.add_argument("--activation-code", metavar="C", help=f"{CODE_LEN} digits")
+    dadd.set_defaults(func=device_add)
+
+    dshow = d_sub.add_parser("show", help="a device's status, owner and code state")
+    dshow.add_argument("imei", metavar="IMEI")
+    dshow.add_argument("--json", action="store_true", help="print JSON")
+    dshow.set_defaults(func=device_show)
+
+    tr = sub.add_parser("transfers", help="list ownership transfers, oldest first")
+    tr.add_argument("--imei", metavar="I", help="only this device")
+    tr.add_argument("--msisdn", metavar="M", help="only transfers from or to this number")
+    tr.add_argument("--json", action="store_true", help="print JSON (a list)")
+    tr.set_defaults(func=list_transfers)
+
+    audit = sub.add_parser("audit", help="the security audit log, oldest first")
+    audit.add_argument("--msisdn", metavar="M", help="only events of this number")
+    audit.add_argument("--imei", metavar="I", help="only events of this device")
+    audit.add_argument("--limit", type=int, metavar="N", help="only the last N events")
+    audit.add_argument("--json", action="store_true", help="print JSON (a list)")
+    audit.set_defaults(func=list_audit)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _checked(kind: str, fn: Any, raw: str) -> Any:
+    """Validate one argument; bad input becomes a UsageError (exit 2) naming the fix."""
+    from ivr.cli import UsageError
+    from ivr.registry.errors import InvalidInput
+
+    try:
+        return fn(raw)
+    except InvalidInput as exc:
+        raise UsageError(f"{kind}: {exc}") from None
+
+
+def _msisdn(raw: str) -> str:
+    from ivr.registry.msisdn import normalize
+
+    return _checked("MSISDN", normalize, raw)
+
+
+def _imei(raw: str) -> str:
+    from ivr.registry import validate
+
+    return _checked("IMEI", validate.imei, raw)
+
+
+def _run(args: argparse.Namespace, action: Any) -> Any:
+    """Open the registry, run `action(registry)`; registry errors become messages."""
+    from ivr.cli import UsageError
+    from ivr.cli.common import open_registry
+    from ivr.registry.errors import AlreadyExists, InvalidInput, NotFound
+
+    with open_registry(args) as registry:
+        try:
+            return action(registry)
+        except InvalidInput as exc:
+            raise UsageError(str(exc)) from None
+        except (NotFound, AlreadyExists) as exc:
+            print(f"hamta-ivr: {exc}", file=sys.stderr)
+            return None
+
+
+def _print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    print()
+
+
+def _print_record(record: dict) -> None:
+    width = max(len(k) for k in record)
+    for key, value in record.items():
+        print(f"{key:<{width}}  {'-' if value is None else value}")
+
+
+# --- subscribers ---------------------------------------------------------------------------------
+def subscriber_add(args: argparse.Namespace) -> int:
+    from ivr.registry import validate
+
+    number = _msisdn(args.msisdn)
+    pin = _checked("--password", validate.pin, args.password) if args.password else None
+    nid = (_checked("--national-id", validate.national_id, args.national_id)
+           if args.national_id else None)
+    done = _run(args, lambda r: r.add_subscriber(number, password=pin, national_id=nid) or True)
+    if not done:
+        return NOT_FOUND
+    print(f"added {number} ({'with' if pin else 'without'} a kartabl password)")
+    return 0
+
+
+def subscriber_set_password(args: argparse.Namespace) -> int:
+    from ivr.registry import validate
+
+    number = _msisdn(args.msisdn)
+    raw = sys.stdin.readline().strip() if args.pin == "-" else args.pin
+    pin = _checked("PIN", validate.pin, raw)
+    if not _run(args, lambda r: r.set_password(number, pin) or True):
+        return NOT_FOUND
+    print(f"kartabl password set for {number}")
+    return 0
+
+
+def subscriber_show(args: argparse.Namespace) -> int:
+    number = _msisdn(args.msisdn)
+    info = _run(args, lambda r: r.subscriber_info(number))
+    if info is None:
+        print(f"hamta-ivr: {number} is not in the registry", file=sys.stderr)
+        return NOT_FOUND
+    if args.json:
+        _print_json(info)
+    else:
+        _print_record(info)
+    return 0
+
+
+# --- devices -------------------------------------------------------------------------------------
+def device_add(args: argparse.Namespace) -> int:
+    from ivr.registry import validate
+
+    imei = _imei(args.imei)
+    owner = _msisdn(args.owner) if args.owner else None
+    status = _checked("--status", validate.status, args.status)
+    code = (_checked("--activation-code", validate.code, args.activation_code)
+            if args.activation_code else None)
+    done = _run(args, lambda r: r.add_device(imei, owner=owner, brand=args.brand,
+                                             model=args.model, status=status,
+                                             activation_code=code) or True)
+    if not done:
+        return NOT_FOUND
+    print(f"added {imei} ({args.brand} {args.model}, {status}) "
+          f"{'to ' + owner if owner else 'with no owner'}")
+    return 0
+
+
+def device_show(args: argparse.Namespace) -> int:
+    imei = _imei(args.imei)
+    info = _run(args, lambda r: r.device_info(imei))
+    if info is None:
+        print(f"hamta-ivr: no device with IMEI {imei} in the registry", file=sys.stderr)
+        return NOT_FOUND
+    if args.json:
+        _print_json(info)
+    else:
+        _print_record(info)
+    return 0
+
+
+# --- listings ------------------------------------------------------------------------------------
+def list_transfers(args: argparse.Namespace) -> int:
+    imei = _imei(args.imei) if args.imei else None
+    number = _msisdn(args.msisdn) if args.msisdn else None
+    rows = _run(args, lambda r: r.transfers(imei=imei, msisdn=number))
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no transfers")
+    for row in rows:
+        print(f"{row['at']}  {row['reference']}  {row['imei']}  {row['from_msisdn'] or '-'} -> "
+              f"{row['to_msisdn']}  {row['kind']} via {row['gateway']}")
+    return 0
+
+
+def list_audit(args: argparse.Namespace) -> int:
+    from ivr.cli import UsageError
+
+    imei = _imei(args.imei) if args.imei else None
+    number = _msisdn(args.msisdn) if args.msisdn else None
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be 1 or more")
+    rows = _run(args, lambda r: r.audit(msisdn=number, imei=imei, limit=args.limit))
+    if args.json:
+        _print_json(rows)
+        return 0
+    for row in rows:
+        print(f"{row['at']}  {row['event']:<18} {row['gateway']:<6} {row['msisdn'] or '-':<14} "
+              f"{row['imei'] or '-':<15}  {row['detail'] or ''}")
+    return 0

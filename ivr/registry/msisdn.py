@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+from ivr.registry.errors import InvalidInput
 
-class InvalidMsisdn(ValueError):
+
+class InvalidMsisdn(InvalidInput):
     """Not an Iranian mobile number in any accepted form."""
 
 
-_FORMS = re.compile(r"^(?:\+98|0098|98|0)?(9\d{9})$")
+_FORMS = re.compile(r"^(?:\+98|0098|98|0)?(9[0-9]{9})$")
 
 
 def normalize(raw: str) -> str:

@@ -1,0 +1,84 @@
+"""The demo registry (`hamta-ivr db seed-demo`): a small cast to try every IVR path with.
+
+These numbers, PINs and codes are public demo data, never real secrets.
+
+| Number      | PIN  | Who                      | Devices (kartabl order)                        |
+|-------------|------|--------------------------|------------------------------------------------|
+| 09121111111 | 1234 | DEMO_SELLER, a shop      | Samsung Galaxy A54 (code 12345678)             |
+|             |      |                          | Xiaomi Redmi Note 12 (no code)                 |
+|             |      |                          | Apple iPhone 13, BLOCKED (code 12345678)       |
+| 09122222222 | 5678 | DEMO_BUYER               | none                                           |
+| 09123333333 | none | DEMO_NO_PIN, no password | Nokia C32 (code 24681357)                      |
+| 09124444444 | 4444 | DEMO_MANY                | Honor X1 … X12 (12 devices, all code 12345678) |
+| 09125555555 | 5555 | DEMO_EMPTY               | none                                           |
+| (nobody)    |      |                          | Nokia G21, UNREGISTERED                        |
+
+IMEIs are `35` + a 12-digit serial + the Luhn check digit (demo_imei(n)): the seller's phones are
+n = 1, 2, 3, the unregistered one 4, the no-password subscriber's 5, the twelve 100…111.
+DEMO_UNKNOWN_IMEI (n = 999) is well-formed but not in the registry.
+"""
+
+from __future__ import annotations
+
+from stdnum import luhn
+
+from ivr.registry.service import Registry
+
+
+def demo_imei(n: int) -> str:
+    """A deterministic, Luhn-valid IMEI."""
+    body = f"35{n:012d}"
+    return body + luhn.calc_check_digit(body)
+
+
+DEMO_SELLER, DEMO_SELLER_PIN = "09121111111", "1234"
+DEMO_BUYER, DEMO_BUYER_PIN = "09122222222", "5678"
+DEMO_NO_PIN = "09123333333"
+DEMO_MANY, DEMO_MANY_PIN = "09124444444", "4444"
+DEMO_EMPTY, DEMO_EMPTY_PIN = "09125555555", "5555"
+DEMO_CODE = "12345678"
+DEMO_NO_PIN_CODE = "24681357"
+
+DEMO_PHONE = demo_imei(1)
+DEMO_PHONE_NO_CODE = demo_imei(2)
+DEMO_PHONE_BLOCKED = demo_imei(3)
+DEMO_UNREGISTERED = demo_imei(4)
+DEMO_NO_PIN_PHONE = demo_imei(5)
+DEMO_MANY_IMEIS = [demo_imei(100 + i) for i in range(12)]
+DEMO_UNKNOWN_IMEI = demo_imei(999)
+
+# number, PIN (None: no kartabl password)
+SUBSCRIBERS: list[tuple[str, str | None]] = [
+    (DEMO_SELLER, DEMO_SELLER_PIN),
+    (DEMO_BUYER, DEMO_BUYER_PIN),
+    (DEMO_NO_PIN, None),
+    (DEMO_MANY, DEMO_MANY_PIN),
+    (DEMO_EMPTY, DEMO_EMPTY_PIN),
+]
+
+# IMEI, owner, brand, model, status, activation code — in kartabl order
+DEVICES: list[tuple[str, str | None, str, str, str, str | None]] = [
+    (DEMO_PHONE, DEMO_SELLER, "Samsung", "Galaxy A54", "registered", DEMO_CODE),
+    (DEMO_PHONE_NO_CODE, DEMO_SELLER, "Xiaomi", "Redmi Note 12", "registered", None),
+    (DEMO_PHONE_BLOCKED, DEMO_SELLER, "Apple", "iPhone 13", "blocked", DEMO_CODE),
+    (DEMO_UNREGISTERED, None, "Nokia", "G21", "unregistered", None),
+    (DEMO_NO_PIN_PHONE, DEMO_NO_PIN, "Nokia", "C32", "registered", DEMO_NO_PIN_CODE),
+    *[(imei, DEMO_MANY, "Honor", f"X{i + 1}", "registered", DEMO_CODE)
+      for i, imei in enumerate(DEMO_MANY_IMEIS)],
+]
+
+
+def is_seeded(registry: Registry) -> bool:
+    return registry.subscriber_info(DEMO_SELLER) is not None
+
+
+def seed_demo(registry: Registry) -> bool:
+    """Add the demo cast; False (and nothing changed) when it is already there."""
+    if is_seeded(registry):
+        return False
+    for number, pin in SUBSCRIBERS:
+        registry.add_subscriber(number, password=pin)
+    for imei, owner, brand, model, status, code in DEVICES:
+        registry.add_device(imei, owner=owner, brand=brand, model=model, status=status,
+                            activation_code=code)
+    return True

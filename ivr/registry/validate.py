@@ -1,0 +1,88 @@
+"""Input rules shared by the service and the CLI: IMEI, kartabl PIN, activation code, national ID.
+
+- IMEI: exactly 15 digits with a valid Luhn check digit (python-stdnum), as the field does it.
+- PIN (kartabl password): 4 to 8 digits, because callers key it on a telephone keypad.
+- Activation code: exactly 8 digits (the length the registry hands out).
+- National ID (کد ملی): 10 digits with the Iranian check digit.
+
+Digits are ASCII 0-9 only (a keypad sends those; a regex \\d would let Persian
+digits through).
+"""
+
+from __future__ import annotations
+
+import re
+
+from stdnum import imei as stdnum_imei
+
+from ivr.registry.errors import InvalidInput
+
+PIN_MIN, PIN_MAX = 4, 8
+CODE_LEN = 8
+IMEI_LEN = 15
+STATUSES = ("registered", "unregistered", "blocked")
+
+
+def is_imei(raw: str | None) -> bool:
+    """15 digits and a valid Luhn check digit (an IMEISV or a 14-digit body is not enough)."""
+    return (
+        isinstance(raw, str) and re.fullmatch(rf"[0-9]{{{IMEI_LEN}}}", raw) is not None
+        and stdnum_imei.is_valid(raw)
+    )
+
+
+def imei(raw: str) -> str:
+    cleaned = re.sub(r"[\s\-]", "", raw or "")
+    if not is_imei(cleaned):
+        raise InvalidInput(
+            f"{raw!r} is not an IMEI: it needs 15 digits with a valid check digit "
+            "(dial *#06# on the phone to read it)"
+        )
+    return cleaned
+
+
+def is_pin(raw: str | None) -> bool:
+    pattern = rf"[0-9]{{{PIN_MIN},{PIN_MAX}}}"
+    return isinstance(raw, str) and re.fullmatch(pattern, raw) is not None
+
+
+def pin(raw: str) -> str:
+    if not is_pin(raw):
+        raise InvalidInput(f"a kartabl password is {PIN_MIN} to {PIN_MAX} digits (0-9 only)")
+    return raw
+
+
+def is_code(raw: str | None) -> bool:
+    return isinstance(raw, str) and re.fullmatch(rf"[0-9]{{{CODE_LEN}}}", raw) is not None
+
+
+def code(raw: str) -> str:
+    if not is_code(raw):
+        raise InvalidInput(f"an activation code is exactly {CODE_LEN} digits (0-9 only)")
+    return raw
+
+
+def status(raw: str) -> str:
+    if raw not in STATUSES:
+        raise InvalidInput(f"status {raw!r} is not one of {', '.join(STATUSES)}")
+    return raw
+
+
+def national_id_check_digit(first9: str) -> int:
+    """The Iranian national-ID check digit: weights 10..2, remainder mod 11."""
+    total = sum(int(d) * (10 - i) for i, d in enumerate(first9))
+    rest = total % 11
+    return rest if rest < 2 else 11 - rest
+
+
+def national_id(raw: str) -> str:
+    cleaned = re.sub(r"[\s\-]", "", raw or "")
+    if (
+        not re.fullmatch(r"[0-9]{10}", cleaned)
+        or len(set(cleaned)) == 1
+        or national_id_check_digit(cleaned[:9]) != int(cleaned[9])
+    ):
+        raise InvalidInput(
+            f"{raw!r} is not an Iranian national ID (10 digits with a valid check digit)"
+        )
+    return cleaned

@@ -1,0 +1,26 @@
+"""Fixtures every test folder may use.
+
+`sqlite_registry_factory()` gives a fresh registry on its own migrated SQLite file (a copy of one
+template migrated once per session), with the test pepper and cheap argon2 costs (tests that are
+about hashing pass `hash_params=OWASP_MINIMUM`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.registry.support import SqliteFactory, migrated_sqlite
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory):
+    return migrated_sqlite(tmp_path_factory.mktemp("template") / "registry.db")
+
+
+@pytest.fixture
+def sqlite_registry_factory(sqlite_template, tmp_path) -> Iterator[SqliteFactory]:
+    factory = SqliteFactory(sqlite_template, tmp_path)
+    yield factory
+    factory.close()

@@ -1,0 +1,81 @@
+"""Migrations, models and engines agree; a database that was never migrated says what to do."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from ivr.registry.db import current_revision, head_revision, make_engine, normalize_url, upgrade
+from ivr.registry.errors import SchemaNotReady
+from ivr.registry.models import Base
+from ivr.registry.service import Registry
+
+from .support import TEST_PEPPER
+
+
+def test_the_migrations_build_exactly_the_models(db_url):
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+        assert current_revision(engine) == head_revision() == "0001"
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_again_changes_nothing(db_url):
+    assert upgrade(db_url) == "0001"
+
+
+def test_an_unmigrated_database_names_the_fix(tmp_path):
+    with pytest.raises(SchemaNotReady, match="hamta-ivr db upgrade"):
+        Registry.open(f"sqlite:///{tmp_path / 'empty.db'}", pepper=TEST_PEPPER)
+
+
+def test_upgrade_from_any_directory_and_with_an_explicit_migrations_dir(tmp_path, monkeypatch):
+    from ivr.registry import db
+
+    monkeypatch.chdir(tmp_path)
+    assert upgrade(f"sqlite:///{tmp_path / 'a.db'}") == "0001"
+    monkeypatch.setenv("HAMTA_MIGRATIONS_DIR", str(db.migrations_dir()))
+    assert upgrade(f"sqlite:///{tmp_path / 'b.db'}") == "0001"
+    monkeypatch.setenv("HAMTA_MIGRATIONS_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(SchemaNotReady, match="HAMTA_MIGRATIONS_DIR"):
+        upgrade(f"sqlite:///{tmp_path / 'c.db'}")
+
+
+def test_times_come_back_aware_utc(registry, clock):
+    clock.now = datetime(2026, 3, 21, 12, 30, tzinfo=timezone(timedelta(hours=3, minutes=30)))
+    registry.add_subscriber("09121111111")
+    created = datetime.fromisoformat(registry.subscriber_info("09121111111")["created_at"])
+    assert created == datetime(2026, 3, 21, 9, 0, tzinfo=UTC)
+    assert created.utcoffset() == timedelta(0)
+
+
+def test_urls():
+    assert normalize_url("postgresql://u@h/d").drivername == "postgresql+psycopg"
+    assert normalize_url("postgres://u@h/d").drivername == "postgresql+psycopg"
+    assert normalize_url("sqlite:////tmp/x.db").drivername == "sqlite"
+    with pytest.raises(ValueError, match="SQLite file"):
+        make_engine("sqlite://")
+
+
+def test_sqlite_pragmas_and_immediate_writes(sqlite_registry_factory):
+    registry = sqlite_registry_factory()
+    with registry.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    # a write transaction holds the write lock from BEGIN: a second writer cannot start
+    import sqlite3
+
+    path = registry.engine.url.database
+    with registry._writer.connect() as conn, conn.begin():
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
