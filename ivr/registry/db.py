@@ -79,9 +79,9 @@ def migrations_dir() -> Path:
     explicit = os.environ.get("HAMTA_MIGRATIONS_DIR")
     if explicit:
         return Path(explicit)
-    import ivr
+    import ivr.migrations  # db/migrations, mapped into the package by pyproject.toml
 
-    return Path(ivr.__file__).resolve().parent.parent / "db" / "migrations"
+    return Path(ivr.migrations.__file__).resolve().parent
 
 
 def _alembic_config(engine_url: str) -> Any:

@@ -1,0 +1,1 @@
+"""Alembic migrations of the registry schema (db/migrations, shipped as ivr.migrations)."""
