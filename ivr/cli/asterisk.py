@@ -1,9 +1,141 @@
-"""hamta-ivr asterisk commands (placeholder: filled in by the issue that owns them)."""
+"""`hamta-ivr asterisk up|down|status|render` (the development Asterisk) and `hamta-ivr dial`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    pass
+    group = sub.add_parser(
+        "asterisk", help="the development Asterisk: up, down, status, render",
+        description="Run a real Asterisk with asterisk-conf/ and the built prompts: the "
+        "machine's Asterisk, else Asterisk 22 in a cached Debian sid chroot (built on first use).",
+    )
+    actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
+    up = actions.add_parser("up", help="bootstrap if needed, render the config, start Asterisk "
+                            "and wait until AMI answers (idempotent)")
+    up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for AMI")
+    up.set_defaults(func=run_up)
+    actions.add_parser("down", help="stop Asterisk cleanly (idempotent)").set_defaults(
+        func=run_down)
+    actions.add_parser("status", help="what runs; exit 0 when Asterisk answers").set_defaults(
+        func=run_status)
+    render = actions.add_parser(
+        "render", help="write the config files with this deployment's paths, ports and secrets",
+        description="For an operator adding the IVR to an existing PBX: writes every file of "
+        "asterisk-conf/ rendered (secrets included, mode 600) into DIR; "
+        "see asterisk-conf/README.md.")
+    render.add_argument("--out", required=True, metavar="DIR")
+    render.set_defaults(func=run_render)
+
+    dial = sub.add_parser(
+        "dial", help="place a real call into the IVR through Asterisk (AMI) and drive it with keys",
+        description="Originates a Local channel into the IVR with the caller ID, sends each key "
+        "as DTMF when the IVR waits for one, prints the prompts played (> …) and the keys sent "
+        "(< …), and exits when the call ends: 0 when the IVR ran and the call ended, 1 otherwise.",
+    )
+    dial.add_argument("--from", dest="caller", metavar="MSISDN",
+                      help="calling number (omit for a withheld caller ID)")
+    dial.add_argument("--keys", default="",
+                      help='keys in order, e.g. "3 1 1234# 1"; . lets one question time out, '
+                      "h hangs up; after the last key the caller stays silent")
+    dial.add_argument("--ext", default="7777", help="extension in context hamta-ivr "
+                      "(7777 FastAGI, 7778 classic AGI)")
+    dial.add_argument("--timeout", type=float, default=300.0,
+                      help="seconds before the call is hung up and dial fails (default 300)")
+    dial.add_argument("--barge-in", action="store_true",
+                      help="press each key as soon as a prompt that accepts it starts (faster; "
+                      "default: wait until the IVR waits for a key, hearing every prompt)")
+    dial.add_argument("--json", action="store_true", help="print the result as JSON at the end")
+    dial.set_defaults(func=run_dial)
+
+
+def _setup():
+    from ivr.asterisk import config, dev
+
+    runtime = dev.Runtime.detect()
+    return runtime, config.load(classic_agi=runtime.classic_agi)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from ivr.asterisk import dev
+
+    runtime, cfg = _setup()
+    print(f"Asterisk: {dev.up(runtime, cfg, timeout=args.timeout, db=args.db)}")
+    ok, lines = dev.status(runtime, cfg)
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+def run_down(args: argparse.Namespace) -> int:
+    from ivr.asterisk import dev
+
+    runtime, cfg = _setup()
+    print(f"Asterisk: {dev.down(runtime, cfg)}")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from ivr.asterisk import dev
+
+    runtime, cfg = _setup()
+    ok, lines = dev.status(runtime, cfg)
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ivr.asterisk import config
+
+    cfg = config.load()
+    out = config.render(cfg, Path(args.out))
+    print(f"rendered {', '.join(config.CONF_FILES)} and pjsip_staff.conf into {out}")
+    return 0
+
+
+def run_dial(args: argparse.Namespace) -> int:
+    from ivr.asterisk import ami, config
+    from ivr.cli import UsageError
+    from ivr.registry.msisdn import InvalidMsisdn, normalize
+
+    if args.caller:
+        try:
+            normalize(args.caller)
+        except InvalidMsisdn as exc:
+            raise UsageError(f"--from: {exc}") from None
+    wrong = sorted(set("".join(args.keys.split())) - set("0123456789*#.h"))
+    if wrong:
+        raise UsageError(f"--keys may hold 0-9, * and #, . (silence) and h (hang up); "
+                         f"not {' '.join(wrong)}")
+    if not args.ext.isdigit():
+        raise UsageError("--ext must be digits (7777 or 7778)")
+    cfg = config.load(create_secrets=False)
+
+    def echo(line: str) -> None:
+        if not args.json:
+            print(line, flush=True)
+
+    try:
+        result = asyncio.run(ami.dial(
+            cfg, caller=args.caller, keys=args.keys, extension=args.ext, timeout=args.timeout,
+            spool=str(config.spool_dir()), echo=echo, barge_in=args.barge_in))
+    except ami.AmiError as exc:
+        print(f"hamta-ivr dial: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        doc = dict(vars(result), ok=result.ok)
+        json.dump(doc, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        print(f"[call ended: {result.ended}{' (IVR unavailable)' if result.unavailable else ''}, "
+              f"{result.seconds}s, call id {result.call_id}]")
+        if result.unused_keys:
+            print(f"[keys not used: {result.unused_keys}]")
+        if result.error:
+            print(f"hamta-ivr dial: {result.error}", file=sys.stderr)
+    return 0 if result.ok else 1

@@ -1,0 +1,229 @@
+"""Rendering asterisk-conf/ for one deployment: absolute paths, ports and secrets filled in.
+
+The repository holds templates with `@NAME@` placeholders (Asterisk's own `${…}` syntax stays
+untouched). Secrets (the AMI password, softphone passwords) come from the environment or from files
+generated once in `<data dir>/secrets/` (mode 600), so nothing secret is ever committed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivr.config import AgiAddress, ConfigError, agi_address, data_dir
+
+CONF_FILES = [
+    "asterisk.conf", "modules.conf", "logger.conf", "manager.conf", "manager_hamta.conf",
+    "extensions.conf", "pjsip.conf", "pjsip_hamta.conf", "rtp.conf",
+]
+# Files Asterisk's core reads at start: present (and mostly empty) so the log holds no errors
+QUIET_FILES = {
+    "cdr.conf": "[general]\nenable = no\n", "cel.conf": "[general]\nenable = no\n",
+    "features.conf": "", "acl.conf": "", "udptl.conf": "", "pjproject.conf": "",
+    "stasis.conf": "", "ccss.conf": "",
+}
+AMI_USER = "hamta"
+DEFAULT_STAFF = "staff1,staff2"
+_PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
+_STAFF_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+def conf_source_dir() -> Path:
+    """asterisk-conf/ of this checkout (HAMTA_ASTERISK_CONF overrides, e.g. for an install)."""
+    explicit = os.environ.get("HAMTA_ASTERISK_CONF")
+    if explicit:
+        return Path(explicit)
+    return Path(__file__).resolve().parents[2] / "asterisk-conf"
+
+
+def sounds_dir() -> Path:
+    """Where `hamta-ivr prompts build` writes the audio: HAMTA_SOUNDS_DIR or <data dir>/sounds."""
+    explicit = os.environ.get("HAMTA_SOUNDS_DIR")
+    return Path(explicit).expanduser().resolve() if explicit else data_dir() / "sounds"
+
+
+def spool_dir() -> Path:
+    """Short-lived audio (secret digit strings) the FastAGI server writes for Asterisk to play.
+
+    HAMTA_SPOOL_DIR, else <data dir>/spool. Asterisk must be able to read it (same machine).
+    """
+    explicit = os.environ.get("HAMTA_SPOOL_DIR")
+    path = Path(explicit).expanduser().resolve() if explicit else data_dir() / "spool"
+    path.mkdir(parents=True, exist_ok=True, mode=0o750)
+    return path
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a port number (1-65535)") from None
+    if not 0 < port < 65536:
+        raise ConfigError(f"{name}={port} is outside 1-65535")
+    return port
+
+
+def read_secret(env: str, name: str, *, create: bool = True) -> str:
+    """A deployment secret: the env variable, else <data dir>/secrets/<name> (made once)."""
+    value = os.environ.get(env)
+    if value:
+        if not re.fullmatch(r"[A-Za-z0-9._~+=-]{8,128}", value):
+            raise ConfigError(f"{env} must be 8-128 characters of letters, digits or ._~+=-")
+        return value
+    folder = data_dir() / "secrets"
+    path = folder / name
+    if not path.exists():
+        if not create:
+            raise ConfigError(f"no {env} and no {path}; run `hamta-ivr asterisk up` first")
+        folder.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(18) + "\n")
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class StaffAccount:
+    """A softphone account for call-centre staff: SIP user, password, caller ID it presents."""
+
+    name: str
+    password: str
+    msisdn: str | None = None
+
+
+def staff_accounts(*, create: bool = True) -> list[StaffAccount]:
+    """HAMTA_SIP_STAFF="name[:09xxxxxxxxx],…" (default staff1,staff2); passwords from
+    HAMTA_SIP_SECRET_<NAME> or <data dir>/secrets/sip-<name>."""
+    accounts = []
+    for item in os.environ.get("HAMTA_SIP_STAFF", DEFAULT_STAFF).split(","):
+        name, _, msisdn = item.strip().partition(":")
+        if not name:
+            continue
+        if not _STAFF_NAME.fullmatch(name):
+            raise ConfigError(f"HAMTA_SIP_STAFF: {name!r} is not a SIP user name (a-z, 0-9, _-)")
+        if msisdn and not re.fullmatch(r"09\d{9}", msisdn):
+            raise ConfigError(f"HAMTA_SIP_STAFF: {msisdn!r} is not a mobile number 09xxxxxxxxx")
+        env = "HAMTA_SIP_SECRET_" + name.upper().replace("-", "_")
+        accounts.append(StaffAccount(name, read_secret(env, f"sip-{name}", create=create),
+                                     msisdn or None))
+    return accounts
+
+
+@dataclass(frozen=True)
+class AsteriskConfig:
+    """Everything that differs between deployments of the same asterisk-conf/ files."""
+
+    base: Path  # <data dir>/asterisk: etc/, log/, run/, lib/, spool/, data/
+    sounds: Path
+    agi: AgiAddress
+    ami_port: int
+    ami_secret: str
+    sip_bind: str
+    sip_port: int
+    rtp_range: tuple[int, int]
+    classic_agi: str
+    staff: list[StaffAccount] = field(default_factory=list)
+    ami_user: str = AMI_USER
+
+    @property
+    def etc(self) -> Path:
+        return self.base / "etc"
+
+    @property
+    def log(self) -> Path:
+        return self.base / "log"
+
+    @property
+    def run(self) -> Path:
+        return self.base / "run"
+
+    @property
+    def conf_file(self) -> Path:
+        return self.etc / "asterisk.conf"
+
+    def values(self) -> dict[str, str]:
+        return {
+            "ETC_DIR": str(self.etc), "ASTDATA_DIR": str(self.base / "data"),
+            "VARLIB_DIR": str(self.base / "lib"), "SPOOL_DIR": str(self.base / "spool"),
+            "RUN_DIR": str(self.run), "LOG_DIR": str(self.log),
+            "AGI_HOST": self.agi.host, "AGI_PORT": str(self.agi.port),
+            "AMI_PORT": str(self.ami_port), "AMI_USER": self.ami_user,
+            "AMI_SECRET": self.ami_secret, "SIP_BIND": self.sip_bind,
+            "SIP_PORT": str(self.sip_port), "RTP_START": str(self.rtp_range[0]),
+            "RTP_END": str(self.rtp_range[1]), "CLASSIC_AGI": self.classic_agi,
+        }
+
+
+def load(*, classic_agi: str | None = None, create_secrets: bool = True) -> AsteriskConfig:
+    """The deployment's settings from the environment (HAMTA_AMI_PORT, HAMTA_SIP_BIND, …)."""
+    rtp_start = _port("HAMTA_RTP_START", 10000)
+    return AsteriskConfig(
+        base=data_dir() / "asterisk",
+        sounds=sounds_dir(),
+        agi=agi_address(),
+        ami_port=_port("HAMTA_AMI_PORT", 5038),
+        ami_secret=read_secret("HAMTA_AMI_SECRET", "ami", create=create_secrets),
+        sip_bind=os.environ.get("HAMTA_SIP_BIND", "127.0.0.1"),
+        sip_port=_port("HAMTA_SIP_PORT", 5060),
+        rtp_range=(rtp_start, rtp_start + 200),
+        classic_agi=classic_agi or default_classic_agi(),
+        staff=staff_accounts(create=create_secrets),
+    )
+
+
+def default_classic_agi() -> str:
+    """The hamta-ivr-agi script next to this Python (an operator's PBX install)."""
+    found = shutil.which("hamta-ivr-agi")
+    return found or str(Path(sys.prefix) / "bin" / "hamta-ivr-agi")
+
+
+def render_text(text: str, values: dict[str, str], *, source: str) -> str:
+    def fill(match: re.Match[str]) -> str:
+        try:
+            return values[match.group(1)]
+        except KeyError:
+            raise ConfigError(f"{source}: unknown placeholder @{match.group(1)}@") from None
+
+    return _PLACEHOLDER.sub(fill, text)
+
+
+def staff_conf(accounts: list[StaffAccount]) -> str:
+    """pjsip_staff.conf: one endpoint, auth and aor per staff account (holds passwords)."""
+    lines = ["; rendered by hamta-ivr from HAMTA_SIP_STAFF; holds secrets: do not commit", ""]
+    for acc in accounts:
+        lines += [f"[{acc.name}](hamta-staff-endpoint)", f"auth = {acc.name}-auth",
+                  f"aors = {acc.name}"]
+        if acc.msisdn:
+            lines.append(f'callerid = "{acc.name}" <{acc.msisdn}>')
+        lines += ["", f"[{acc.name}-auth](hamta-staff-auth)", f"username = {acc.name}",
+                  f"password = {acc.password}", "", f"[{acc.name}](hamta-staff-aor)", ""]
+    return "\n".join(lines)
+
+
+def render(cfg: AsteriskConfig, out: Path | None = None) -> Path:
+    """Write every conf file into `out` (default cfg.etc) with mode 600; returns the folder."""
+    out = out or cfg.etc
+    out.mkdir(parents=True, exist_ok=True)
+    src = conf_source_dir()
+    values = cfg.values()
+    for name in CONF_FILES:
+        path = src / name
+        if not path.exists():
+            raise ConfigError(f"{path} is missing; HAMTA_ASTERISK_CONF must name asterisk-conf/")
+        _write_private(out / name, render_text(path.read_text(), values, source=str(path)))
+    _write_private(out / "pjsip_staff.conf", staff_conf(cfg.staff))
+    for name, text in QUIET_FILES.items():
+        _write_private(out / name, "; defaults (rendered by hamta-ivr)\n" + text)
+    return out
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)

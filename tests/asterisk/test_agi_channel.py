@@ -1,0 +1,188 @@
+"""The AGI channel without Asterisk: replies mapped to keys, hang-ups and errors, secrets kept out
+of AGI commands and logs, the bounded FastAGI handshake, the server's normal-end marker."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import wave
+from pathlib import Path
+
+import pytest
+from panoramisk.utils import parse_agi_result
+
+from ivr.asterisk.ami import describe
+from ivr.call.api import CallerHungUp, Digits, Sound
+from ivr.call.classic_agi import MaskedStream
+from ivr.call.fastagi import (
+    AgiCall,
+    AgiError,
+    AgiReply,
+    FastAgiServer,
+    ServerSettings,
+    from_panoramisk,
+    loggable,
+    read_environment,
+)
+from tests.asterisk.conftest import Env, missing_sounds
+
+
+class ScriptedTransport:
+    """Answers each command with the next raw AGI line (parsed by panoramisk, as on the wire)."""
+
+    def __init__(self, *lines: str) -> None:
+        self.lines = list(lines)
+        self.sent: list[str] = []
+
+    async def command(self, line: str) -> AgiReply:
+        self.sent.append(line)
+        return from_panoramisk(parse_agi_result(self.lines.pop(0))) if self.lines else \
+            AgiReply(0)
+
+
+def make_call(tmp_path: Path, *lines: str) -> tuple[AgiCall, ScriptedTransport]:
+    transport = ScriptedTransport(*lines)
+    call = AgiCall.from_env(
+        {"agi_uniqueid": "1700000000.1", "agi_callerid": "09121111111", "agi_language": "fa",
+         "agi_channel": "PJSIP/x"}, transport, sounds=tmp_path / "sounds",
+        spool=tmp_path / "spool")
+    return call, transport
+
+
+def test_environment_gives_call_id_caller_and_language(tmp_path: Path) -> None:
+    call, _ = make_call(tmp_path)
+    assert (call.call_id, call.caller_id, call.language) == ("1700000000.1", "09121111111", "fa")
+    withheld = AgiCall.from_env({"agi_callerid": "unknown"}, ScriptedTransport())
+    assert withheld.caller_id is None and withheld.call_id.startswith("agi-")
+
+
+async def test_keys_timeouts_and_barge_in(tmp_path: Path) -> None:
+    call, sent = make_call(tmp_path, "200 result=0 endpos=8000", "200 result=49 endpos=100",
+                           "200 result=0 (timeout)", "200 result=35")
+    assert await call.stream(Sound("hamta/welcome", ""), "0123456789*#") is None
+    assert await call.stream(Sound("hamta/main_menu", ""), "0123456789*#") == "1"
+    assert await call.wait_digit(8.0) is None
+    assert await call.wait_digit(5.0) == "#"
+    assert sent.sent == ['STREAM FILE hamta/welcome "0123456789*#"',
+                         'STREAM FILE hamta/main_menu "0123456789*#"',
+                         "WAIT FOR DIGIT 8000", "WAIT FOR DIGIT 5000"]
+
+
+@pytest.mark.parametrize("line", ["200 result=-1", "511 Command Not Permitted on a dead channel",
+                                  "HANGUP", "200 result=1 (hangup)"])
+async def test_every_sign_of_hangup_is_caller_hung_up(tmp_path: Path, line: str) -> None:
+    call, _ = make_call(tmp_path, line)
+    with pytest.raises(CallerHungUp):
+        await call.wait_digit(1.0)
+    with pytest.raises(CallerHungUp):  # and it stays hung up, without another command
+        await call.wait_digit(1.0)
+
+
+async def test_a_closed_connection_is_a_hangup(tmp_path: Path) -> None:
+    call, _ = make_call(tmp_path)  # no reply at all
+    with pytest.raises(CallerHungUp):
+        await call.stream(Sound("hamta/welcome", ""), "")
+
+
+async def test_missing_sound_file_is_not_a_hangup(tmp_path: Path) -> None:
+    # STREAM FILE says -1 for a file Asterisk cannot open too; the channel is still up
+    call, sent = make_call(tmp_path, "200 result=-1 endpos=0", "200 result=6")
+    assert await call.stream(Sound("hamta/nothing", ""), "") is None
+    assert sent.sent[-1] == "CHANNEL STATUS"
+
+
+async def test_other_errors_are_agi_errors(tmp_path: Path) -> None:
+    call, _ = make_call(tmp_path, "510 Invalid or unknown command")
+    with pytest.raises(AgiError):
+        await call.wait_digit(1.0)
+
+
+def _digit_sounds(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for digit in "0123456789":
+        with wave.open(str(folder / f"{digit}.wav"), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(8000)
+            out.writeframes(bytes([int(digit)]) * 800)
+
+
+async def test_secret_digits_never_enter_an_agi_command(tmp_path: Path) -> None:
+    _digit_sounds(tmp_path / "sounds" / "fa" / "digits")
+    call, sent = make_call(tmp_path, "200 result=0 endpos=1", "200 result=0")
+    await call.play(Digits("48151623", secret=True), Digits("0912", secret=False))
+    played, said = sent.sent
+    assert "48151623" not in played and played.startswith(f"STREAM FILE {tmp_path}/spool/secret-")
+    assert said.startswith("SAY DIGITS 0912")
+    assert not list((tmp_path / "spool").iterdir()), "the temporary file was not deleted"
+    assert loggable(said).startswith("SAY DIGITS ****")
+
+
+async def test_hangup_marks_a_normal_end_first(tmp_path: Path) -> None:
+    call, sent = make_call(tmp_path, "200 result=1", "200 result=1")
+    await call.hangup()
+    assert sent.sent == ["SET VARIABLE HAMTA_RESULT done", "HANGUP"]
+    await call.finish()  # nothing more once hung up
+    assert len(sent.sent) == 2
+
+
+def test_masked_stream_hides_every_digit() -> None:
+    out = io.StringIO()
+    MaskedStream(out).write("    RESULT_LINE: 200 result=49\n")
+    assert out.getvalue() == "    RESULT_LINE: *** result=**\n"
+
+
+def test_dial_describes_what_the_caller_hears() -> None:
+    assert describe('STREAM FILE hamta/welcome "0123456789*#"', "/x/spool") == "welcome"
+    assert describe('STREAM FILE /x/spool/secret-ab "12"', "/x/spool") == "(secret)"
+    assert describe('SAY DIGITS 0912 ""', "") == "(digits) 0 9 1 2"
+    assert describe("WAIT FOR DIGIT 5000", "") is None
+
+
+async def test_handshake_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ivr.call.fastagi.HANDSHAKE_TIMEOUT", 0.2)
+    stalled = asyncio.StreamReader()
+    stalled.feed_data(b"agi_network_script: hamta\n")  # then nothing: no blank line
+    assert await read_environment(stalled) is None
+    gone = asyncio.StreamReader()
+    gone.feed_data(b"agi_network_script: hamta\n")
+    gone.feed_eof()  # the peer disconnected mid-handshake (panoramisk would spin here)
+    assert await asyncio.wait_for(read_environment(gone), 1) is None
+    good = asyncio.StreamReader()
+    good.feed_data(b"agi_network_script: hamta\nagi_uniqueid: 1.2\n\n")
+    assert await read_environment(good) == {"agi_network_script": "hamta", "agi_uniqueid": "1.2"}
+
+
+async def test_server_runs_the_flow_and_marks_the_normal_end(tmp_path: Path) -> None:
+    seen: list[str | None] = []
+
+    async def flow(call: AgiCall, registry: object) -> str:
+        seen.append(call.caller_id)
+        await call.stream(Sound("hamta/welcome", ""), "")
+        return "done"
+
+    server = FastAgiServer(ServerSettings(port=0, sounds=tmp_path, spool=tmp_path), flow, None)
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"agi_network_script: hamta\nagi_uniqueid: 9.9\nagi_callerid: 09121111111\n\n")
+    commands = []
+    for reply in (b"200 result=0 endpos=10\n", b"200 result=1\n"):
+        commands.append((await reader.readline()).decode().strip())
+        writer.write(reply)
+    assert await reader.read() == b""  # the server closed the connection
+    await server.stop()
+    assert seen == ["09121111111"] and server.outcomes == ["done"]
+    assert commands == ['STREAM FILE hamta/welcome ""', "SET VARIABLE HAMTA_RESULT done"]
+
+
+def test_missing_sound_lines_are_found(tmp_path: Path) -> None:
+    """The lines Asterisk 22 logs for a prompt it cannot play (seen on the real thing)."""
+    log = tmp_path / "asterisk" / "log"
+    log.mkdir(parents=True)
+    (log / "messages").write_text(
+        "[2026-11-22 00:44:54.980] NOTICE[1] loader.c: 49 modules will be loaded.\n"
+        "[2026-11-22 00:44:54.980] WARNING[25675] file.c: File hamta/nonexistent_xyz does not "
+        "exist in any format\n"
+        "[2026-11-22 00:44:54.981] WARNING[25675] file.c: Unable to open hamta/nonexistent_xyz "
+        "(format (slin)): No such file or directory\n")
+    assert len(missing_sounds(Env(tmp_path, {}, 0, 0))) == 2
