@@ -1,9 +1,87 @@
-"""hamta-ivr bench commands (placeholder: filled in by the issue that owns them)."""
+"""`hamta-ivr bench`: how many callers one server carries and how fast each step answers."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    pass
+    bench = sub.add_parser(
+        "bench", help="benchmark the FastAGI server against the floor and classic AGI",
+        description="Drives simulated callers (speaking AGI exactly as Asterisk does) at a bare "
+        "FastAGI floor server, at `hamta-ivr serve` on a fresh SQLite registry (and PostgreSQL "
+        "when given) and at process-per-call `hamta-ivr-agi`; splits a call's server time; "
+        "measures end to end on the development Asterisk. Prints one table and writes JSON. "
+        "Loopback only. Takes under ten minutes (--quick: about a minute).",
+    )
+    bench.add_argument("--quick", action="store_true", help="a short smoke run")
+    bench.add_argument("--out", type=Path, metavar="FILE.json", help="write the report as JSON")
+    bench.add_argument("--sizes", metavar="N,N,…",
+                       help="concurrent calls for the unpaced sweep (default 10,100,1000,5000)")
+    bench.add_argument("--paced-sizes", metavar="N,N,…",
+                       help="concurrent calls with caller pacing (default 1000,5000; 0 = none)")
+    bench.add_argument("--pg-sizes", metavar="N,N,…",
+                       help="concurrent calls on PostgreSQL (default 10,100,1000; 0 = none)")
+    bench.add_argument("--classic-sizes", metavar="N,N,…",
+                       help="concurrent calls through classic AGI (default 10,50; 0 = none)")
+    bench.add_argument("--pg", metavar="URL",
+                       help="PostgreSQL server to use (default HAMTA_TEST_PG_URL; a database of "
+                       "the run's own is created on it and dropped afterwards)")
+    bench.add_argument("--workers", type=int, help="hamta-ivr serve --workers (default 4)")
+    bench.add_argument("--no-e2e", action="store_true",
+                       help="skip the end-to-end calls through a private development Asterisk")
+    bench.add_argument("--workdir", type=Path,
+                       help="keep databases, traces and server logs here (default: a temporary "
+                       "folder, removed afterwards)")
+    bench.set_defaults(func=run_bench)
+
+
+def _sizes(text: str | None, name: str) -> list[int] | None:
+    from ivr.cli import UsageError
+
+    if text is None:
+        return None
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"{name} takes numbers separated by commas, e.g. 10,100,1000") from None
+    if any(n < 0 or n > 20000 for n in sizes):
+        raise UsageError(f"{name}: each size must be between 1 and 20000 (0 = none)")
+    return [n for n in sizes if n > 0]
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from ivr.bench.report import render
+    from ivr.bench.sweep import QUICK, Plan, run_bench
+
+    plan = QUICK if args.quick else Plan()
+    for attr, flag in (("sizes", "--sizes"), ("paced_sizes", "--paced-sizes"),
+                       ("pg_sizes", "--pg-sizes"), ("classic_sizes", "--classic-sizes")):
+        sizes = _sizes(getattr(args, attr), flag)
+        if sizes is not None:
+            plan = replace(plan, **{attr: sizes})
+    if not plan.sizes:
+        from ivr.cli import UsageError
+
+        raise UsageError("--sizes needs at least one size")
+    if args.workers is not None:
+        plan = replace(plan, workers=args.workers)
+    plan = replace(plan, pg_url=args.pg or os.environ.get("HAMTA_TEST_PG_URL") or None)
+    if args.no_e2e:
+        plan = replace(plan, e2e_calls=0)
+
+    def echo(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    report = run_bench(plan, args.workdir, echo)
+    print(render(report))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
+        print(f"\n(report written to {args.out})")
+    return 0

@@ -1,0 +1,226 @@
+"""A bench-only FastAGI server: the production server and flows, with timing around the registry.
+
+Runs `ivr.call.fastagi.FastAgiServer` with `ivr.flows.session.handle_call` exactly as
+`hamta-ivr serve` does, but the registry it gets is wrapped (in this process only; no production
+module changes):
+- every registry method is timed in its worker thread (wall and thread CPU: the database work),
+- the hasher is timed inside it (argon2: the hashing),
+- every `await registry.…` is timed on the event loop (queueing for a worker included),
+- a ticker task measures event-loop lag: how late a 5 ms sleep wakes up. Were hashing on the
+  loop, every sign-in would stall all calls for a hash's ~20-60 ms and the lag would show it.
+`--mode loop` is that counterfactual: the registry runs on the event loop (never do this).
+
+Signals: SIGUSR1 resets the figures, SIGUSR2 writes them to --stats (JSON), SIGTERM stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+LAG_INTERVAL = 0.005
+MAX_LAG_SAMPLES = 500_000
+
+
+class Stats:
+    """Figures shared by the event loop and the registry's worker threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls = 0
+            self.registry: dict[str, list[float]] = {}  # method -> [count, wall, cpu]
+            self.registry_await = 0.0
+            self.hash_count = 0
+            self.hash_wall = 0.0
+            self.hash_cpu = 0.0
+            self.lag: list[float] = []
+            self.hash_threads: set[str] = set()
+
+    def add_registry(self, name: str, wall: float, cpu: float) -> None:
+        with self.lock:
+            entry = self.registry.setdefault(name, [0, 0.0, 0.0])
+            entry[0] += 1
+            entry[1] += wall
+            entry[2] += cpu
+
+    def add_hash(self, wall: float, cpu: float) -> None:
+        with self.lock:
+            self.hash_count += 1
+            self.hash_wall += wall
+            self.hash_cpu += cpu
+            self.hash_threads.add(threading.current_thread().name)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            lag = sorted(self.lag)
+            from ivr.bench.load import percentile
+
+            def ms(v: float | None) -> float | None:
+                return None if v is None else round(v * 1000, 3)
+
+            return {
+                "calls": self.calls,
+                "registry_await_s": self.registry_await,
+                "registry": {k: {"count": int(v[0]), "wall_s": v[1], "cpu_s": v[2]}
+                             for k, v in self.registry.items()},
+                "hash": {"count": self.hash_count, "wall_s": self.hash_wall,
+                         "cpu_s": self.hash_cpu, "threads": sorted(self.hash_threads)},
+                "loop_lag_ms": {"samples": len(lag), "p50": ms(percentile(lag, 50)),
+                                "p99": ms(percentile(lag, 99)),
+                                "max": ms(lag[-1] if lag else None)},
+            }
+
+
+STATS = Stats()
+
+
+class TimedHasher:
+    """The registry's SecretHasher, timed (hash, verify and needs_rehash all hash or parse)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._inner, name)
+        if name not in ("hash", "verify"):
+            return value
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return value(*args, **kwargs)
+            finally:
+                STATS.add_hash(time.perf_counter() - wall, time.thread_time() - cpu)
+        return timed
+
+
+class TimedRegistry:
+    """The sync Registry, each method timed where it runs (a worker thread, or the loop)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._inner, name)
+        if name.startswith("_") or not callable(value):
+            return value
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return value(*args, **kwargs)
+            finally:
+                STATS.add_registry(name, time.perf_counter() - wall, time.thread_time() - cpu)
+        return timed
+
+
+class TimedAsync:
+    """What the flows hold: every awaited registry call timed on the event loop."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._inner, name)
+        if name.startswith("_") or not callable(value):
+            return value
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await value(*args, **kwargs)
+            finally:
+                STATS.registry_await += time.perf_counter() - started
+        return timed
+
+
+class OnLoopRegistry:
+    """The counterfactual: registry calls (hashing included) run on the event loop."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        value = getattr(self._inner, name)
+
+        async def blocking(*args: Any, **kwargs: Any) -> Any:
+            return value(*args, **kwargs)
+        return blocking
+
+    def close(self) -> None:
+        pass
+
+
+async def ticker() -> None:
+    while True:
+        started = time.perf_counter()
+        await asyncio.sleep(LAG_INTERVAL)
+        late = time.perf_counter() - started - LAG_INTERVAL
+        if len(STATS.lag) < MAX_LAG_SAMPLES:
+            STATS.lag.append(max(0.0, late))
+
+
+def write_stats(path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(STATS.snapshot()))
+    os.replace(tmp, path)
+
+
+async def serve(port: int, mode: str, workers: int, stats_path: Path) -> None:
+    from ivr.asterisk.config import sounds_dir, spool_dir
+    from ivr.call.fastagi import FastAgiServer, ServerSettings
+    from ivr.config import db_url
+    from ivr.flows.session import handle_call
+    from ivr.registry.aio import AsyncRegistry
+    from ivr.registry.service import Registry
+
+    registry = Registry.open(db_url())
+    registry.hasher = TimedHasher(registry.hasher)
+    timed = TimedRegistry(registry)
+    inner: Any = (AsyncRegistry(timed, workers=workers)  # type: ignore[arg-type]
+                  if mode == "pool" else OnLoopRegistry(timed))
+
+    async def flow(call: Any, reg: Any) -> Any:
+        STATS.calls += 1
+        return await handle_call(call, reg)
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, STATS.reset)
+    loop.add_signal_handler(signal.SIGUSR2, write_stats, stats_path)
+    settings = ServerSettings(host="127.0.0.1", port=port, sounds=sounds_dir(),
+                              spool=spool_dir(), drain_seconds=5)
+    tick = asyncio.create_task(ticker())
+    try:
+        await FastAgiServer(settings, flow, TimedAsync(inner)).serve_until_signalled()
+    finally:
+        tick.cancel()
+        inner.close()
+        registry.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ivr.bench.probe", description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--mode", choices=("pool", "loop"), default="pool")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--stats", type=Path, required=True)
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.port, args.mode, args.workers, args.stats))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""The benchmark's one table (text for the terminal and the README) from its JSON document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _f(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value >= 100:
+            return f"{value:.0f}"
+        if value >= 10:
+            return f"{value:.1f}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table (also readable as plain text)."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(header)]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+            *(line(r) for r in rows)]
+
+
+def _pacing(plan: dict[str, Any]) -> str:
+    p = plan["pacing"]
+    return (f"a prompt plays {p['prompt']} s, a digit read {p['digit']} s, the caller presses "
+            f"{p['key']} s after being asked, silence answers after {p['silence']} s; one call "
+            f"per caller, calls arriving over {plan['ramp']} s")
+
+
+def render(report: dict[str, Any]) -> str:
+    out: list[str] = []
+    m = report["machine"]
+    out.append(f"Machine: {m['nproc']} CPU ({m['cpu']}), {m['mem_mib']} MiB, Linux "
+               f"{m['kernel']}, Python {m['python']}; run {report['started']}, "
+               f"{report.get('elapsed_s', '?')} s")
+    cmds = report.get("commands_per_call", {})
+    out.append(f"Calls: {report['mix']}; AGI commands per call: "
+               + ", ".join(f"{k} {v}" for k, v in cmds.items())
+               + ". fast: no pacing, every worker calls again at once; paced: "
+               + _pacing(report["plan"]) + ".")
+    out.append("")
+    header = ["server", "mode", "N", "calls", "ok", "failed", "flows/s", "step p50 ms",
+              "p95", "p99", "max", "setup p50 ms", "CPU ms/call", "KiB/call", "RSS MiB",
+              "gen CPU %"]
+    rows = []
+    for r in report["runs"]:
+        s = r["step_ms"]
+        rows.append([r["target"], r["mode"], str(r["n"]), str(r["calls"]), str(r["completed"]),
+                     str(r["failed"]), _f(r["flows_per_s"]), _f(s["p50"]), _f(s["p95"]),
+                     _f(s["p99"]), _f(s["max"]), _f(r["setup_ms"]["p50"]),
+                     _f(r["server_cpu_ms_per_call"]), _f(r["rss_kib_per_call"]),
+                     _f(r.get("rss_peak_mib")), _f(r["generator_cpu_pct"])])
+    out += _table(header, rows)
+    if report.get("ratios"):
+        out.append("")
+        header = ["ratio", "mode", "N", "step p50", "step p99", "setup p50", "CPU/call",
+                  "flows/s", "KiB/call"]
+        rows = [[q["ratio"], q["mode"], str(q["n"]), _f(q["step_p50"]), _f(q["step_p99"]),
+                 _f(q["setup_p50"]), _f(q["cpu_per_call"]), _f(q["flows_per_s"]),
+                 _f(q["rss_per_call"])] for q in report["ratios"]]
+        out += _table(header, rows)
+    b = report.get("breakdown")
+    if b:
+        out.append("")
+        cpu, wall = b["cpu_ms_per_call"], b["wall_ms_per_call"]
+        out.append(f"Where a call's server time goes ({b['calls']} calls one at a time, "
+                   f"{b['mix']}; ms per call):")
+        header = ["", "total", "AGI I/O", "flow logic", "database", "hashing", "queue"]
+        out += _table(header, [
+            ["CPU", _f(cpu["total"]), _f(cpu["agi_io"]), _f(cpu["flow_logic"]),
+             _f(cpu["database"]), _f(cpu["hashing"]), "-"],
+            ["wall", _f(wall["total"]), _f(wall["agi_io"]), _f(wall["flow_logic"]),
+             _f(wall["database"]), _f(wall["hashing"]), _f(wall["registry_queue"])],
+        ])
+        out.append(f"{b['hashes']} argon2 hashes ran on threads {', '.join(b['hash_threads'])}.")
+        loop = b.get("event_loop", {})
+        if loop:
+            p = loop[0]["pacing"]
+            out.append("Event-loop lag (a 5 ms ticker on the server's loop) while callers sign "
+                       f"in (brisk callers: {p['prompt']} s prompts, {p['key']} s per key):")
+            header = ["registry runs", "N", "ok/calls", "hashes", "lag p50 ms", "lag p99",
+                      "lag max", "step p50 ms", "step p99", "hash threads"]
+            rows = []
+            for e in loop:
+                lag, step = e["loop_lag_ms"], e["step_ms"]
+                rows.append([f"thread pool, {e['workers']} threads" if e["registry"] == "pool"
+                             else "on the loop (counterfactual)", str(e["n"]),
+                             f"{e['completed']}/{e['calls']}", str(e["hashes"]), _f(lag["p50"]),
+                             _f(lag["p99"]), _f(lag["max"]), _f(step["p50"]), _f(step["p99"]),
+                             ",".join(e["hash_threads"]) or "-"])
+            out += _table(header, rows)
+    e2e = report.get("e2e")
+    if e2e:
+        out.append("")
+        if e2e.get("status", "").startswith("not run"):
+            out.append(f"End to end on Asterisk: {e2e['status']}")
+        else:
+            d = e2e["key_to_prompt_ms"]
+            out.append(
+                f"End to end on Asterisk {e2e.get('asterisk', '')}: {e2e['completed']}/"
+                f"{e2e['calls']} calls ok at {e2e['concurrency']} at once; last key (DTMFEnd) "
+                f"to next prompt (AGIExecStart): p50 {_f(d['p50'])} ms, p99 {_f(d['p99'])} ms, "
+                f"max {_f(d['max'])} ms over {d['samples']} samples"
+                + (f" ({e2e['note']})" if e2e.get("note") else ""))
+    for key in ("postgresql", "classic"):
+        value = report.get(key, "")
+        if isinstance(value, str) and value.startswith("not run"):
+            out.append(f"{'PostgreSQL' if key == 'postgresql' else 'Classic AGI'}: {value}")
+    notes = [n for n in report.get("notes", []) if not n.startswith(("not run", "end to end"))]
+    if notes:
+        out.append("")
+        out += [f"note: {n}" for n in notes]
+    return "\n".join(out)
