@@ -58,21 +58,27 @@ demo() {
   hamta-ivr db upgrade
   hamta-ivr db seed-demo
   build_prompts
-  say "starting Asterisk"
+  say "starting Asterisk and the FastAGI server"
   hamta-ivr asterisk up
-  trap 'hamta-ivr asterisk down' EXIT
+  hamta-ivr serve &
+  local serve_pid=$!
+  trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; hamta-ivr asterisk down' EXIT
+  for _ in $(seq 50); do
+    hamta-ivr asterisk status 2>/dev/null | grep -qi "FastAGI.*NOT listening" || break
+    sleep 0.2
+  done
   hamta-ivr asterisk status
   cat <<EOF
 
 The IVR answers extension 7777 (Persian prompts, main menu 1-6, * repeats).
-- Place a call without a phone:   $venv/bin/hamta-ivr dial --from 09121111111 --keys "1 ..."
-- Softphone (SIP, loopback):      see the account printed above by 'asterisk status'
-- Console caller (no Asterisk):   $venv/bin/hamta-ivr call --from 09121111111
-The demo numbers, passwords and codes are listed in README.md. Ctrl-C stops the IVR and Asterisk.
+- Place a call without a phone:  $venv/bin/hamta-ivr dial --from 09121111111 --keys "5 1 1234#"
+- Softphone (SIP on 127.0.0.1):  an account printed above, dial 7777
+- Console caller (no Asterisk):  $venv/bin/hamta-ivr call --from 09121111111
+The demo numbers, passwords and codes are in README.md ("The demo registry").
+Ctrl-C stops the FastAGI server and Asterisk.
 
 EOF
-  say "FastAGI server (Ctrl-C to stop)"
-  hamta-ivr serve
+  wait $serve_pid
 }
 
 build_prompts() {

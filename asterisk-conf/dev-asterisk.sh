@@ -5,11 +5,12 @@
 #
 #   asterisk-conf/dev-asterisk.sh bootstrap     # needs root and the Debian mirror
 #
-# Environment: HAMTA_ASTERISK_ROOT (default /var/cache/hamta-ivr/asterisk-root),
+# Environment: HAMTA_ASTERISK_ROOT (default $HAMTA_CACHE/asterisk-root, HAMTA_CACHE defaulting to
+#              /var/cache/hamta-ivr),
 #              HAMTA_DEBIAN_MIRROR (default http://deb.debian.org/debian).
 set -eu
 
-ROOT="${HAMTA_ASTERISK_ROOT:-/var/cache/hamta-ivr/asterisk-root}"
+ROOT="${HAMTA_ASTERISK_ROOT:-${HAMTA_CACHE:-/var/cache/hamta-ivr}/asterisk-root}"
 MIRROR="${HAMTA_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 STAMP="$ROOT/.hamta-asterisk-ready"
 PY_STAMP="$ROOT/.hamta-python-ready"
