@@ -37,10 +37,12 @@ from ivr.bench.caller import HUMAN, NO_PACING, CallRecord, CallScript, Pacing, f
 from ivr.bench.load import ClassicTarget, FastAgiTarget, LoadRun, Target, run_load, summarize
 from ivr.bench.procstat import Monitor
 from ivr.bench.servers import ServerProcess, free_port, tool
+from ivr.registry.aio import default_workers
 
 # the lag runs: callers brisk enough to keep hashes coming, slow enough that the event loop is
 # not simply saturated (then its lag would be its own backlog, not a blocking call)
 BRISK = Pacing(prompt=0.2, digit=0.05, key=0.05, silence=0.2)
+WIDE_POOL = 4  # the lag run's contrast: more hashing threads than cores
 WARMUP_CALLS = 40  # at 40 at once: every registry thread has hashed (argon2 memory is resident)
 
 
@@ -54,7 +56,7 @@ class Plan:
     classic_min_calls: int = 40
     pacing: Pacing = HUMAN
     ramp: float = 15.0  # paced runs: calls arrive over this many seconds (about a call's length)
-    workers: int = 4  # hamta-ivr serve --workers (registry threads)
+    workers: int = field(default_factory=default_workers)  # serve --workers (hashing threads)
     pg_url: str | None = None
     breakdown_calls: int = 40
     lag_size: int = 200  # callers in each event-loop lag run (one call each)
@@ -334,9 +336,8 @@ class Bench:
         result["registry_calls"] = {k: v["count"] for k, v in reg.items()}
         result["event_loop"] = []
         variants = [("pool", plan.workers)]
-        spare = max(1, (os.cpu_count() or 2) - 1)  # a core left for the event loop
-        if spare != plan.workers and not plan.quick:
-            variants.append(("pool", spare))
+        if plan.workers != WIDE_POOL and not plan.quick:  # hashing on every core, for contrast
+            variants.append(("pool", WIDE_POOL))
         variants.append(("loop", 0))
         for mode, workers in variants:
             n = count = plan.lag_size

@@ -32,7 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--pg", metavar="URL",
                        help="PostgreSQL server to use (default HAMTA_TEST_PG_URL; a database of "
                        "the run's own is created on it and dropped afterwards)")
-    bench.add_argument("--workers", type=int, help="hamta-ivr serve --workers (default 4)")
+    bench.add_argument("--workers", type=int,
+                       help="hamta-ivr serve --workers: hashing threads (default: the server's "
+                       "own, one per CPU but one)")
     bench.add_argument("--no-e2e", action="store_true",
                        help="skip the end-to-end calls through a private development Asterisk")
     bench.add_argument("--workdir", type=Path,

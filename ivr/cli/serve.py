@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", help="listen address (default HAMTA_AGI_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default HAMTA_AGI_PORT or 4573)")
     serve.add_argument("--workers", type=int,
-                       help="threads for database work and hashing (default: one per CPU, 2-8)")
+                       help="threads that hash secrets (default: one per CPU but one, 1-8); quick "
+                       "database work has its own 4")
     serve.add_argument("--drain", type=float, default=120.0,
                        help="seconds running calls get to end after SIGTERM (default 120)")
     serve.set_defaults(func=run_serve)
