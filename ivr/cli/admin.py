@@ -159,14 +159,7 @@ def subscriber_set_password(args: argparse.Namespace) -> int:
 def subscriber_show(args: argparse.Namespace) -> int:
     number = _msisdn(args.msisdn)
     info = _run(args, lambda r: r.subscriber_info(number))
-    if info is None:
-        print(f"hamta-ivr: {number} is not in the registry", file=sys.stderr)
-        return NOT_FOUND
-    if args.json:
-        _print_json(info)
-    else:
-        _print_record(info)
-    return 0
+    return _show(args, info, f"{number} is not in the registry")
 
 
 # --- devices -------------------------------------------------------------------------------------
@@ -191,8 +184,12 @@ def device_add(args: argparse.Namespace) -> int:
 def device_show(args: argparse.Namespace) -> int:
     imei = _imei(args.imei)
     info = _run(args, lambda r: r.device_info(imei))
+    return _show(args, info, f"no device with IMEI {imei} in the registry")
+
+
+def _show(args: argparse.Namespace, info: dict | None, missing: str) -> int:
     if info is None:
-        print(f"hamta-ivr: no device with IMEI {imei} in the registry", file=sys.stderr)
+        print(f"hamta-ivr: {missing}", file=sys.stderr)
         return NOT_FOUND
     if args.json:
         _print_json(info)

@@ -101,17 +101,9 @@ def run_render(args: argparse.Namespace) -> int:
 def run_dial(args: argparse.Namespace) -> int:
     from ivr.asterisk import ami, config
     from ivr.cli import UsageError
-    from ivr.registry.msisdn import InvalidMsisdn, normalize
+    from ivr.cli.common import caller_keys
 
-    if args.caller:
-        try:
-            normalize(args.caller)
-        except InvalidMsisdn as exc:
-            raise UsageError(f"--from: {exc}") from None
-    wrong = sorted(set("".join(args.keys.split())) - set("0123456789*#.h"))
-    if wrong:
-        raise UsageError(f"--keys may hold 0-9, * and #, . (silence) and h (hang up); "
-                         f"not {' '.join(wrong)}")
+    keys = caller_keys(args)
     if not args.ext.isdigit():
         raise UsageError("--ext must be digits (7777 or 7778)")
     cfg = config.load(create_secrets=False)
@@ -122,7 +114,7 @@ def run_dial(args: argparse.Namespace) -> int:
 
     try:
         result = asyncio.run(ami.dial(
-            cfg, caller=args.caller, keys=args.keys, extension=args.ext, timeout=args.timeout,
+            cfg, caller=args.caller, keys=keys, extension=args.ext, timeout=args.timeout,
             spool=str(config.spool_dir()), echo=echo, barge_in=args.barge_in))
     except ami.AmiError as exc:
         print(f"hamta-ivr dial: {exc}", file=sys.stderr)

@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 
-from ivr.cli.common import open_registry
+from ivr.cli.common import caller_keys, open_registry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,20 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_call(args: argparse.Namespace) -> int:
     from ivr.call.console import ConsoleCall, scripted_keys
-    from ivr.cli import UsageError
     from ivr.flows.session import handle_call
     from ivr.registry.aio import AsyncRegistry
-    from ivr.registry.msisdn import InvalidMsisdn, normalize
 
-    if args.caller:
-        try:
-            normalize(args.caller)
-        except InvalidMsisdn as exc:
-            raise UsageError(f"--from: {exc}") from None
-    try:
-        keys = scripted_keys(args.keys or "")
-    except ValueError as exc:
-        raise UsageError(f"--keys: {exc}") from None
+    keys = scripted_keys(caller_keys(args))
     registry = open_registry(args)
 
     async def run() -> str:

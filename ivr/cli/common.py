@@ -1,4 +1,5 @@
-"""What several command groups share: opening the registry named by --db / HAMTA_DB_URL."""
+"""What several command groups share: opening the registry named by --db / HAMTA_DB_URL, and
+checking a caller's --from and --keys (the console caller and `dial` take the same)."""
 
 from __future__ import annotations
 
@@ -10,3 +11,21 @@ from ivr.registry.service import Registry
 
 def open_registry(args: argparse.Namespace) -> Registry:
     return Registry.open(db_url(getattr(args, "db", None)))
+
+
+def caller_keys(args: argparse.Namespace) -> str:
+    """Check --from (a mobile number, or omitted for a withheld caller ID) and --keys; return the
+    keys without spaces. Raises UsageError naming the option."""
+    from ivr.call.console import scripted_keys
+    from ivr.cli import UsageError
+    from ivr.registry.msisdn import InvalidMsisdn, normalize
+
+    if args.caller:
+        try:
+            normalize(args.caller)
+        except InvalidMsisdn as exc:
+            raise UsageError(f"--from: {exc}") from None
+    try:
+        return "".join(scripted_keys(args.keys or ""))
+    except ValueError as exc:
+        raise UsageError(f"--keys: {exc}") from None
