@@ -58,16 +58,17 @@ demo() {
   hamta-ivr db upgrade
   hamta-ivr db seed-demo
   build_prompts
-  say "starting Asterisk and the FastAGI server"
-  hamta-ivr asterisk up
+  say "starting the FastAGI server and Asterisk"
   hamta-ivr serve &
-  local serve_pid=$!
-  trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; hamta-ivr asterisk down' EXIT
-  for _ in $(seq 50); do
-    hamta-ivr asterisk status 2>/dev/null | grep -qi "FastAGI.*NOT listening" || break
+  SERVE_PID=$!
+  trap 'kill $SERVE_PID 2>/dev/null || true; wait $SERVE_PID 2>/dev/null || true
+        hamta-ivr asterisk down' EXIT
+  trap 'exit 130' INT TERM  # so that Ctrl-C runs the EXIT trap too
+  for _ in $(seq 50); do  # listening before Asterisk's status reports it
+    (exec 3<>/dev/tcp/127.0.0.1/"${HAMTA_AGI_PORT:-4573}") 2>/dev/null && break
     sleep 0.2
   done
-  hamta-ivr asterisk status
+  hamta-ivr asterisk up
   cat <<EOF
 
 The IVR answers extension 7777 (Persian prompts, main menu 1-6, * repeats).
@@ -78,7 +79,7 @@ The demo numbers, passwords and codes are in README.md ("The demo registry").
 Ctrl-C stops the FastAGI server and Asterisk.
 
 EOF
-  wait $serve_pid
+  wait $SERVE_PID
 }
 
 build_prompts() {
