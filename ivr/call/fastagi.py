@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from panoramisk.fast_agi import Application, Request
 
 from ivr.call.api import Call, CallerHungUp, DeviceName, Sound
+from ivr.prompts.devices import device_sound
 
 log = logging.getLogger(__name__)
 
@@ -247,14 +248,6 @@ class AgiCall(Call):
 
     def note(self, line: str) -> None:
         log.debug("%s %s", self.call_id, line)
-
-
-def device_sound(brand: str, model: str, sounds: Path) -> str | None:
-    """The prompt file naming a device, when `prompts build` made one (else the flow falls back
-    to the IMEI's last digits)."""
-    from ivr.prompts.devices import device_sound as lookup
-
-    return lookup(brand, model, sounds)
 
 
 # --- the FastAGI server -------------------------------------------------------------------------
