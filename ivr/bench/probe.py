@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -87,6 +88,18 @@ class Stats:
 STATS = Stats()
 
 
+def _thread_timed(fn: Any, record: Any) -> Any:
+    """`fn`, reporting (wall, thread CPU) seconds of each call to `record`."""
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            record(time.perf_counter() - wall, time.thread_time() - cpu)
+    return timed
+
+
 class TimedHasher:
     """The registry's SecretHasher, timed (hash, verify and needs_rehash all hash or parse)."""
 
@@ -97,14 +110,7 @@ class TimedHasher:
         value = getattr(self._inner, name)
         if name not in ("hash", "verify"):
             return value
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            wall, cpu = time.perf_counter(), time.thread_time()
-            try:
-                return value(*args, **kwargs)
-            finally:
-                STATS.add_hash(time.perf_counter() - wall, time.thread_time() - cpu)
-        return timed
+        return _thread_timed(value, STATS.add_hash)
 
 
 class TimedRegistry:
@@ -117,14 +123,7 @@ class TimedRegistry:
         value = getattr(self._inner, name)
         if name.startswith("_") or not callable(value):
             return value
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            wall, cpu = time.perf_counter(), time.thread_time()
-            try:
-                return value(*args, **kwargs)
-            finally:
-                STATS.add_registry(name, time.perf_counter() - wall, time.thread_time() - cpu)
-        return timed
+        return _thread_timed(value, functools.partial(STATS.add_registry, name))
 
 
 class TimedAsync:
