@@ -1,6 +1,6 @@
 """A bench-only FastAGI server: the production server and flows, with timing around the registry.
 
-Runs `ivr.call.fastagi.FastAgiServer` with `ivr.flows.session.handle_call` exactly as
+Runs `ivr.call.fastagi.FastAgiServer` with `ivr.app.Ivr` exactly as
 `hamta-ivr serve` does, but the registry it gets is wrapped (in this process only; no production
 module changes):
 - every registry method is timed in its worker thread (wall and thread CPU: the database work),
@@ -179,10 +179,10 @@ def write_stats(path: Path) -> None:
 
 
 async def serve(port: int, mode: str, workers: int, stats_path: Path) -> None:
+    from ivr.app import Ivr
     from ivr.asterisk.config import sounds_dir, spool_dir
     from ivr.call.fastagi import FastAgiServer, ServerSettings
     from ivr.config import db_url
-    from ivr.flows.session import handle_call
     from ivr.registry.aio import AsyncRegistry
     from ivr.registry.service import Registry
 
@@ -192,9 +192,11 @@ async def serve(port: int, mode: str, workers: int, stats_path: Path) -> None:
     inner: Any = (AsyncRegistry(timed, workers=workers)  # type: ignore[arg-type]
                   if mode == "pool" else OnLoopRegistry(timed))
 
-    async def flow(call: Any, reg: Any) -> Any:
+    ivr = Ivr(registry, desk=TimedAsync(inner))
+
+    async def handle(call: Any) -> Any:
         STATS.calls += 1
-        return await handle_call(call, reg)
+        return await ivr.handle(call)
 
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGUSR1, STATS.reset)
@@ -203,7 +205,7 @@ async def serve(port: int, mode: str, workers: int, stats_path: Path) -> None:
                               spool=spool_dir(), drain_seconds=5)
     tick = asyncio.create_task(ticker())
     try:
-        await FastAgiServer(settings, flow, TimedAsync(inner)).serve_until_signalled()
+        await FastAgiServer(settings, handle).serve_until_signalled()
     finally:
         tick.cancel()
         inner.close()

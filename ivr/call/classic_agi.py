@@ -72,17 +72,14 @@ class PystTransport:
 
 
 async def run_call(agi: AGI) -> str | None:
+    from ivr.app import Ivr
     from ivr.asterisk.config import sounds_dir, spool_dir
-    from ivr.config import db_url
-    from ivr.flows.session import handle_call
-    from ivr.registry.aio import AsyncRegistry
-    from ivr.registry.service import Registry
 
-    registry = await asyncio.to_thread(Registry.open, db_url())
+    ivr = await asyncio.to_thread(Ivr.open, None, workers=2)
     call = AgiCall.from_env(agi.env, PystTransport(agi), channel_name="agi",
                             sounds=sounds_dir(), spool=spool_dir())
-    async with AsyncRegistry(registry, workers=2) as aregistry:
-        outcome = await handle_call(call, aregistry)
+    async with ivr:
+        outcome = await ivr.handle(call)
     with contextlib.suppress(AgiError):  # the caller already gone
         await call.finish()
     return outcome

@@ -47,7 +47,7 @@ COMMAND_TIMEOUT = 600.0  # no single AGI command (a long prompt) takes longer
 DRAIN_SECONDS = 120.0  # on SIGTERM, how long running calls may go on
 DIGIT_GAP_SECONDS = 0.12  # silence between the digits of a secret digit string
 
-Flow = Callable[[Call, Any], Awaitable[Any]]
+CallHandler = Callable[[Call], Awaitable[Any]]
 
 
 class AgiError(Exception):
@@ -292,12 +292,12 @@ class ServerSettings:
 
 
 class FastAgiServer:
-    """Accepts FastAGI connections for the `hamta` route and runs `flow` for each call."""
+    """Accepts FastAGI connections for the `hamta` route and hands each call to `handle`."""
 
-    def __init__(self, settings: ServerSettings, flow: Flow, registry: Any) -> None:
+    def __init__(self, settings: ServerSettings, handle: CallHandler) -> None:
+        """`handle`: runs one call to its end (ivr.app.Ivr.handle); returns its outcome."""
         self.settings = settings
-        self.flow = flow
-        self.registry = registry
+        self.handle = handle
         self.app = Application()  # inside the running loop: panoramisk binds it to that loop
         self.app.add_route(ROUTE, self._route)
         self.calls: set[asyncio.Task[Any]] = set()
@@ -353,7 +353,7 @@ class FastAgiServer:
             log.warning("call %s has language %r; the prompts are built for fa", call.call_id,
                         call.language)
         try:
-            outcome = await self.flow(call, self.registry)
+            outcome = await self.handle(call)
         except (CallerHungUp, AgiError) as exc:
             log.warning("call %s ended: %s", call.call_id, type(exc).__name__)
             return

@@ -27,20 +27,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_call(args: argparse.Namespace) -> int:
+    from ivr.app import Ivr
     from ivr.call.console import ConsoleCall, scripted_keys
-    from ivr.flows.session import handle_call
-    from ivr.registry.aio import AsyncRegistry
 
     keys = scripted_keys(caller_keys(args))
-    registry = open_registry(args)
+    ivr = Ivr.open(args.db)
 
     async def run() -> str:
-        aregistry = AsyncRegistry(registry)
-        try:
+        async with ivr:
             call = ConsoleCall(caller_id=args.caller, keys=keys, interactive=args.keys is None)
-            return await handle_call(call, aregistry)
-        finally:
-            aregistry.close()
+            return await ivr.handle(call)
 
     outcome = asyncio.run(run())
     print(f"[call ended: {outcome}]")

@@ -27,25 +27,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from ivr.app import Ivr
     from ivr.asterisk.config import sounds_dir, spool_dir
     from ivr.call.fastagi import FastAgiServer, ServerSettings
-    from ivr.config import agi_address, db_url
-    from ivr.flows.session import handle_call
-    from ivr.registry.aio import AsyncRegistry
-    from ivr.registry.service import Registry
+    from ivr.config import agi_address
 
     address = agi_address(args.host, args.port)
     settings = ServerSettings(host=address.host, port=address.port, sounds=sounds_dir(),
                               spool=spool_dir(), drain_seconds=args.drain)
-    registry = Registry.open(db_url(args.db))
+    ivr = Ivr.open(args.db, workers=args.workers)
 
     async def run() -> None:
-        aregistry = AsyncRegistry(registry, workers=args.workers)
         try:
-            server = FastAgiServer(settings, handle_call, aregistry)
-            await server.serve_until_signalled()
+            await FastAgiServer(settings, ivr.handle).serve_until_signalled()
         finally:
-            aregistry.close()
+            ivr.close()
 
     try:
         asyncio.run(run())

@@ -156,12 +156,12 @@ async def test_handshake_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_server_runs_the_flow_and_marks_the_normal_end(tmp_path: Path) -> None:
     seen: list[str | None] = []
 
-    async def flow(call: AgiCall, registry: object) -> str:
+    async def flow(call: AgiCall) -> str:
         seen.append(call.caller_id)
         await call.stream(Sound("hamta/welcome", ""), "")
         return "done"
 
-    server = FastAgiServer(ServerSettings(port=0, sounds=tmp_path, spool=tmp_path), flow, None)
+    server = FastAgiServer(ServerSettings(port=0, sounds=tmp_path, spool=tmp_path), flow)
     await server.start()
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(b"agi_network_script: hamta\nagi_uniqueid: 9.9\nagi_callerid: 09121111111\n\n")

@@ -1,0 +1,45 @@
+"""The composition root: the one place that builds registry + flows for every channel.
+
+`hamta-ivr serve` (FastAGI), `hamta-ivr-agi` (classic AGI), the console caller (`hamta-ivr call`,
+the transcript tests) and the bench all open an `Ivr` and hand it calls; none of them wires the
+registry, its thread pools or the session flow on its own.
+"""
+
+from __future__ import annotations
+
+from ivr.call.api import Call
+from ivr.config import db_url
+from ivr.flows.session import handle_call
+from ivr.registry.aio import AsyncRegistry
+from ivr.registry.service import Registry
+
+
+class Ivr:
+    """Registry (with its hashing and database thread pools) and the call flows, ready to take
+    calls from any channel. `close()` (or `async with`) when done."""
+
+    def __init__(self, registry: Registry, *, workers: int | None = None,
+                 desk: AsyncRegistry | None = None) -> None:
+        """`workers`: hashing threads (ivr.registry.aio.default_workers()). `desk`: an
+        AsyncRegistry of one's own (tests that inject faults, the bench's timed one)."""
+        self.registry = registry
+        self.desk = desk or AsyncRegistry(registry, workers=workers)
+
+    @classmethod
+    def open(cls, db: str | None = None, *, workers: int | None = None) -> Ivr:
+        """The registry named by `db`, else HAMTA_DB_URL, else the data directory's SQLite."""
+        return cls(Registry.open(db_url(db)), workers=workers)
+
+    async def handle(self, call: Call) -> str:
+        """Run one call from the welcome to the goodbye; the outcome the call log records."""
+        return await handle_call(call, self.desk)
+
+    def close(self) -> None:
+        self.desk.close()
+        self.registry.close()
+
+    async def __aenter__(self) -> Ivr:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
