@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ivr.call.api import Call
 from ivr.config import db_url
-from ivr.flows.session import handle_call
+from ivr.flows.session import CallResult, handle_call
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.service import Registry
 
@@ -30,8 +30,8 @@ class Ivr:
         """The registry named by `db`, else HAMTA_DB_URL, else the data directory's SQLite."""
         return cls(Registry.open(db_url(db)), workers=workers)
 
-    async def handle(self, call: Call) -> str:
-        """Run one call from the welcome to the goodbye; the outcome the call log records."""
+    async def handle(self, call: Call) -> CallResult:
+        """Run one call from the welcome to the goodbye; what the call log records."""
         return await handle_call(call, self.desk)
 
     def close(self) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from alembic import context
 
-from ivr.registry.models import Base
+from ivr.registry.tables import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_with(connection) -> None:

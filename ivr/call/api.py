@@ -2,8 +2,10 @@
 
 A channel (FastAGI, classic AGI, the console caller) implements four primitives: play one sound,
 say digits, wait for one key, hang up. Everything a caller notices — barge-in, timeouts, retries,
-re-prompts, `*` to repeat, `#` to finish, the goodbye after the last try, secrets never echoed —
-is implemented once here, so the flows read like the seed documents and behave the same everywhere.
+re-prompts, `*` to repeat, `#` to finish, secrets never echoed — is implemented once here, so the
+flows read like the seed documents and behave the same everywhere. Flows declare each question
+once (`menu()`, `entry()`) and `ask` it; the Answer says entered, timed out or gave up, and only a
+hang-up (CallerHungUp) or a real failure raises.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from ivr.prompts import catalogue
 from ivr.prompts.persian import number_files, number_words
@@ -21,19 +24,12 @@ log = logging.getLogger(__name__)
 FIRST_DIGIT_TIMEOUT = 8.0  # seconds a caller gets to start an entry after the prompt ends
 INTER_DIGIT_TIMEOUT = 5.0  # seconds between two keys of one entry
 RETRIES = 3  # tries per question before the polite goodbye
+FREE_RESTARTS = 3  # `*` pressed in an entry starts it over this often without costing a try
 ALL_KEYS = "0123456789*#"
 
 
 class CallerHungUp(Exception):
     """The caller hung up; flows let it propagate, nothing half-done is written."""
-
-
-class NoMoreTries(Exception):
-    """The caller used every try of a question (silence or wrong entries)."""
-
-    def __init__(self, silent: bool) -> None:
-        super().__init__("silence" if silent else "invalid entries")
-        self.silent = silent
 
 
 # --- what can be played: prompt keys and spoken values ------------------------------------------
@@ -73,6 +69,65 @@ class Sound:
 
 
 Validator = Callable[[str], "str | None"]  # returns a prompt key naming what is wrong, or None
+
+
+# --- what can be asked: questions declared once, answers with a status ----------------------------
+class Status(StrEnum):
+    ENTERED = "entered"
+    TIMED_OUT = "timed_out"  # silence on the last try
+    GAVE_UP = "gave_up"  # a wrong entry on the last try
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: Status
+    value: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.ENTERED
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question, declared once (after adhearsion-ivr): what is said on the first try and on
+    the tries after it, what a valid entry is, how many tries, whether the entry is a secret.
+    Build one with `menu()` or `entry()`."""
+
+    label: str  # names the question in transcripts and logs
+    prompt: tuple[Say, ...]
+    reprompt: tuple[Say, ...] = ()  # tries after the first (default: the prompt again)
+    keys: str = ""  # a menu: one of these keys
+    min_len: int = 1
+    max_len: int = 1
+    validator: Validator | None = None
+    secret: bool = False  # masked in transcripts and logs
+    immediate: str = ""  # a key that, pressed first, is the whole entry
+    tries: int = RETRIES
+    first_timeout: float = FIRST_DIGIT_TIMEOUT
+    inter_timeout: float = INTER_DIGIT_TIMEOUT
+
+    def check(self, entry: str) -> str | None:
+        """The prompt key saying what is wrong with `entry`, or None when it is valid."""
+        if self.keys:
+            return None if entry in self.keys else "invalid_choice"
+        length_ok = self.min_len <= len(entry) <= self.max_len or (
+            entry != "" and entry in self.immediate)
+        if not length_ok:
+            return "invalid_entry"
+        return self.validator(entry) if self.validator is not None else None
+
+
+def menu(label: str, *prompt: Say, keys: str, reprompt: Sequence[Say] = ()) -> Question:
+    return Question(label, tuple(prompt), tuple(reprompt), keys=keys)
+
+
+def entry(label: str, *prompt: Say, length: int | tuple[int, int],
+          validator: Validator | None = None, secret: bool = False, immediate: str = "",
+          reprompt: Sequence[Say] = ()) -> Question:
+    low, high = (length, length) if isinstance(length, int) else length
+    return Question(label, tuple(prompt), tuple(reprompt), min_len=low, max_len=high,
+                    validator=validator, secret=secret, immediate=immediate)
 
 
 def mask(value: str) -> str:
@@ -145,59 +200,57 @@ class Call(ABC):
         return key
 
     # --- asking ----------------------------------------------------------------------------------
-    async def ask_digits(
-        self,
-        prompt: Sequence[Say],
-        *,
-        min_len: int,
-        max_len: int,
-        validator: Validator | None = None,
-        secret: bool = False,
-        retries: int = RETRIES,
-        first_timeout: float = FIRST_DIGIT_TIMEOUT,
-        inter_timeout: float = INTER_DIGIT_TIMEOUT,
-        immediate: str = "",
-        label: str = "digits",
-    ) -> str:
-        """An entry of min_len..max_len digits.
+    async def ask(self, question: Question, prompt: Sequence[Say] | None = None) -> Answer:
+        """Ask `question` (its `prompt` replaced when given: a list, a confirmation with digits)
+        until it gets a valid entry or its tries run out. Never raises for what a caller does
+        but hang up: the Answer says entered, timed out or gave up.
 
-        A fixed-length entry completes on its last digit; a variable one on `#` (or a pause after
-        at least min_len digits); a key in `immediate` pressed first is the whole entry. `*`
-        starts the entry over. A wrong entry hears why (the validator's prompt key) and tries
-        again; after the last try raises NoMoreTries.
+        A menu takes one key of `keys`; `*` hears it again, not counted as a try. An entry takes
+        min_len..max_len digits: a fixed-length one completes on its last digit, a variable one
+        on `#` (or a pause after at least min_len digits); a key in `immediate` pressed first is
+        the whole entry; `*` starts the entry over, not counted as a try (up to FREE_RESTARTS
+        times a question). A wrong entry hears why (the validator's prompt key); silence hears
+        `no_input`; then the next try's prompt (the question's re-prompt after the first).
         """
-        silent = True  # was the last try silence? (the call log says timed out, not gave up)
-        for _ in range(retries):
-            await self.play(*prompt)
-            entry, status = await self._collect(
-                min_len, max_len, first_timeout, inter_timeout, immediate
-            )
-            shown = mask(entry) if secret else entry
-            self.note(f"  [{label}] {shown or '-'} ({status})")
-            silent = status == "silence"
-            if silent:
+        first = tuple(prompt) if prompt is not None else question.prompt
+        status = Status.TIMED_OUT
+        attempt = restarts = 0
+        how = ""
+        while attempt < question.tries:
+            again = attempt > 0 and how != "restart"  # `*` hears the whole question again
+            await self.play(*(question.reprompt or first) if again else first)
+            entry, how = await self._collect(question)
+            shown = mask(entry) if question.secret else entry
+            self.note(f"  [{question.label}] {shown or '-'} ({how})")
+            if how == "restart" and (question.keys or restarts < FREE_RESTARTS):
+                restarts += 1
+                continue
+            attempt += 1
+            if how == "silence":
+                status = Status.TIMED_OUT
                 await self.play("no_input")
                 continue
-            if status == "restart":
-                continue
-            valid_length = min_len <= len(entry) <= max_len or (entry != "" and entry in immediate)
-            reason = None if valid_length else "invalid_entry"
-            if reason is None and validator is not None:
-                reason = validator(entry)
+            status = Status.GAVE_UP
+            reason = "invalid_entry" if how == "restart" else question.check(entry)
             if reason is None:
-                return entry
+                return Answer(Status.ENTERED, entry)
             await self.play(reason)
-        raise NoMoreTries(silent)
+        return Answer(status)
 
-    async def _collect(
-        self, min_len: int, max_len: int, first_timeout: float, inter_timeout: float,
-        immediate: str,
-    ) -> tuple[str, str]:
+    async def _collect(self, question: Question) -> tuple[str, str]:
+        """One try's keys: (entry, how it ended)."""
+        if question.keys:
+            key = await self._next_key(question.first_timeout)
+            if key is None:
+                return "", "silence"
+            return ("", "restart") if key == "*" else (key, "entered")
+        min_len, max_len = question.min_len, question.max_len
         fixed = min_len == max_len
         entry = ""
         while True:
-            key = await self._next_key(first_timeout if not entry else inter_timeout)
-            if not entry and key and key in immediate:
+            key = await self._next_key(
+                question.first_timeout if not entry else question.inter_timeout)
+            if not entry and key and key in question.immediate:
                 return key, "entered"
             if key is None:
                 if entry and not fixed and len(entry) >= min_len:
@@ -212,7 +265,7 @@ class Call(ABC):
                 if fixed:
                     return entry, "entered"
                 # a variable entry at its maximum still waits for `#`; more digits are too long
-                key = await self._next_key(inter_timeout)
+                key = await self._next_key(question.inter_timeout)
                 if key in ("#", None):
                     return entry, "entered"
                 return entry + key, "too long"
@@ -222,28 +275,6 @@ class Call(ABC):
             key, self._typed = self._typed[0], self._typed[1:]
             return key
         return await self.wait_digit(timeout)
-
-    async def menu(
-        self, prompt: Sequence[Say], keys: str, *, retries: int = RETRIES, label: str = "menu"
-    ) -> str:
-        """One key from `keys`. `*` hears the menu again (not counted as a try)."""
-        silent = True
-        attempt = 0
-        while attempt < retries:
-            await self.play(*prompt)
-            key = await self._next_key(FIRST_DIGIT_TIMEOUT)
-            self.note(f"  [{label}] {key or '-'}")
-            if key == "*":
-                continue
-            attempt += 1
-            silent = key is None
-            if silent:
-                await self.play("no_input")
-                continue
-            if key in keys:
-                return key
-            await self.play("invalid_choice")
-        raise NoMoreTries(silent)
 
     async def goodbye(self) -> None:
         await self.play("goodbye", barge_in=False)

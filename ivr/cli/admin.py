@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
+from ivr.cli.common import plain
 from ivr.registry.validate import CODE_LEN, PIN_MAX, PIN_MIN, STATUSES
 
 NOT_FOUND = 1
@@ -79,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def _checked(kind: str, fn: Any, raw: str) -> Any:
+def _checked(kind: str, fn: Callable[[str], str], raw: str) -> str:
     """Validate one argument; bad input becomes a UsageError (exit 2) naming the fix."""
     from ivr.cli import UsageError
     from ivr.registry.errors import InvalidInput
@@ -103,14 +105,14 @@ def _imei(raw: str) -> str:
 
 
 def _run(args: argparse.Namespace, action: Any) -> Any:
-    """Open the registry, run `action(registry)`; registry errors become messages."""
+    """Open the registry, run `action(registry.portal)`; registry errors become messages."""
     from ivr.cli import UsageError
     from ivr.cli.common import open_registry
     from ivr.registry.errors import AlreadyExists, InvalidInput, NotFound
 
     with open_registry(args) as registry:
         try:
-            return action(registry)
+            return action(registry.portal)
         except InvalidInput as exc:
             raise UsageError(str(exc)) from None
         except (NotFound, AlreadyExists) as exc:
@@ -123,7 +125,7 @@ def _print_json(value: Any) -> None:
     print()
 
 
-def _print_record(record: dict) -> None:
+def _print_record(record: dict[str, Any]) -> None:
     width = max(len(k) for k in record)
     for key, value in record.items():
         print(f"{key:<{width}}  {'-' if value is None else value}")
@@ -187,14 +189,14 @@ def device_show(args: argparse.Namespace) -> int:
     return _show(args, info, f"no device with IMEI {imei} in the registry")
 
 
-def _show(args: argparse.Namespace, info: dict | None, missing: str) -> int:
+def _show(args: argparse.Namespace, info: Any, missing: str) -> int:
     if info is None:
         print(f"hamta-ivr: {missing}", file=sys.stderr)
         return NOT_FOUND
     if args.json:
-        _print_json(info)
+        _print_json(plain(info))
     else:
-        _print_record(info)
+        _print_record(plain(info))
     return 0
 
 
@@ -202,7 +204,7 @@ def _show(args: argparse.Namespace, info: dict | None, missing: str) -> int:
 def list_transfers(args: argparse.Namespace) -> int:
     imei = _imei(args.imei) if args.imei else None
     number = _msisdn(args.msisdn) if args.msisdn else None
-    rows = _run(args, lambda r: r.transfers(imei=imei, msisdn=number))
+    rows = [plain(r) for r in _run(args, lambda r: r.transfers(imei=imei, msisdn=number))]
     if args.json:
         _print_json(rows)
         return 0
@@ -221,7 +223,8 @@ def list_audit(args: argparse.Namespace) -> int:
     number = _msisdn(args.msisdn) if args.msisdn else None
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be 1 or more")
-    rows = _run(args, lambda r: r.audit(msisdn=number, imei=imei, limit=args.limit))
+    rows = [plain(r) for r in _run(args, lambda r: r.audit(msisdn=number, imei=imei,
+                                                            limit=args.limit))]
     if args.json:
         _print_json(rows)
         return 0

@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 
-from ivr.cli.common import caller_keys, open_registry
+from ivr.cli.common import caller_keys, open_registry, plain
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,11 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_call(args: argparse.Namespace) -> int:
     from ivr.app import Ivr
     from ivr.call.console import ConsoleCall, scripted_keys
+    from ivr.flows.session import CallResult
 
     keys = scripted_keys(caller_keys(args))
     ivr = Ivr.open(args.db)
 
-    async def run() -> str:
+    async def run() -> CallResult:
         async with ivr:
             call = ConsoleCall(caller_id=args.caller, keys=keys, interactive=args.keys is None)
             return await ivr.handle(call)
@@ -44,7 +45,8 @@ def run_call(args: argparse.Namespace) -> int:
 
 
 def list_calls(args: argparse.Namespace) -> int:
-    rows = open_registry(args).calls()
+    with open_registry(args) as registry:
+        rows = [plain(r) for r in registry.call_log.calls()]
     if args.json:
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=2, default=str)
         print()

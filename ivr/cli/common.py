@@ -1,9 +1,13 @@
 """What several command groups share: opening the registry named by --db / HAMTA_DB_URL, and
-checking a caller's --from and --keys (the console caller and `dial` take the same)."""
+checking a caller's --from and --keys (the console caller and `dial` take the same), and printing
+a registry record."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from datetime import datetime
+from typing import Any
 
 from ivr.config import db_url
 from ivr.registry.service import Registry
@@ -11,6 +15,12 @@ from ivr.registry.service import Registry
 
 def open_registry(args: argparse.Namespace) -> Registry:
     return Registry.open(db_url(getattr(args, "db", None)))
+
+
+def plain(record: Any) -> dict[str, Any]:
+    """A registry record (a dataclass) as JSON-ready values: times in ISO 8601."""
+    return {key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in dataclasses.asdict(record).items()}
 
 
 def caller_keys(args: argparse.Namespace) -> str:

@@ -8,29 +8,40 @@ the number they call from.
 from __future__ import annotations
 
 from ivr.call.api import Call, Digits
-from ivr.flows.common import IMEI_LEN, Stop, ask_activation_code, confirm, refuse, valid_imei
+from ivr.flows import questions as q
+from ivr.flows.common import REFUSAL_PROMPTS, ask_activation_code, confirm, refuse
+from ivr.flows.outcome import COMPLETED, Outcome
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.msisdn import national, try_normalize
 from ivr.registry.types import Refusal
 
+# «the buyer is the owner» said to the caller activating it means: the device is already yours
+BUYER_PROMPTS = {**REFUSAL_PROMPTS, Refusal.BUYER_IS_OWNER: "already_yours"}
 
-async def activate_device(call: Call, registry: AsyncRegistry) -> str:
+
+async def activate_device(call: Call, registry: AsyncRegistry) -> Outcome:
     buyer = try_normalize(call.caller_id)
     if buyer is None:  # the kartabl to fill is the caller's own: it must be known
         await call.play("no_caller_id_activate")
-        raise Stop("refused:no_caller_id")
-    imei = await call.ask_digits(
-        ["enter_imei"], min_len=IMEI_LEN, max_len=IMEI_LEN, validator=valid_imei, label="imei"
-    )
-    code = await ask_activation_code(call, registry, imei)
-    await confirm(call, "activate_confirm", Digits(imei), "activate_confirm_to",
-                  Digits(national(buyer)))
-    outcome = await registry.activate(buyer, imei, code)
-    if outcome.refusal is Refusal.BUYER_IS_OWNER:  # «buyer is the owner» means: already yours
-        await call.play("already_yours")
-        raise Stop("refused:already_yours")
-    if not outcome.ok:
-        raise await refuse(call, outcome)
-    await call.play("activated", "reference_is", Digits(outcome.reference or ""),
+        return Outcome.refused("no_caller_id")
+    imei = await call.ask(q.IMEI)
+    if not imei.ok:
+        return Outcome.unanswered(imei)
+    grant = await ask_activation_code(call, registry, imei.value, buyer=buyer,
+                                      prompts=BUYER_PROMPTS)
+    if isinstance(grant, Outcome):
+        return _already_yours(grant)
+    declined = await confirm(call, "activate_confirm", Digits(imei.value), "activate_confirm_to",
+                             Digits(national(buyer)))
+    if declined:
+        return declined
+    activated = await registry.activate(buyer, grant)
+    if not activated.ok:
+        return _already_yours(await refuse(call, activated, BUYER_PROMPTS))
+    await call.play("activated", "reference_is", Digits(activated.reference or ""),
                     "change_code_advice")
-    return "completed"
+    return COMPLETED
+
+
+def _already_yours(outcome: Outcome) -> Outcome:
+    return Outcome.refused("already_yours") if outcome.detail == Refusal.BUYER_IS_OWNER else outcome

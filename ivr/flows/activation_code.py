@@ -9,20 +9,27 @@ an old one back.
 from __future__ import annotations
 
 from ivr.call.api import Call, Digits
+from ivr.flows import questions as q
 from ivr.flows.common import choose_device, open_kartabl, refuse
+from ivr.flows.outcome import COMPLETED, Outcome
 from ivr.registry.aio import AsyncRegistry
 
 
-async def get_activation_code(call: Call, registry: AsyncRegistry) -> str:
-    owner, devices = await open_kartabl(call, registry)
-    device = await choose_device(call, devices)
-    outcome = await registry.generate_activation_code(
-        owner, device.imei, expected_version=device.version
-    )
-    if not outcome.ok:
-        raise await refuse(call, outcome)
+async def get_activation_code(call: Call, registry: AsyncRegistry) -> Outcome:
+    owner = await open_kartabl(call, registry)
+    if isinstance(owner, Outcome):
+        return owner
+    device = await choose_device(call, owner.devices)
+    if isinstance(device, Outcome):
+        return device
+    generated = await registry.generate_code(owner, device)
+    if not generated.ok:
+        return await refuse(call, generated)
     await call.play("code_generated")
     while True:
-        await call.play("code_is", Digits(outcome.code or "", secret=True))
-        if await call.menu(["code_repeat_or_finish"], "12", label="repeat code") == "2":
-            return "completed"
+        await call.play("code_is", Digits(generated.code or "", secret=True))
+        again = await call.ask(q.CODE_REPEAT)
+        if not again.ok:
+            return Outcome.unanswered(again)
+        if again.value == "2":
+            return COMPLETED

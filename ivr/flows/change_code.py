@@ -6,33 +6,42 @@ it stays secret: the owner (after the password) chooses the device and keys the 
 
 from __future__ import annotations
 
-from ivr.call.api import Call, NoMoreTries
-from ivr.flows.common import CODE_LEN, choose_device, open_kartabl, refuse
+from ivr.call.api import Call
+from ivr.flows import questions as q
+from ivr.flows.common import choose_device, open_kartabl, refuse
+from ivr.flows.outcome import COMPLETED, End, Outcome
 from ivr.registry.aio import AsyncRegistry
 
 MATCH_TRIES = 3
 
 
-async def change_activation_code(call: Call, registry: AsyncRegistry) -> str:
-    owner, devices = await open_kartabl(call, registry)
-    device = await choose_device(call, devices)
+async def change_activation_code(call: Call, registry: AsyncRegistry) -> Outcome:
+    owner = await open_kartabl(call, registry)
+    if isinstance(owner, Outcome):
+        return owner
+    device = await choose_device(call, owner.devices)
+    if isinstance(device, Outcome):
+        return device
     new_code = await ask_new_code(call)
-    outcome = await registry.change_activation_code(
-        owner, device.imei, new_code, expected_version=device.version
-    )
-    if not outcome.ok:
-        raise await refuse(call, outcome)
+    if isinstance(new_code, Outcome):
+        return new_code
+    changed = await registry.change_code(owner, device, new_code)
+    if not changed.ok:
+        return await refuse(call, changed)
     await call.play("code_changed")
-    return "completed"
+    return COMPLETED
 
 
-async def ask_new_code(call: Call) -> str:
+async def ask_new_code(call: Call) -> str | Outcome:
+    """The new code keyed twice; three mismatches end the operation."""
     for _ in range(MATCH_TRIES):
-        first = await call.ask_digits(["enter_new_code"], min_len=CODE_LEN, max_len=CODE_LEN,
-                                      secret=True, label="new code")
-        second = await call.ask_digits(["repeat_new_code"], min_len=CODE_LEN, max_len=CODE_LEN,
-                                       secret=True, label="new code again")
-        if first == second:
-            return first
+        first = await call.ask(q.NEW_CODE)
+        if not first.ok:
+            return Outcome.unanswered(first)
+        second = await call.ask(q.NEW_CODE_AGAIN)
+        if not second.ok:
+            return Outcome.unanswered(second)
+        if first.value == second.value:
+            return first.value
         await call.play("codes_mismatch")
-    raise NoMoreTries(silent=False)
+    return Outcome(End.GAVE_UP)

@@ -7,7 +7,8 @@ it through a Hamta gateway.
 from __future__ import annotations
 
 from ivr.call.api import Call, DeviceName, Say
-from ivr.flows.common import IMEI_LEN, valid_imei
+from ivr.flows import questions as q
+from ivr.flows.outcome import End, Outcome
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.types import ImeiStatus
 
@@ -20,13 +21,13 @@ ANSWERS = {
 }
 
 
-async def imei_inquiry(call: Call, registry: AsyncRegistry) -> str:
-    imei = await call.ask_digits(
-        ["enter_imei"], min_len=IMEI_LEN, max_len=IMEI_LEN, validator=valid_imei, label="imei"
-    )
-    answer = await registry.inquire_imei(imei)
+async def imei_inquiry(call: Call, registry: AsyncRegistry) -> Outcome:
+    imei = await call.ask(q.IMEI)
+    if not imei.ok:
+        return Outcome.unanswered(imei)
+    answer = await registry.inquire(imei.value)
     words: list[Say] = [ANSWERS[answer.status]]
     if answer.status is ImeiStatus.REGISTERED and answer.brand:
         words.append(DeviceName(answer.brand, answer.model or ""))
     await call.play(*words)
-    return answer.status.value
+    return Outcome(End.ANSWERED, answer.status.value)

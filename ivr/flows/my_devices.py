@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from ivr.call.api import Call, Number
-from ivr.flows.common import open_kartabl, read_devices
+from ivr.flows.common import device_list, open_kartabl
+from ivr.flows.outcome import COMPLETED, Outcome
 from ivr.registry.aio import AsyncRegistry
 
 
-async def list_my_devices(call: Call, registry: AsyncRegistry) -> str:
-    _, devices = await open_kartabl(call, registry)
-    await call.play("device_count", Number(len(devices)))
-    await read_devices(call, devices)
-    await call.play("list_end")
-    return "completed"
+async def list_my_devices(call: Call, registry: AsyncRegistry) -> Outcome:
+    owner = await open_kartabl(call, registry)
+    if isinstance(owner, Outcome):
+        return owner
+    await call.play("device_count", Number(len(owner.devices)), *device_list(owner.devices),
+                    "list_end")
+    return COMPLETED

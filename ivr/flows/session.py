@@ -10,24 +10,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ivr.call.api import Call, CallerHungUp, NoMoreTries
+from ivr.call.api import Call, CallerHungUp, Status
+from ivr.flows import questions as q
 from ivr.flows.activate import activate_device
 from ivr.flows.activation_code import get_activation_code
 from ivr.flows.change_code import change_activation_code
-from ivr.flows.common import Stop
 from ivr.flows.inquiry import imei_inquiry
 from ivr.flows.my_devices import list_my_devices
+from ivr.flows.outcome import End, Outcome
 from ivr.flows.transfer import transfer_ownership
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.msisdn import try_normalize
 
 log = logging.getLogger(__name__)
 
-Flow = Callable[[Call, AsyncRegistry], Awaitable[str]]
+Flow = Callable[[Call, AsyncRegistry], Awaitable[Outcome]]
 
-MAIN_MENU: dict[str, tuple[str, Flow]] = {
+OPERATIONS: dict[str, tuple[str, Flow]] = {
     "1": ("inquiry", imei_inquiry),
     "2": ("activate", activate_device),
     "3": ("transfer", transfer_ownership),
@@ -37,53 +39,62 @@ MAIN_MENU: dict[str, tuple[str, Flow]] = {
 }
 
 
-async def handle_call(call: Call, registry: AsyncRegistry) -> str:
-    """Run the call to its end and log it; returns the outcome written to the call log.
+@dataclass
+class CallResult:
+    """What the call log records: the operations in order and how the call ended.
 
     Outcomes: the last operation's (`transfer:completed`, `transfer:refused:blocked`, …) when the
     caller left from the main menu; `hung_up`, `timed_out` or `gave_up` when the call ended inside
     an operation (which then changed nothing); `error` when the IVR itself failed.
     """
+
+    outcome: str = "hung_up"
+    path: list[str] = field(default_factory=list)
+    finished: str | None = None  # the last operation that ran to its end
+
+    def __str__(self) -> str:
+        return self.outcome
+
+
+async def handle_call(call: Call, registry: AsyncRegistry) -> CallResult:
+    """Run the call to its end and log it."""
     await registry.call_started(
         call.call_id, try_normalize(call.caller_id), call.channel_name, datetime.now(UTC)
     )
-    outcome = "hung_up"
+    result = CallResult()
     try:
         await call.play("welcome")
-        outcome = await main_menu(call, registry)
-        await call.goodbye()
+        result.outcome = await main_menu(call, registry, result)
     except CallerHungUp:
-        finished = call.path and ":" in call.path[-1]  # hung up at the menu, after an operation
-        outcome = call.path[-1] if finished else "hung_up"
-    except NoMoreTries as exc:
-        outcome = "timed_out" if exc.silent else "gave_up"
-        await _last_words(call, "too_many_attempts", "goodbye")
+        result.outcome = result.finished or "hung_up"  # at the menu after an operation, or in one
     except Exception:
         log.exception("call %s failed", call.call_id)
-        outcome = "error"
+        result.outcome = "error"
         await _last_words(call, "system_error")
     finally:
-        await registry.call_ended(call.call_id, list(call.path), outcome, datetime.now(UTC))
-    return outcome
+        await registry.call_ended(call.call_id, list(result.path), result.outcome,
+                                  datetime.now(UTC))
+    return result
 
 
-async def main_menu(call: Call, registry: AsyncRegistry) -> str:
-    """Operations until the caller falls silent at the menu (or hangs up, raising)."""
-    last = "timed_out"
+async def main_menu(call: Call, registry: AsyncRegistry, result: CallResult) -> str:
+    """Operations until the caller falls silent at the menu; the call's outcome."""
     while True:
-        try:
-            choice = await call.menu(["main_menu"], "".join(MAIN_MENU), label="main menu")
-        except NoMoreTries as exc:
-            if exc.silent:
-                return last
-            raise
-        name, flow = MAIN_MENU[choice]
-        call.path.append(name)
-        try:
-            result = await flow(call, registry)
-        except Stop as stop:
-            result = stop.outcome
-        call.path[-1] = last = f"{name}:{result}"
+        choice = await call.ask(q.MAIN_MENU)
+        if choice.status is Status.TIMED_OUT:
+            await call.goodbye()
+            return result.finished or End.TIMED_OUT.value
+        if not choice.ok:
+            await _last_words(call, "too_many_attempts", "goodbye")
+            return End.GAVE_UP.value
+        name, flow = OPERATIONS[choice.value]
+        result.path.append(name)
+        result.finished = None
+        outcome = await flow(call, registry)
+        if outcome.ends_call:  # a question's tries ran out inside the operation
+            await _last_words(call, "too_many_attempts", "goodbye")
+            return outcome.end.value
+        result.path[-1] = result.finished = f"{name}:{outcome.logged}"
 
 
 async def _last_words(call: Call, *keys: str) -> None:

@@ -4,48 +4,55 @@
 3. the kartabl password (none set: stop, set one on the web portal first)  4. the devices that
 number owns are read  5. choose one and key its activation code  6. the buyer's number, then
 «transfer IMEI X to mobile number Y», `1` to confirm.
+
+The password and the code are each verified once: signing in answers the kartabl, the code
+answers a Grant, and the move itself hashes nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from ivr.call.api import Call, Digits
-from ivr.flows.common import (
-    MSISDN_LEN,
-    ask_activation_code,
-    choose_device,
-    confirm,
-    open_kartabl,
-    refuse,
-    valid_mobile,
-)
+from ivr.flows import questions as q
+from ivr.flows.common import ask_activation_code, choose_device, confirm, open_kartabl, refuse
+from ivr.flows.outcome import COMPLETED, Outcome
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.msisdn import national, normalize
+from ivr.registry.types import Owner
 
 
-async def transfer_ownership(call: Call, registry: AsyncRegistry) -> str:
-    owner, devices = await open_kartabl(call, registry)
-    device = await choose_device(call, devices)
-    code = await ask_activation_code(call, registry, device.imei, owner=owner)
+async def transfer_ownership(call: Call, registry: AsyncRegistry) -> Outcome:
+    owner = await open_kartabl(call, registry)
+    if isinstance(owner, Outcome):
+        return owner
+    device = await choose_device(call, owner.devices)
+    if isinstance(device, Outcome):
+        return device
+    grant = await ask_activation_code(call, registry, device.imei, owner=owner,
+                                      expected_version=device.version)
+    if isinstance(grant, Outcome):
+        return grant
     buyer = await ask_buyer(call, owner)
-    await confirm(call, "transfer_confirm", Digits(device.imei), "transfer_confirm_to",
-                  Digits(national(buyer)))
-    outcome = await registry.transfer_direct(
-        owner, device.imei, code, buyer, expected_version=device.version
-    )
-    if not outcome.ok:
-        raise await refuse(call, outcome)
-    await call.play("transferred", "reference_is", Digits(outcome.reference or ""))
-    return "completed"
+    if isinstance(buyer, Outcome):
+        return buyer
+    declined = await confirm(call, "transfer_confirm", Digits(device.imei),
+                             "transfer_confirm_to", Digits(national(buyer)))
+    if declined:
+        return declined
+    moved = await registry.transfer(owner, grant, buyer)
+    if not moved.ok:
+        return await refuse(call, moved)
+    await call.play("transferred", "reference_is", Digits(moved.reference or ""))
+    return COMPLETED
 
 
-async def ask_buyer(call: Call, owner: str) -> str:
+async def ask_buyer(call: Call, owner: Owner) -> str | Outcome:
     """The buyer's 11-digit number; the owner's own number is refused and asked again."""
 
-    def not_owner(entry: str) -> str | None:
-        return valid_mobile(entry) or ("buyer_is_owner" if normalize(entry) == owner else None)
+    def not_the_owner(keyed: str) -> str | None:
+        return q.valid_mobile(keyed) or (
+            "buyer_is_owner" if normalize(keyed) == owner.msisdn else None)
 
-    entry = await call.ask_digits(
-        ["enter_buyer_number"], min_len=MSISDN_LEN, max_len=MSISDN_LEN, validator=not_owner,
-        label="buyer",
-    )
-    return normalize(entry)
+    buyer = await call.ask(dataclasses.replace(q.BUYER_NUMBER, validator=not_the_owner))
+    return normalize(buyer.value) if buyer.ok else Outcome.unanswered(buyer)

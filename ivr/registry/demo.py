@@ -69,7 +69,7 @@ DEVICES: list[tuple[str, str | None, str, str, str, str | None]] = [
 
 
 def is_seeded(registry: Registry) -> bool:
-    return registry.subscriber_info(DEMO_SELLER) is not None
+    return registry.portal.subscriber_info(DEMO_SELLER) is not None
 
 
 def seed_demo(registry: Registry) -> bool:
@@ -77,8 +77,8 @@ def seed_demo(registry: Registry) -> bool:
     if is_seeded(registry):
         return False
     for number, pin in SUBSCRIBERS:
-        registry.add_subscriber(number, password=pin)
+        registry.portal.add_subscriber(number, password=pin)
     for imei, owner, brand, model, status, code in DEVICES:
-        registry.add_device(imei, owner=owner, brand=brand, model=model, status=status,
+        registry.portal.add_device(imei, owner=owner, brand=brand, model=model, status=status,
                             activation_code=code)
     return True

@@ -1,11 +1,13 @@
-"""What the registry answers: plain values the call flows branch on and the CLI prints.
+"""What the registry answers: typed values the call flows branch on and the CLI prints.
 
-Kept apart from the database models so that flows never touch a session or a row.
+Kept apart from the tables so that flows never touch a connection or a row. The IVR's answers
+(SignIn, CodeCheck, Change, …) each carry everything the next prompt needs; the portal's records
+(SubscriberRecord, DeviceRecord, …) are what an operator is shown.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -21,6 +23,7 @@ class ImeiStatus(StrEnum):
 
 
 class PasswordStatus(StrEnum):
+    ASK = "ask"  # before the PIN: a password is set and not locked
     OK = "ok"
     NO_PASSWORD = "no_password"  # also a number the registry does not know: go to the web portal
     WRONG = "wrong"
@@ -28,7 +31,7 @@ class PasswordStatus(StrEnum):
 
 
 class Refusal(StrEnum):
-    """Why the registry said no; each has its own prompt (see ivr.flows)."""
+    """Why the registry said no; each has its own prompt (see ivr.flows.common)."""
 
     INVALID_IMEI = "invalid_imei"
     UNKNOWN_DEVICE = "unknown_device"
@@ -42,7 +45,6 @@ class Refusal(StrEnum):
     BUYER_INVALID = "buyer_invalid"
     BUYER_IS_OWNER = "buyer_is_owner"
     CHANGED = "changed"  # the device changed between the caller choosing it and confirming
-    NO_CALLER_ID = "no_caller_id"
 
 
 @dataclass(frozen=True)
@@ -54,34 +56,137 @@ class Inquiry:
 
 
 @dataclass(frozen=True)
-class PasswordCheck:
-    status: PasswordStatus
-    attempts_left: int | None = None  # with WRONG
-    locked_until: datetime | None = None  # with LOCKED (timezone-aware UTC)
-
-
-@dataclass(frozen=True)
 class Device:
-    """A device as a kartabl lists it. `version` is what the caller saw when choosing it."""
+    """A device as a kartabl lists it, with what choosing it will run into. `version` is what the
+    caller saw when choosing it: a later change to the device refuses the operation (CHANGED)."""
 
     imei: str
     brand: str
     model: str
     status: ImeiStatus
     version: int
+    has_code: bool = False
+    code_locked_until: datetime | None = None  # a code lock in force (timezone-aware UTC)
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """The result of a registry operation that may be refused."""
+class Owner:
+    """A number whose kartabl password was verified on this call, and its kartabl. Only
+    ivr.registry.kartabl makes one: operations that need a signed-in owner take it."""
+
+    msisdn: str
+    devices: tuple[Device, ...]
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A kartabl's door: before the PIN (ASK, NO_PASSWORD, LOCKED) and after it (OK with the
+    owner, WRONG with the attempts left, LOCKED with until when)."""
+
+    status: PasswordStatus
+    attempts_left: int | None = None  # with WRONG
+    locked_until: datetime | None = None  # with LOCKED (timezone-aware UTC)
+    owner: Owner | None = None  # with OK
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A device whose activation code was verified on this call: good for one ownership move as
+    long as the device (version) and its code stay as they were. Only ivr.registry.devices makes
+    one, so a move never verifies the code a second time."""
+
+    imei: str
+    version: int
+    code_hash: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """The answer to a keyed activation code: a grant, or why not."""
 
     refusal: Refusal | None = None
-    reference: str | None = None  # transfer reference number (digits), on a transfer/activation
-    code: str | None = None  # a freshly generated activation code: returned once, never stored
+    grant: Grant | None = None
+    device: Device | None = None
     attempts_left: int | None = None  # with WRONG_CODE
     locked_until: datetime | None = None  # with CODE_LOCKED
-    device: Device | None = None  # the device concerned, when known (for the confirmation prompt)
 
     @property
     def ok(self) -> bool:
         return self.refusal is None
+
+
+@dataclass(frozen=True)
+class Change:
+    """The result of a change a caller asked for (a move, a new or changed code)."""
+
+    refusal: Refusal | None = None
+    reference: str | None = None  # transfer reference number (digits), after a move
+    code: str | None = None  # a freshly generated activation code: returned once, never stored
+    device: Device | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
+
+
+# --- what the portal (the admin CLI) shows ------------------------------------------------------
+@dataclass(frozen=True)
+class SubscriberRecord:
+    msisdn: str
+    national_id: str | None
+    has_password: bool
+    password_changed_at: datetime | None
+    failed_attempts: int
+    locked_until: datetime | None
+    lock_level: int
+    devices: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    imei: str
+    brand: str
+    model: str
+    status: str
+    owner: str | None
+    owner_since: datetime | None
+    has_activation_code: bool
+    code_changed_at: datetime | None
+    code_failed_attempts: int
+    code_locked_until: datetime | None
+    status_changed_at: datetime
+    version: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    reference: str
+    imei: str
+    from_msisdn: str | None
+    to_msisdn: str
+    kind: str
+    gateway: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    at: datetime
+    event: str
+    msisdn: str | None
+    imei: str | None
+    gateway: str
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    call_id: str
+    msisdn: str | None
+    channel: str
+    started: datetime
+    ended: datetime | None
+    path: list[str]
+    outcome: str | None

@@ -1,8 +1,10 @@
-"""Input rules shared by the service and the CLI: IMEI, kartabl PIN, activation code, national ID.
+"""Input rules, defined once for the registry, the call flows and the CLI: IMEI, kartabl PIN,
+activation code, a mobile number as keyed, national ID.
 
 - IMEI: exactly 15 digits with a valid Luhn check digit (python-stdnum), as the field does it.
 - PIN (kartabl password): 4 to 8 digits, because callers key it on a telephone keypad.
 - Activation code: exactly 8 digits (the length the registry hands out).
+- Mobile number as a caller keys it: 11 digits, 09… (ivr.registry.msisdn accepts more spellings).
 - National ID (کد ملی): 10 digits with the Iranian check digit.
 
 Digits are ASCII 0-9 only (a keypad sends those; a regex \\d would let Persian
@@ -20,6 +22,7 @@ from ivr.registry.errors import InvalidInput
 PIN_MIN, PIN_MAX = 4, 8
 CODE_LEN = 8
 IMEI_LEN = 15
+MSISDN_LEN = 11  # 09xxxxxxxxx
 STATUSES = ("registered", "unregistered", "blocked")
 
 
@@ -50,6 +53,11 @@ def pin(raw: str) -> str:
     if not is_pin(raw):
         raise InvalidInput(f"a kartabl password is {PIN_MIN} to {PIN_MAX} digits (0-9 only)")
     return raw
+
+
+def is_keyed_mobile(raw: str | None) -> bool:
+    """A mobile number as keyed on a phone: 09 and nine more digits."""
+    return isinstance(raw, str) and re.fullmatch(r"09[0-9]{9}", raw) is not None
 
 
 def is_code(raw: str | None) -> bool:

@@ -7,7 +7,17 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ivr.call.api import Call, CallerHungUp, Digits, NoMoreTries, Number, Sound
+from ivr.call.api import (
+    Answer,
+    Call,
+    CallerHungUp,
+    Digits,
+    Number,
+    Sound,
+    Status,
+    entry,
+    menu,
+)
 
 
 @dataclass
@@ -53,27 +63,31 @@ def phone(*events: str) -> FakePhone:
     return FakePhone(events=list(events))
 
 
+PASSWORD = entry("password", "enter_password", length=(4, 8))
+
+
 async def test_fixed_length_entry_completes_on_its_last_digit():
     call = phone(*"123456789012345", "9")
-    assert await call.ask_digits(["enter_imei"], min_len=15, max_len=15) == "123456789012345"
+    answer = await call.ask(entry("imei", "enter_imei", length=15))
+    assert answer == Answer(Status.ENTERED, "123456789012345")
     assert call.events == ["9"]  # the next key was not swallowed
 
 
 async def test_variable_entry_ends_with_hash():
     call = phone(*"1234#")
-    assert await call.ask_digits(["enter_password"], min_len=4, max_len=8) == "1234"
+    assert (await call.ask(PASSWORD)).value == "1234"
 
 
 async def test_variable_entry_ends_after_a_pause_once_long_enough():
     call = phone(*"12345", "~")
-    assert await call.ask_digits(["enter_password"], min_len=4, max_len=8) == "12345"
+    assert (await call.ask(PASSWORD)).value == "12345"
     assert call.timeouts[0] == 8.0 and call.timeouts[1] == 5.0  # first-digit, then inter-digit
 
 
 async def test_a_key_pressed_during_the_prompt_is_kept_as_input():
     call = phone("!1", *"234#")
-    assert await call.ask_digits(["enter_password", "attempts_left"], min_len=4,
-                                 max_len=8) == "1234"
+    assert (await call.ask(PASSWORD, prompt=["enter_password", "attempts_left"])).value \
+        == "1234"
     assert call.played == ["enter_password"]  # the rest of the prompt was cut short
 
 
@@ -85,72 +99,89 @@ async def test_no_barge_in_plays_everything():
 
 async def test_too_short_then_right():
     call = phone(*"12#", *"1234#")
-    assert await call.ask_digits(["enter_password"], min_len=4, max_len=8) == "1234"
+    assert (await call.ask(PASSWORD)).value == "1234"
     assert call.played == ["enter_password", "invalid_entry", "enter_password"]
 
 
 async def test_too_long_variable_entry_is_refused():
     call = phone(*"123456789", *"1234#")
-    assert await call.ask_digits(["enter_password"], min_len=4, max_len=8) == "1234"
+    assert (await call.ask(PASSWORD)).value == "1234"
     assert "invalid_entry" in call.played
 
 
 async def test_star_starts_the_entry_over():
     call = phone("1", "2", "*", *"5678#")
-    assert await call.ask_digits(["enter_password"], min_len=4, max_len=8) == "5678"
+    assert (await call.ask(PASSWORD)).value == "5678"
     assert call.played == ["enter_password", "enter_password"]
+
+
+async def test_star_does_not_cost_a_try():
+    """`5 1 1* 1* 1* 1234#` once hung up: three restarts used the three tries."""
+    call = phone("1", "*", "1", "*", "1", "*", *"1234#")
+    assert (await call.ask(PASSWORD)).value == "1234"
+    assert "invalid_entry" not in call.played and "no_input" not in call.played
+
+
+async def test_endless_restarts_end_as_wrong_entries():
+    call = phone(*["1", "*"] * 20)
+    assert (await call.ask(PASSWORD)).status is Status.GAVE_UP
 
 
 async def test_validator_reason_is_played_then_retry():
     call = phone(*"1111", *"2222")
-    result = await call.ask_digits(
-        ["enter_new_code"], min_len=4, max_len=4,
-        validator=lambda e: "codes_mismatch" if e == "1111" else None,
-    )
-    assert result == "2222"
+    question = entry("code", "enter_new_code", length=4,
+                     validator=lambda e: "codes_mismatch" if e == "1111" else None)
+    assert (await call.ask(question)).value == "2222"
     assert call.played == ["enter_new_code", "codes_mismatch", "enter_new_code"]
 
 
-async def test_silence_three_times_raises_no_more_tries_silent():
+async def test_the_reprompt_is_said_on_the_tries_after_the_first():
+    call = phone("9", "9", "1")
+    question = menu("device", "device_number", "choose_device", keys="12",
+                    reprompt=["choose_device"])
+    assert (await call.ask(question)).value == "1"
+    assert call.played == ["device_number", "choose_device", "invalid_choice",
+                           "choose_device", "invalid_choice", "choose_device"]
+
+
+async def test_silence_three_times_answers_timed_out():
     call = phone()
-    with pytest.raises(NoMoreTries) as caught:
-        await call.ask_digits(["enter_imei"], min_len=15, max_len=15)
-    assert caught.value.silent
+    answer = await call.ask(entry("imei", "enter_imei", length=15))
+    assert answer == Answer(Status.TIMED_OUT) and not answer.ok
     assert call.played == ["enter_imei", "no_input"] * 3
 
 
-async def test_wrong_entries_three_times_raise_no_more_tries_not_silent():
+async def test_wrong_entries_three_times_answer_gave_up():
     call = phone(*"1#", *"1#", *"1#")
-    with pytest.raises(NoMoreTries) as caught:
-        await call.ask_digits(["enter_password"], min_len=4, max_len=8)
-    assert not caught.value.silent
+    assert (await call.ask(PASSWORD)).status is Status.GAVE_UP
 
 
 async def test_immediate_key_is_a_whole_entry():
     call = phone("0", "5")
-    assert await call.ask_digits(["choose_device_long"], min_len=1, max_len=2,
-                                 immediate="0") == "0"
+    question = entry("device", "choose_device_long", length=(1, 2), immediate="0")
+    assert (await call.ask(question)).value == "0"
     assert call.events == ["5"]
+
+
+MAIN = menu("main menu", "main_menu", keys="123456")
 
 
 async def test_menu_star_repeats_without_using_a_try():
     call = phone("*", "*", "*", "7", "2")
-    assert await call.menu(["main_menu"], "123456") == "2"
+    assert (await call.ask(MAIN)).value == "2"
     assert call.played == ["main_menu"] * 4 + ["invalid_choice", "main_menu"]
 
 
 async def test_menu_gives_up_after_three_wrong_keys():
     call = phone("9", "9", "9")
-    with pytest.raises(NoMoreTries) as caught:
-        await call.menu(["main_menu"], "123456")
-    assert not caught.value.silent
+    assert (await call.ask(MAIN)).status is Status.GAVE_UP
 
 
 async def test_hang_up_during_a_prompt_or_an_entry_raises():
     with pytest.raises(CallerHungUp):
         await phone("h").play("welcome")
     with pytest.raises(CallerHungUp):
-        await phone("1", "h").ask_digits(["enter_password"], min_len=4, max_len=8)
+        await phone("1", "h").ask(PASSWORD)
 
 
 async def test_numbers_are_said_as_persian_number_words_and_digits_one_by_one():
@@ -163,7 +194,7 @@ async def test_secret_entries_are_masked_in_notes():
     notes: list[str] = []
     call = phone(*"4321#")
     call.note = notes.append  # type: ignore[method-assign]
-    await call.ask_digits(["enter_password"], min_len=4, max_len=8, secret=True)
+    await call.ask(entry("password", "enter_password", length=(4, 8), secret=True))
     assert notes and all("4321" not in n for n in notes)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from ivr.call.console import ConsoleCall, scripted_keys
-from ivr.flows.session import handle_call
+from ivr.flows.session import CallResult, handle_call
 from ivr.registry import demo
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.service import Registry
@@ -38,8 +38,16 @@ def registry(sqlite_registry_factory) -> Registry:
 
 @dataclass
 class Result:
-    outcome: str
+    ended: CallResult
     call: ConsoleCall
+
+    @property
+    def outcome(self) -> str:
+        return self.ended.outcome
+
+    @property
+    def path(self) -> list[str]:
+        return self.ended.path
 
     @property
     def heard(self) -> list[str]:
@@ -97,6 +105,6 @@ def dial(registry: Registry) -> Caller:
 
 def snapshot(registry: Registry) -> dict:
     """What a failed or abandoned operation must leave exactly as it was."""
-    devices = {n: registry.device_info(n) for n in
+    devices = {n: registry.portal.device_info(n) for n in
                [PHONE, PHONE_NO_CODE, PHONE_BLOCKED, UNREGISTERED, *MANY_IMEIS]}
-    return {"devices": devices, "transfers": registry.transfers()}
+    return {"devices": devices, "transfers": registry.portal.transfers()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ivr.flows.common import REFUSAL_PROMPTS, refusal_words
 from ivr.flows.keys import USED_KEYS
 from ivr.prompts import catalogue
-from ivr.registry.types import Outcome, Refusal
+from ivr.registry.types import CodeCheck, Refusal
 
 from .conftest import (
     BUYER,
@@ -70,5 +70,5 @@ def test_used_keys_are_all_in_the_catalogue():
 def test_every_refusal_has_words():
     assert set(REFUSAL_PROMPTS) == set(Refusal)
     for refusal in Refusal:
-        words = refusal_words(Outcome(refusal=refusal, attempts_left=1))
+        words = refusal_words(CodeCheck(refusal=refusal, attempts_left=1))
         assert all(catalogue.text(w) for w in words if isinstance(w, str))

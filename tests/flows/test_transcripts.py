@@ -35,7 +35,7 @@ SIGN_IN = f"3 1 {SELLER_PIN}#"  # transfer, my own number, password
 
 
 def owner_of(registry, imei: str) -> str | None:
-    return registry.device_info(imei)["owner"]
+    return registry.portal.device_info(imei).owner
 
 
 # --- main menu -----------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ async def test_star_repeats_the_menu_and_a_wrong_key_is_explained(dial):
 async def test_after_an_operation_the_caller_is_back_at_the_main_menu(dial):
     result = await dial(f"1 {PHONE} 1 {PHONE}")
     assert result.heard.count("imei_registered") == 2
-    assert result.call.path == ["inquiry:registered", "inquiry:registered"]
+    assert result.path == ["inquiry:registered", "inquiry:registered"]
     assert result.outcome == "inquiry:registered"
 
 
@@ -102,13 +102,13 @@ async def test_direct_transfer_moves_the_device(dial, registry):
         "transfer_confirm_to", "confirm_or_cancel", "transferred", "reference_is", "main_menu",
     )
     assert owner_of(registry, PHONE) == normalize(BUYER)
-    transfers = registry.transfers(imei=PHONE)
+    transfers = registry.portal.transfers(imei=PHONE)
     assert len(transfers) == 1
-    assert transfers[0]["reference"] == result.digits_after("reference_is")
+    assert transfers[0].reference == result.digits_after("reference_is")
     assert f"> (digits) {' '.join(PHONE)}" in result.text  # «transfer IMEI X …»
     assert f"> (digits) {' '.join(BUYER)}" in result.text  # «… to mobile number Y»
     assert result.outcome == "transfer:completed"
-    assert not registry.device_info(PHONE)["has_activation_code"]  # the old code stopped working
+    assert not registry.portal.device_info(PHONE).has_activation_code  # the old code stopped working
 
 
 async def test_the_device_list_reads_name_and_imei_ending_in_kartabl_order(dial):
@@ -143,7 +143,7 @@ async def test_no_password_stops_and_sends_the_caller_to_the_web_portal(dial, re
     result = await dial("3 1", caller=caller)
     assert result.heard_in_order("whose_devices", "no_password", "main_menu")
     assert "enter_password" not in result.heard
-    assert result.call.path == ["transfer:no_password"]
+    assert result.path == ["transfer:no_password"]
     assert snapshot(registry) == before
 
 
@@ -152,11 +152,12 @@ async def test_wrong_password_is_told_with_attempts_left_then_locks(dial, regist
     assert result.heard_in_order("enter_password", "wrong_password", "attempts_left",
                                  "enter_password", "wrong_password", "attempts_left",
                                  "enter_password", "locked", "try_again_after", "main_menu")
-    assert result.call.path == ["transfer:refused:locked"]
-    assert registry.subscriber_info(SELLER)["locked_until"] is not None
-    # locked: even the right password is refused now
+    assert result.path == ["transfer:refused:locked"]
+    assert registry.portal.subscriber_info(SELLER).locked_until is not None
+    # locked: said before the password is asked, so even the right one is never keyed
     again = await dial(SIGN_IN)
-    assert again.heard_in_order("enter_password", "locked")
+    assert again.heard_in_order("whose_devices", "locked", "try_again_after", "main_menu")
+    assert "enter_password" not in again.heard
 
 
 async def test_wrong_then_right_password(dial, registry):
@@ -168,7 +169,7 @@ async def test_wrong_then_right_password(dial, registry):
 async def test_no_devices(dial):
     result = await dial(f"3 1 {EMPTY_PIN}#", caller=EMPTY)
     assert result.heard_in_order("enter_password", "no_devices", "main_menu")
-    assert result.call.path == ["transfer:no_devices"]
+    assert result.path == ["transfer:no_devices"]
 
 
 async def test_ten_or_more_devices_read_nine_at_a_time(dial, registry):
@@ -204,7 +205,7 @@ async def test_wrong_activation_code_three_times_locks_the_device(dial, registry
     result = await dial(f"{SIGN_IN} 1 87654321 87654321 87654321")
     assert result.heard_in_order("wrong_code", "wrong_code", "locked", "try_again_after",
                                  "main_menu")
-    assert result.call.path == ["transfer:refused:code_locked"]
+    assert result.path == ["transfer:refused:code_locked"]
     assert snapshot(registry)["transfers"] == before["transfers"]
     assert owner_of(registry, PHONE) == normalize(SELLER)
 
@@ -218,7 +219,7 @@ async def test_transfer_of_a_device_without_a_code_is_refused(dial, registry):
 async def test_transfer_of_a_blocked_device_is_refused(dial, registry):
     result = await dial(f"{SIGN_IN} 3 {CODE}")
     assert "refused_blocked" in result.heard
-    assert result.call.path == ["transfer:refused:blocked"]
+    assert result.path == ["transfer:refused:blocked"]
     assert owner_of(registry, PHONE_BLOCKED) == normalize(SELLER)
 
 
@@ -238,7 +239,7 @@ async def test_cancel_at_the_confirmation_changes_nothing(dial, registry):
     before = snapshot(registry)
     result = await dial(f"{SIGN_IN} 1 {CODE} {BUYER} 2")
     assert result.heard_in_order("confirm_or_cancel", "cancelled", "main_menu")
-    assert result.call.path == ["transfer:cancelled"]
+    assert result.path == ["transfer:cancelled"]
     assert snapshot(registry) == before
 
 
@@ -261,9 +262,9 @@ async def test_hang_up_at_each_transfer_step_changes_nothing(dial, registry, ste
     result = await dial(" ".join(TRANSFER_STEPS[:steps]) + " h")
     assert result.outcome == "hung_up"
     assert snapshot(registry) == before
-    logged = registry.calls()[0]
-    assert logged["outcome"] == "hung_up"
-    assert logged["path"] == (["transfer"] if steps else [])
+    logged = registry.call_log.calls()[0]
+    assert logged.outcome == "hung_up"
+    assert logged.path == (["transfer"] if steps else [])
 
 
 # --- 4: activation code (indirect sale, seller's half) -------------------------------------------
@@ -274,7 +275,7 @@ async def test_get_activation_code_then_the_buyer_activates_with_it(dial, regist
                                  "main_menu")
     code = result.digits_after("code_is")
     assert len(code) == 8 and code.isdigit()
-    assert registry.device_info(PHONE_NO_CODE)["has_activation_code"]
+    assert registry.portal.device_info(PHONE_NO_CODE).has_activation_code
 
     activated = await dial(f"2 {PHONE_NO_CODE} {code} 1", caller=BUYER)
     assert activated.heard_in_order("enter_imei", "enter_activation_code", "activate_confirm",
@@ -300,7 +301,7 @@ async def test_activation_code_for_a_blocked_device_is_refused(dial, registry):
 async def test_activate_with_withheld_caller_id_is_refused_politely(dial):
     result = await dial(f"2 {PHONE} {CODE} 1", caller=None)
     assert result.heard_in_order("no_caller_id_activate", "main_menu")
-    assert result.call.path[0] == "activate:refused:no_caller_id"
+    assert result.path[0] == "activate:refused:no_caller_id"
 
 
 async def test_activate_cancelled_changes_nothing(dial, registry):
@@ -312,9 +313,10 @@ async def test_activate_cancelled_changes_nothing(dial, registry):
 
 async def test_activate_a_device_you_already_own(dial, registry):
     before = snapshot(registry)
-    result = await dial(f"2 {PHONE} {CODE} 1", caller=SELLER)
-    assert result.heard_in_order("confirm_or_cancel", "already_yours", "main_menu")
-    assert result.call.path == ["activate:refused:already_yours"]
+    result = await dial(f"2 {PHONE} {CODE}", caller=SELLER)
+    assert result.heard_in_order("enter_activation_code", "already_yours", "main_menu")
+    assert "confirm_or_cancel" not in result.heard  # told before the confirmation
+    assert result.path == ["activate:refused:already_yours"]
     assert snapshot(registry) == before
 
 
@@ -360,7 +362,7 @@ async def test_change_activation_code(dial, registry):
 async def test_password_and_codes_are_masked_and_never_in_the_call_log(dial, registry):
     result = await dial(f"{SIGN_IN} 1 {CODE} {BUYER} 1")
     assert SELLER_PIN not in result.text and CODE not in result.text
-    logged = str(registry.calls())
+    logged = str(registry.call_log.calls())
     assert SELLER_PIN not in logged and CODE not in logged
 
 
@@ -372,9 +374,9 @@ class RacingRegistry(AsyncRegistry):
         super().__init__(registry)
         self.barrier = barrier
 
-    async def transfer_direct(self, *args, **kwargs):
+    async def transfer(self, *args, **kwargs):
         await self.barrier.wait()
-        return await super().transfer_direct(*args, **kwargs)
+        return await super().transfer(*args, **kwargs)
 
 
 async def test_two_transfers_of_one_device_at_once_exactly_one_wins(dial, registry):
@@ -387,8 +389,8 @@ async def test_two_transfers_of_one_device_at_once_exactly_one_wins(dial, regist
         )
     finally:
         shared.close()
-    outcomes = sorted([first.call.path[0], second.call.path[0]])
+    outcomes = sorted([first.path[0], second.path[0]])
     assert outcomes == ["transfer:completed", "transfer:refused:changed"]
-    loser = first if first.call.path[0].endswith("changed") else second
+    loser = first if first.path[0].endswith("changed") else second
     assert "changed_meanwhile" in loser.heard
-    assert len(registry.transfers(imei=PHONE)) == 1
+    assert len(registry.portal.transfers(imei=PHONE)) == 1

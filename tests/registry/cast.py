@@ -22,15 +22,15 @@ BAD_LUHN = PHONE[:-1] + str((int(PHONE[-1]) + 1) % 10)
 
 
 def populate(registry: Registry) -> None:
-    registry.add_subscriber(SELLER, password=SELLER_PIN)
-    registry.add_subscriber(BUYER, password=BUYER_PIN)
-    registry.add_subscriber(NO_PIN)
-    registry.add_device(PHONE, owner=SELLER, brand="Samsung", model="Galaxy A54",
+    registry.portal.add_subscriber(SELLER, password=SELLER_PIN)
+    registry.portal.add_subscriber(BUYER, password=BUYER_PIN)
+    registry.portal.add_subscriber(NO_PIN)
+    registry.portal.add_device(PHONE, owner=SELLER, brand="Samsung", model="Galaxy A54",
                         activation_code=CODE)
-    registry.add_device(PHONE_NO_CODE, owner=SELLER, brand="Xiaomi", model="Redmi Note 12")
-    registry.add_device(PHONE_BLOCKED, owner=SELLER, brand="Apple", model="iPhone 13",
+    registry.portal.add_device(PHONE_NO_CODE, owner=SELLER, brand="Xiaomi", model="Redmi Note 12")
+    registry.portal.add_device(PHONE_BLOCKED, owner=SELLER, brand="Apple", model="iPhone 13",
                         status="blocked", activation_code=CODE)
-    registry.add_device(UNREGISTERED, owner=None, brand="Nokia", model="G21",
+    registry.portal.add_device(UNREGISTERED, owner=None, brand="Nokia", model="G21",
                         status="unregistered")
-    registry.add_device(UNREGISTERED_OWNED, owner=SELLER, brand="Nokia", model="C32",
+    registry.portal.add_device(UNREGISTERED_OWNED, owner=SELLER, brand="Nokia", model="C32",
                         status="unregistered", activation_code=CODE)

@@ -22,8 +22,8 @@ from sqlalchemy import create_engine, make_url, text
 
 from ivr.registry.db import make_engine, upgrade
 from ivr.registry.hashing import TEST_ONLY_FAST, HashParams
-from ivr.registry.models import Base
 from ivr.registry.service import Registry
+from ivr.registry.tables import metadata
 from tests.registry.support import TEST_PEPPER, FakeClock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,7 +108,7 @@ def pg_session_url(pg_server_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-TABLES = ", ".join(t.name for t in Base.metadata.sorted_tables)
+TABLES = ", ".join(t.name for t in metadata.sorted_tables)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

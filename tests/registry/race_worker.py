@@ -6,7 +6,7 @@ from typing import Any
 
 from ivr.registry.hashing import TEST_ONLY_FAST
 from ivr.registry.service import Registry
-from tests.registry.support import TEST_PEPPER
+from tests.registry.support import TEST_PEPPER, transfer_direct
 
 
 def race(url: str, buyer: str, seller: str, code: str, imeis: list[str], barrier: Any,
@@ -16,7 +16,7 @@ def race(url: str, buyer: str, seller: str, code: str, imeis: list[str], barrier
     try:
         for imei in imeis:
             barrier.wait(timeout=60)
-            outcome = registry.transfer_direct(seller, imei, code, buyer, expected_version=1)
+            outcome = transfer_direct(registry, seller, imei, code, buyer, expected_version=1)
             results.put((imei, buyer, outcome.refusal.value if outcome.refusal else "ok"))
     finally:
         registry.close()

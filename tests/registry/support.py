@@ -10,7 +10,9 @@ from pathlib import Path
 
 from ivr.registry.db import upgrade
 from ivr.registry.hashing import TEST_ONLY_FAST, HashParams
+from ivr.registry.msisdn import try_normalize
 from ivr.registry.service import Registry
+from ivr.registry.types import Change, CodeCheck, Device, ImeiStatus, Owner
 
 TEST_PEPPER = bytes.fromhex("5e" * 32)
 
@@ -56,3 +58,55 @@ class SqliteFactory:
     def close(self) -> None:
         for registry in self.made:
             registry.close()
+
+
+# --- the IVR's steps, as one call each (what a flow does between the caller's keys) -------------
+def owner(msisdn: str) -> Owner:
+    """A signed-in owner, as ivr.registry.kartabl.sign_in answers one (its kartabl left empty)."""
+    return Owner(try_normalize(msisdn) or msisdn, ())
+
+
+def devices_of(registry: Registry, msisdn: str) -> list[Device]:
+    return list(registry.kartabl.devices(msisdn))
+
+
+def refused(check: CodeCheck) -> Change:
+    """A code check that granted nothing, as the move's answer (nothing moved)."""
+    return Change(refusal=check.refusal, device=check.device)
+
+
+def transfer_direct(registry: Registry, seller: str, imei: str, code: str, buyer: str, *,
+                    expected_version: int | None = None) -> Change:
+    """Option 3 after the sign-in: the code verified once, then the move it grants."""
+    check = registry.devices.check_code(imei, code, owner=owner(seller),
+                                        expected_version=expected_version)
+    if check.grant is None:
+        return refused(check)
+    return registry.devices.transfer(owner(seller), check.grant, buyer)
+
+
+def activate(registry: Registry, buyer: str, imei: str, code: str,
+             gateway: str = "ivr") -> Change:
+    """Option 2: the code verified once by the buyer, then the move it grants."""
+    check = registry.devices.check_code(imei, code, buyer=buyer, gateway=gateway)
+    if check.grant is None:
+        return refused(check)
+    return registry.devices.activate(buyer, check.grant, gateway=gateway)
+
+
+def chosen(registry: Registry, imei: str, version: int | None = None) -> Device:
+    """A device as the caller chose it from the kartabl (at `version`, default the current)."""
+    info = registry.portal.device_info(imei)
+    return Device(imei=imei, brand="", model="", status=ImeiStatus.REGISTERED,
+                  version=version or (info.version if info else 1))
+
+
+def generate_code(registry: Registry, seller: str, imei: str, *,
+                  expected_version: int | None = None) -> Change:
+    return registry.devices.generate_code(owner(seller), chosen(registry, imei, expected_version))
+
+
+def change_code(registry: Registry, seller: str, imei: str, code: str, *,
+                expected_version: int | None = None) -> Change:
+    return registry.devices.change_code(owner(seller), chosen(registry, imei, expected_version),
+                                        code)

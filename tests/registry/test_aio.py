@@ -1,5 +1,5 @@
-"""AsyncRegistry: the same operations as coroutines, run in a bounded thread pool, never on the
-event loop's thread."""
+"""AsyncRegistry: the IVR's questions as coroutines, run in bounded thread pools, never on the
+event loop's thread, each with the signature of the registry method it runs."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import asyncio
 import inspect
 import threading
 import time
+from datetime import datetime
 
 import pytest
 
-from ivr.registry.aio import AsyncRegistry
-from ivr.registry.errors import NotFound
+from ivr.registry.aio import AsyncRegistry, _offload
+from ivr.registry.call_log import CallLog
+from ivr.registry.devices import Devices
+from ivr.registry.kartabl import Kartabl
 from ivr.registry.types import PasswordStatus
 
 from .cast import CODE, PHONE, SELLER, SELLER_PIN, populate
@@ -44,29 +47,38 @@ class WatchingHasher:
 
 async def test_every_call_runs_off_the_event_loop_and_the_pool_is_bounded(registry):
     populate(registry)
-    watcher = WatchingHasher(registry.hasher)
-    registry.hasher = watcher
+    watcher = WatchingHasher(registry.store.hasher)
+    registry.store.hasher = watcher
     loop_thread = threading.get_ident()
     async with AsyncRegistry(registry, workers=2) as aregistry:
-        checks = await asyncio.gather(*[aregistry.check_password(SELLER, SELLER_PIN)
+        checks = await asyncio.gather(*[aregistry.sign_in(SELLER, SELLER_PIN)
                                         for _ in range(6)])
         assert all(c.status is PasswordStatus.OK for c in checks)
         assert watcher.most == 2
         assert loop_thread not in watcher.threads
-        outcome = await aregistry.check_activation_code(PHONE, CODE, owner=SELLER)
-        assert outcome.ok
+        check = await aregistry.check_code(PHONE, CODE, owner=checks[0].owner)
+        assert check.ok and check.grant is not None
 
 
-async def test_the_async_methods_mirror_the_registry(registry):
-    from ivr.registry.service import Registry
-
-    public = {n for n in vars(Registry) if not n.startswith("_")} - {"open", "close"}
-    missing = {n for n in public
-               if not inspect.iscoroutinefunction(getattr(AsyncRegistry, n, None))}
-    assert not missing
+async def test_each_question_has_the_signature_of_the_registry_method_it_runs(registry):
+    parts = {"kartabl": Kartabl, "devices": Devices, "call_log": CallLog}
+    async with AsyncRegistry(registry, workers=1) as aregistry:
+        for name, declared in vars(AsyncRegistry).items():
+            if not isinstance(declared, _offload):
+                continue
+            part = next(p for p, cls in parts.items() if declared.method.__qualname__
+                        .startswith(cls.__name__ + "."))
+            method = getattr(getattr(registry, part), declared.method.__name__)
+            question = getattr(aregistry, name)
+            assert inspect.iscoroutinefunction(question), name
+            assert declared.__doc__ == method.__doc__, name
+            assert inspect.signature(declared.method).parameters.keys() - {"self"} \
+                == inspect.signature(method).parameters.keys(), name
 
 
 async def test_an_error_in_the_registry_reaches_the_caller(registry):
+    populate(registry)
+    registry.store.clock = lambda: datetime(2026, 1, 1)  # naive: refused
     async with AsyncRegistry(registry, workers=1) as aregistry:
-        with pytest.raises(NotFound, match="not a subscriber"):
-            await aregistry.set_password(SELLER, "1234")
+        with pytest.raises(ValueError, match="aware UTC"):
+            await aregistry.door(SELLER)

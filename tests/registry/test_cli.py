@@ -13,7 +13,7 @@ from ivr.cli import main
 from ivr.registry import demo
 from ivr.registry.service import Registry
 
-from .support import TEST_PEPPER
+from .support import TEST_PEPPER, transfer_direct
 
 PIN, CODE = "73916482", "48151623"
 
@@ -85,7 +85,7 @@ def test_set_password_from_standard_input(capsys, db_url, monkeypatch):
     assert run(capsys, "--db", db_url, "subscriber", "set-password", "09121111111", "-")[0] == 0
     registry = Registry.open(db_url, pepper=TEST_PEPPER)
     try:
-        assert registry.check_password("09121111111", PIN).status == "ok"
+        assert registry.kartabl.sign_in("09121111111", PIN).status == "ok"
     finally:
         registry.close()
 
@@ -144,8 +144,8 @@ def test_transfers_and_audit(capsys, db_url):
         "--model", "A", "--activation-code", CODE)
     registry = Registry.open(db_url, pepper=TEST_PEPPER)
     try:
-        reference = registry.transfer_direct("09121111111", demo.DEMO_PHONE, CODE,
-                                             "09122222222").reference
+        reference = transfer_direct(registry, "09121111111", demo.DEMO_PHONE, CODE,
+                                    "09122222222").reference
     finally:
         registry.close()
     [record] = as_json(capsys, *db, "transfers", "--imei", demo.DEMO_PHONE)

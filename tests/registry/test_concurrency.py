@@ -16,6 +16,7 @@ from ivr.registry.msisdn import normalize
 from ivr.registry.types import PasswordStatus, Refusal
 
 from .cast import BUYER, CODE, SELLER, SELLER_PIN, STRANGER
+from .support import activate, generate_code, transfer_direct
 
 ROUNDS = 50
 
@@ -41,10 +42,10 @@ class OverlappingHasher:
 
 
 def devices_for_race(registry, count: int, first: int = 200) -> list[str]:
-    registry.add_subscriber(SELLER, password=SELLER_PIN)
+    registry.portal.add_subscriber(SELLER, password=SELLER_PIN)
     imeis = [demo_imei(first + i) for i in range(count)]
     for imei in imeis:
-        registry.add_device(imei, owner=SELLER, brand="Samsung", model="A54",
+        registry.portal.add_device(imei, owner=SELLER, brand="Samsung", model="A54",
                             activation_code=CODE)
     return imeis
 
@@ -64,38 +65,38 @@ def assert_one_winner(registry, imei, outcomes, buyers):
     refusals = sorted(o.refusal.value if o.refusal else "ok" for o in outcomes)
     assert refusals == ["changed", "ok"], imei
     winner = buyers[[o.ok for o in outcomes].index(True)]
-    assert registry.device_info(imei)["owner"] == normalize(winner)
-    assert len(registry.transfers(imei=imei)) == 1
-    assert registry.device_info(imei)["version"] == 2
+    assert registry.portal.device_info(imei).owner == normalize(winner)
+    assert len(registry.portal.transfers(imei=imei)) == 1
+    assert registry.portal.device_info(imei).version == 2
 
 
 def test_two_transfers_overlapping_exactly_one_wins(registry):
     [imei] = devices_for_race(registry, 1)
-    registry.hasher = OverlappingHasher(registry.hasher, 2)
+    registry.store.hasher = OverlappingHasher(registry.store.hasher, 2)
     outcomes = run_together(
-        lambda: registry.transfer_direct(SELLER, imei, CODE, BUYER, expected_version=1),
-        lambda: registry.transfer_direct(SELLER, imei, CODE, STRANGER, expected_version=1),
+        lambda: transfer_direct(registry, SELLER, imei, CODE, BUYER, expected_version=1),
+        lambda: transfer_direct(registry, SELLER, imei, CODE, STRANGER, expected_version=1),
     )
-    assert registry.hasher.verified == 2  # both really were in flight together
+    assert registry.store.hasher.verified == 2  # both really were in flight together
     assert_one_winner(registry, imei, outcomes, [BUYER, STRANGER])
 
 
 def test_transfer_and_activation_overlapping_exactly_one_wins(registry):
     [imei] = devices_for_race(registry, 1)
-    registry.hasher = OverlappingHasher(registry.hasher, 2)
+    registry.store.hasher = OverlappingHasher(registry.store.hasher, 2)
     outcomes = run_together(
-        lambda: registry.transfer_direct(SELLER, imei, CODE, BUYER, expected_version=1),
-        lambda: registry.activate(STRANGER, imei, CODE),
+        lambda: transfer_direct(registry, SELLER, imei, CODE, BUYER, expected_version=1),
+        lambda: activate(registry, STRANGER, imei, CODE),
     )
     assert_one_winner(registry, imei, outcomes, [BUYER, STRANGER])
-    assert {t["kind"] for t in registry.transfers(imei=imei)} <= {"direct", "activation"}
+    assert {t.kind for t in registry.portal.transfers(imei=imei)} <= {"direct", "activation"}
 
 
 def test_two_activations_overlapping_exactly_one_wins(registry):
     [imei] = devices_for_race(registry, 1)
-    registry.hasher = OverlappingHasher(registry.hasher, 2)
-    outcomes = run_together(lambda: registry.activate(BUYER, imei, CODE),
-                            lambda: registry.activate(STRANGER, imei, CODE))
+    registry.store.hasher = OverlappingHasher(registry.store.hasher, 2)
+    outcomes = run_together(lambda: activate(registry, BUYER, imei, CODE),
+                            lambda: activate(registry, STRANGER, imei, CODE))
     assert_one_winner(registry, imei, outcomes, [BUYER, STRANGER])
 
 
@@ -105,17 +106,17 @@ def test_code_generation_racing_a_transfer(registry):
     imeis = devices_for_race(registry, ROUNDS)
     for imei in imeis:
         moved, generated = run_together(
-            lambda imei=imei: registry.transfer_direct(SELLER, imei, CODE, BUYER,
+            lambda imei=imei: transfer_direct(registry, SELLER, imei, CODE, BUYER,
                                                        expected_version=1),
-            lambda imei=imei: registry.generate_activation_code(SELLER, imei,
+            lambda imei=imei: generate_code(registry, SELLER, imei,
                                                                 expected_version=1),
         )
         assert sorted([moved.ok, generated.ok]) == [False, True], imei
         loser = generated if moved.ok else moved
         assert loser.refusal in (Refusal.CHANGED, Refusal.WRONG_CODE), imei
-        info = registry.device_info(imei)
-        assert info["has_activation_code"] is generated.ok
-        assert info["owner"] == normalize(BUYER if moved.ok else SELLER)
+        info = registry.portal.device_info(imei)
+        assert info.has_activation_code is generated.ok
+        assert info.owner == normalize(BUYER if moved.ok else SELLER)
 
 
 def test_transfer_race_many_times_with_threads(registry_factory):
@@ -124,9 +125,9 @@ def test_transfer_race_many_times_with_threads(registry_factory):
     imeis = devices_for_race(first, ROUNDS)
     for imei in imeis:
         outcomes = run_together(
-            lambda imei=imei: first.transfer_direct(SELLER, imei, CODE, BUYER,
+            lambda imei=imei: transfer_direct(first, SELLER, imei, CODE, BUYER,
                                                     expected_version=1),
-            lambda imei=imei: second.transfer_direct(SELLER, imei, CODE, STRANGER,
+            lambda imei=imei: transfer_direct(second, SELLER, imei, CODE, STRANGER,
                                                      expected_version=1),
         )
         assert_one_winner(first, imei, outcomes, [BUYER, STRANGER])
@@ -151,8 +152,8 @@ def test_transfer_race_many_times_with_processes(registry, db_url):
         answers = by_device[imei]
         assert sorted(a for _, a in answers) == ["changed", "ok"], (imei, answers)
         [winner] = [b for b, a in answers if a == "ok"]
-        assert registry.device_info(imei)["owner"] == normalize(winner)
-        assert len(registry.transfers(imei=imei)) == 1
+        assert registry.portal.device_info(imei).owner == normalize(winner)
+        assert len(registry.portal.transfers(imei=imei)) == 1
 
 
 def _race(*args):
@@ -163,37 +164,37 @@ def _race(*args):
 
 def test_parallel_password_guesses_get_at_most_three_verifications(registry):
     """However many calls guess at once, only three guesses are ever verified per lock."""
-    registry.add_subscriber(SELLER, password=SELLER_PIN)
-    slow = SlowHasher(registry.hasher)
-    registry.hasher = slow
+    registry.portal.add_subscriber(SELLER, password=SELLER_PIN)
+    slow = SlowHasher(registry.store.hasher)
+    registry.store.hasher = slow
     guesses = [f"{n:04d}" for n in range(10)]
-    answers = run_together(*[lambda g=g: registry.check_password(SELLER, g) for g in guesses])
+    answers = run_together(*[lambda g=g: registry.kartabl.sign_in(SELLER, g) for g in guesses])
     assert slow.verified <= 3
-    assert registry.subscriber_info(SELLER)["locked_until"] is not None
+    assert registry.portal.subscriber_info(SELLER).locked_until is not None
     counts = Counter(a.status for a in answers)
     assert counts[PasswordStatus.LOCKED] >= len(guesses) - 3
-    assert registry.check_password(SELLER, SELLER_PIN).status is PasswordStatus.LOCKED
+    assert registry.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.LOCKED
 
 
 def test_parallel_code_guesses_get_at_most_three_verifications(registry):
     [imei] = devices_for_race(registry, 1)
-    slow = SlowHasher(registry.hasher)
-    registry.hasher = slow
+    slow = SlowHasher(registry.store.hasher)
+    registry.store.hasher = slow
     guesses = [f"{n:08d}" for n in range(10)]
-    answers = run_together(*[lambda g=g: registry.activate(BUYER, imei, g) for g in guesses])
+    answers = run_together(*[lambda g=g: activate(registry, BUYER, imei, g) for g in guesses])
     assert slow.verified <= 3
     assert all(not a.ok for a in answers)
-    assert registry.device_info(imei)["code_locked_until"] is not None
+    assert registry.portal.device_info(imei).code_locked_until is not None
 
 
 def test_a_right_guess_within_the_allowance_wins_despite_a_parallel_lock(registry):
-    registry.add_subscriber(SELLER, password=SELLER_PIN)
-    slow = SlowHasher(registry.hasher)
-    registry.hasher = slow
-    registry.check_password(SELLER, "0000")
-    registry.check_password(SELLER, "0000")  # one attempt left
-    right, extra = run_together(lambda: registry.check_password(SELLER, SELLER_PIN),
-                                lambda: (time.sleep(0.01), registry.check_password(SELLER,
+    registry.portal.add_subscriber(SELLER, password=SELLER_PIN)
+    slow = SlowHasher(registry.store.hasher)
+    registry.store.hasher = slow
+    registry.kartabl.sign_in(SELLER, "0000")
+    registry.kartabl.sign_in(SELLER, "0000")  # one attempt left
+    right, extra = run_together(lambda: registry.kartabl.sign_in(SELLER, SELLER_PIN),
+                                lambda: (time.sleep(0.01), registry.kartabl.sign_in(SELLER,
                                                                                    "0000"))[1])
     assert right.status is PasswordStatus.OK
     assert extra.status is PasswordStatus.LOCKED

@@ -7,25 +7,28 @@ from stdnum import luhn
 from ivr.registry import demo
 from ivr.registry.types import ImeiStatus, PasswordStatus
 
+from .support import devices_of
+
 
 def test_demo_cast(registry):
     assert demo.seed_demo(registry) is True
     assert demo.seed_demo(registry) is False  # a second run changes nothing
     for number, pin in demo.SUBSCRIBERS:
-        check = registry.check_password(number, pin or "0000")
+        check = registry.kartabl.sign_in(number, pin or "0000")
         assert check.status is (PasswordStatus.OK if pin else PasswordStatus.NO_PASSWORD)
-    many = registry.devices_of(demo.DEMO_MANY)
+    many = devices_of(registry, demo.DEMO_MANY)
     assert len(many) == 12 > 9
     assert [d.imei for d in many] == demo.DEMO_MANY_IMEIS
-    assert [d.imei for d in registry.devices_of(demo.DEMO_SELLER)] == [
+    assert [d.imei for d in devices_of(registry, demo.DEMO_SELLER)] == [
         demo.DEMO_PHONE, demo.DEMO_PHONE_NO_CODE, demo.DEMO_PHONE_BLOCKED]
-    assert registry.inquire_imei(demo.DEMO_PHONE_BLOCKED).status is ImeiStatus.BLOCKED
-    assert registry.inquire_imei(demo.DEMO_UNREGISTERED).status is ImeiStatus.UNREGISTERED
-    assert registry.inquire_imei(demo.DEMO_UNKNOWN_IMEI).status is ImeiStatus.UNKNOWN
-    assert registry.devices_of(demo.DEMO_EMPTY) == [] and registry.devices_of(demo.DEMO_BUYER) == []
-    assert registry.check_activation_code(demo.DEMO_PHONE, demo.DEMO_CODE).ok
-    assert registry.check_activation_code(demo.DEMO_NO_PIN_PHONE, demo.DEMO_NO_PIN_CODE).ok
-    assert not registry.device_info(demo.DEMO_PHONE_NO_CODE)["has_activation_code"]
+    assert registry.devices.inquire(demo.DEMO_PHONE_BLOCKED).status is ImeiStatus.BLOCKED
+    assert registry.devices.inquire(demo.DEMO_UNREGISTERED).status is ImeiStatus.UNREGISTERED
+    assert registry.devices.inquire(demo.DEMO_UNKNOWN_IMEI).status is ImeiStatus.UNKNOWN
+    assert devices_of(registry, demo.DEMO_EMPTY) == []
+    assert devices_of(registry, demo.DEMO_BUYER) == []
+    assert registry.devices.check_code(demo.DEMO_PHONE, demo.DEMO_CODE).ok
+    assert registry.devices.check_code(demo.DEMO_NO_PIN_PHONE, demo.DEMO_NO_PIN_CODE).ok
+    assert not registry.portal.device_info(demo.DEMO_PHONE_NO_CODE).has_activation_code
 
 
 def test_demo_imeis_are_luhn_valid_and_distinct():

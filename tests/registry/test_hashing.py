@@ -67,23 +67,23 @@ def test_hashing_is_slow_on_purpose(hasher):
 
 def test_the_registry_with_real_costs(sqlite_registry_factory):
     registry = sqlite_registry_factory(hash_params=OWASP_MINIMUM)
-    registry.add_subscriber("09121111111", password="1234")
-    assert registry.check_password("09121111111", "1234").status is PasswordStatus.OK
-    assert registry.check_password("09121111111", "4321").status is PasswordStatus.WRONG
+    registry.portal.add_subscriber("09121111111", password="1234")
+    assert registry.kartabl.sign_in("09121111111", "1234").status is PasswordStatus.OK
+    assert registry.kartabl.sign_in("09121111111", "4321").status is PasswordStatus.WRONG
 
 
 def test_a_password_hashed_with_old_costs_is_upgraded_on_login(sqlite_registry_factory):
     cheap = sqlite_registry_factory()
-    cheap.add_subscriber("09121111111", password="1234")
-    url = str(cheap.engine.url)
+    cheap.portal.add_subscriber("09121111111", password="1234")
+    url = str(cheap.store.engine.url)
     cheap.close()
-    from ivr.registry.models import subscribers
     from ivr.registry.service import Registry
+    from ivr.registry.tables import subscribers
 
     strong = Registry.open(url, pepper=TEST_PEPPER, hash_params=OWASP_MINIMUM)
     try:
-        assert strong.check_password("09121111111", "1234").status is PasswordStatus.OK
-        with strong.engine.connect() as conn:
+        assert strong.kartabl.sign_in("09121111111", "1234").status is PasswordStatus.OK
+        with strong.store.engine.connect() as conn:
             stored = conn.execute(subscribers.select()).first().password_hash
         assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     finally:

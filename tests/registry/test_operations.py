@@ -8,7 +8,7 @@ import pytest
 
 from ivr.registry.errors import AlreadyExists, InvalidInput, NotFound
 from ivr.registry.msisdn import InvalidMsisdn, normalize
-from ivr.registry.types import ImeiStatus, PasswordStatus, Refusal
+from ivr.registry.types import ImeiStatus, PasswordStatus, Refusal, TransferRecord
 
 from .cast import (
     BAD_LUHN,
@@ -27,6 +27,7 @@ from .cast import (
     UNREGISTERED_OWNED,
     populate,
 )
+from .support import activate, change_code, devices_of, generate_code, owner, transfer_direct
 
 
 @pytest.fixture
@@ -36,28 +37,28 @@ def reg(registry):
 
 
 def owner_of(registry, imei):
-    return registry.device_info(imei)["owner"]
+    return registry.portal.device_info(imei).owner
 
 
 def events(registry):
-    return [e["event"] for e in registry.audit()]
+    return [e.event for e in registry.portal.audit()]
 
 
 # --- administration ------------------------------------------------------------------------------
 def test_subscriber_is_stored_in_e164_whatever_the_spelling(registry):
-    registry.add_subscriber("9121234567", password="1234", national_id="0012345679")
-    info = registry.subscriber_info("+989121234567")
-    assert info["msisdn"] == "+989121234567"
-    assert info["national_id"] == "0012345679"
-    assert info["has_password"] and info["failed_attempts"] == 0 and info["locked_until"] is None
+    registry.portal.add_subscriber("9121234567", password="1234", national_id="0012345679")
+    info = registry.portal.subscriber_info("+989121234567")
+    assert info.msisdn == "+989121234567"
+    assert info.national_id == "0012345679"
+    assert info.has_password and info.failed_attempts == 0 and info.locked_until is None
     for spelling in ("09121234567", "989121234567", "+98 912 123 4567", "00989121234567"):
-        assert registry.subscriber_info(spelling)["msisdn"] == "+989121234567"
+        assert registry.portal.subscriber_info(spelling).msisdn == "+989121234567"
 
 
 def test_adding_a_subscriber_twice_is_refused(registry):
-    registry.add_subscriber(SELLER)
+    registry.portal.add_subscriber(SELLER)
     with pytest.raises(AlreadyExists):
-        registry.add_subscriber(normalize(SELLER))
+        registry.portal.add_subscriber(normalize(SELLER))
 
 
 @pytest.mark.parametrize(("kwargs", "error"), [
@@ -71,53 +72,53 @@ def test_bad_subscriber_input_is_refused(registry, kwargs, error):
     args = dict(kwargs)
     msisdn = args.pop("msisdn")
     with pytest.raises(error):
-        registry.add_subscriber(msisdn, **args)
-    assert registry.audit() == []
+        registry.portal.add_subscriber(msisdn, **args)
+    assert registry.portal.audit() == []
 
 
 def test_set_password_needs_a_known_subscriber_and_a_valid_pin(reg):
     with pytest.raises(NotFound):
-        reg.set_password(STRANGER, "1234")
+        reg.portal.set_password(STRANGER, "1234")
     with pytest.raises(InvalidInput):
-        reg.set_password(NO_PIN, "12")
-    reg.set_password(NO_PIN, "87654321")
-    assert reg.subscriber_info(NO_PIN)["has_password"]
-    assert reg.check_password(NO_PIN, "87654321").status is PasswordStatus.OK
+        reg.portal.set_password(NO_PIN, "12")
+    reg.portal.set_password(NO_PIN, "87654321")
+    assert reg.portal.subscriber_info(NO_PIN).has_password
+    assert reg.kartabl.sign_in(NO_PIN, "87654321").status is PasswordStatus.OK
 
 
 def test_device_info_and_bad_device_input(reg):
-    info = reg.device_info(PHONE)
-    assert info["imei"] == PHONE and info["owner"] == normalize(SELLER)
-    assert info["status"] == "registered" and info["has_activation_code"] is True
-    assert info["brand"] == "Samsung" and info["model"] == "Galaxy A54" and info["version"] == 1
-    assert reg.device_info(PHONE_NO_CODE)["has_activation_code"] is False
-    assert reg.device_info(UNREGISTERED)["owner"] is None
-    assert reg.device_info(UNKNOWN) is None
+    info = reg.portal.device_info(PHONE)
+    assert info.imei == PHONE and info.owner == normalize(SELLER)
+    assert info.status == "registered" and info.has_activation_code is True
+    assert info.brand == "Samsung" and info.model == "Galaxy A54" and info.version == 1
+    assert reg.portal.device_info(PHONE_NO_CODE).has_activation_code is False
+    assert reg.portal.device_info(UNREGISTERED).owner is None
+    assert reg.portal.device_info(UNKNOWN) is None
     with pytest.raises(InvalidInput):
-        reg.device_info(BAD_LUHN)
+        reg.portal.device_info(BAD_LUHN)
     with pytest.raises(AlreadyExists):
-        reg.add_device(PHONE, owner=SELLER, brand="X", model="Y")
+        reg.portal.add_device(PHONE, owner=SELLER, brand="X", model="Y")
     for bad in [{"status": "stolen"}, {"activation_code": "1234567"}, {"brand": " "}]:
         args = {"owner": SELLER, "brand": "LG", "model": "G8", **bad}
         with pytest.raises(InvalidInput):
-            reg.add_device(UNKNOWN, **args)
+            reg.portal.add_device(UNKNOWN, **args)
     with pytest.raises(InvalidInput):
-        reg.add_device(BAD_LUHN, owner=SELLER, brand="LG", model="G8")
-    assert reg.device_info(UNKNOWN) is None
+        reg.portal.add_device(BAD_LUHN, owner=SELLER, brand="LG", model="G8")
+    assert reg.portal.device_info(UNKNOWN) is None
 
 
 def test_a_device_for_a_new_number_creates_its_kartabl(reg):
-    reg.add_device(UNKNOWN, owner=STRANGER, brand="LG", model="G8")
-    assert reg.subscriber_info(STRANGER)["has_password"] is False
-    assert [d.imei for d in reg.devices_of(STRANGER)] == [UNKNOWN]
+    reg.portal.add_device(UNKNOWN, owner=STRANGER, brand="LG", model="G8")
+    assert reg.portal.subscriber_info(STRANGER).has_password is False
+    assert [d.imei for d in devices_of(reg, STRANGER)] == [UNKNOWN]
 
 
 def test_set_device_status_bumps_the_version(reg):
-    reg.set_device_status(PHONE, "blocked")
-    assert reg.device_info(PHONE)["status"] == "blocked"
-    assert reg.device_info(PHONE)["version"] == 2
+    reg.portal.set_device_status(PHONE, "blocked")
+    assert reg.portal.device_info(PHONE).status == "blocked"
+    assert reg.portal.device_info(PHONE).version == 2
     with pytest.raises(NotFound):
-        reg.set_device_status(UNKNOWN, "blocked")
+        reg.portal.set_device_status(UNKNOWN, "blocked")
 
 
 # --- queries -------------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ def test_set_device_status_bumps_the_version(reg):
     (PHONE + "0", ImeiStatus.INVALID), ("", ImeiStatus.INVALID), ("35000000000001x", "invalid"),
 ])
 def test_imei_inquiry(reg, imei, status):
-    answer = reg.inquire_imei(imei)
+    answer = reg.devices.inquire(imei)
     assert answer.status == status
     assert answer.imei == imei
     if status in (ImeiStatus.REGISTERED, ImeiStatus.BLOCKED, ImeiStatus.UNREGISTERED):
@@ -138,65 +139,65 @@ def test_imei_inquiry(reg, imei, status):
 
 
 def test_devices_of_lists_the_kartabl_oldest_first(reg, clock):
-    assert [d.imei for d in reg.devices_of(SELLER)] == [
+    assert [d.imei for d in devices_of(reg, SELLER)] == [
         PHONE, PHONE_NO_CODE, PHONE_BLOCKED, UNREGISTERED_OWNED]
-    first = reg.devices_of("+989121111111")[0]
+    first = devices_of(reg, "+989121111111")[0]
     assert (first.brand, first.model, first.status, first.version) == (
         "Samsung", "Galaxy A54", ImeiStatus.REGISTERED, 1)
-    assert reg.devices_of(STRANGER) == [] and reg.devices_of("not a number") == []
+    assert devices_of(reg, STRANGER) == [] and devices_of(reg, "not a number") == []
     # a device entering a kartabl later comes last, even with a lower id
     clock.advance(minutes=1)
-    reg.add_device(UNKNOWN, owner=BUYER, brand="LG", model="G8", activation_code=CODE)
+    reg.portal.add_device(UNKNOWN, owner=BUYER, brand="LG", model="G8", activation_code=CODE)
     clock.advance(minutes=1)
-    assert reg.transfer_direct(SELLER, PHONE, CODE, BUYER).ok
-    assert [d.imei for d in reg.devices_of(BUYER)] == [UNKNOWN, PHONE]
-    assert PHONE not in [d.imei for d in reg.devices_of(SELLER)]
+    assert transfer_direct(reg, SELLER, PHONE, CODE, BUYER).ok
+    assert [d.imei for d in devices_of(reg, BUYER)] == [UNKNOWN, PHONE]
+    assert PHONE not in [d.imei for d in devices_of(reg, SELLER)]
 
 
 # --- kartabl password ----------------------------------------------------------------------------
 def test_password_ok(reg):
-    assert reg.check_password(SELLER, SELLER_PIN).status is PasswordStatus.OK
-    assert reg.check_password("+989122222222", BUYER_PIN).status is PasswordStatus.OK
+    assert reg.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.OK
+    assert reg.kartabl.sign_in("+989122222222", BUYER_PIN).status is PasswordStatus.OK
 
 
 @pytest.mark.parametrize("number", [NO_PIN, STRANGER, "12345", ""])
 def test_no_password_and_unknown_number_answer_alike(reg, number):
-    assert reg.check_password(number, "1234").status is PasswordStatus.NO_PASSWORD
+    assert reg.kartabl.sign_in(number, "1234").status is PasswordStatus.NO_PASSWORD
 
 
 def test_three_wrong_passwords_lock_and_the_right_one_is_then_refused(reg, clock):
-    first = reg.check_password(SELLER, "0000")
+    first = reg.kartabl.sign_in(SELLER, "0000")
     assert (first.status, first.attempts_left) == (PasswordStatus.WRONG, 2)
-    second = reg.check_password(SELLER, "99999999")
+    second = reg.kartabl.sign_in(SELLER, "99999999")
     assert (second.status, second.attempts_left) == (PasswordStatus.WRONG, 1)
-    third = reg.check_password(SELLER, "0001")
+    third = reg.kartabl.sign_in(SELLER, "0001")
     assert third.status is PasswordStatus.LOCKED
     assert third.locked_until == clock.now + timedelta(minutes=15)
     assert third.locked_until.tzinfo is not None
-    right = reg.check_password(SELLER, SELLER_PIN)
+    right = reg.kartabl.sign_in(SELLER, SELLER_PIN)
     assert (right.status, right.locked_until) == (PasswordStatus.LOCKED, third.locked_until)
-    info = reg.subscriber_info(SELLER)
-    assert info["locked_until"] == third.locked_until.isoformat()
-    assert info["failed_attempts"] == 3
+    info = reg.portal.subscriber_info(SELLER)
+    assert info.locked_until == third.locked_until
+    assert info.failed_attempts == 3
     assert {"login_failed", "login_locked", "login_while_locked"} <= set(events(reg))
 
 
 def test_a_malformed_pin_counts_as_wrong(reg):
-    assert reg.check_password(SELLER, "12").attempts_left == 2
-    assert reg.check_password(SELLER, "abcd").attempts_left == 1
+    assert reg.kartabl.sign_in(SELLER, "12").attempts_left == 2
+    assert reg.kartabl.sign_in(SELLER, "abcd").attempts_left == 1
 
 
 def test_a_right_password_resets_the_count(reg):
-    reg.check_password(SELLER, "0000")
-    reg.check_password(SELLER, "0000")
-    assert reg.check_password(SELLER, SELLER_PIN).status is PasswordStatus.OK
-    assert reg.subscriber_info(SELLER)["failed_attempts"] == 0
-    assert reg.check_password(SELLER, "0000").attempts_left == 2
+    reg.kartabl.sign_in(SELLER, "0000")
+    reg.kartabl.sign_in(SELLER, "0000")
+    assert reg.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.OK
+    assert reg.portal.subscriber_info(SELLER).failed_attempts == 0
+    assert reg.kartabl.sign_in(SELLER, "0000").attempts_left == 2
 
 
 def lock(registry, msisdn):
     for _ in range(3):
-        answer = registry.check_password(msisdn, "0000")
+        answer = registry.kartabl.sign_in(msisdn, "0000")
     assert answer.status is PasswordStatus.LOCKED
     return answer.locked_until
 
@@ -207,48 +208,48 @@ def test_locks_grow_on_repeat_and_expire(reg, clock):
         until = lock(reg, SELLER)
         durations.append(until - clock.now)
         clock.now = until - timedelta(seconds=1)
-        assert reg.check_password(SELLER, SELLER_PIN).status is PasswordStatus.LOCKED
+        assert reg.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.LOCKED
         clock.now = until  # the lock has run out: a fresh round of three
-        assert reg.subscriber_info(SELLER)["locked_until"] is None
+        assert reg.portal.subscriber_info(SELLER).locked_until is None
     assert durations == [timedelta(minutes=15), timedelta(hours=1), timedelta(hours=24),
                          timedelta(hours=24)]
-    assert reg.check_password(SELLER, SELLER_PIN).status is PasswordStatus.OK
+    assert reg.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.OK
     assert lock(reg, SELLER) - clock.now == timedelta(minutes=15)  # success reset the ladder
 
 
 def test_after_a_lock_runs_out_the_count_starts_again(reg, clock):
     until = lock(reg, SELLER)
     clock.now = until + timedelta(seconds=1)
-    assert reg.check_password(SELLER, "0000").attempts_left == 2
+    assert reg.kartabl.sign_in(SELLER, "0000").attempts_left == 2
 
 
 def test_setting_a_password_lifts_the_lock(reg):
     lock(reg, SELLER)
-    reg.set_password(SELLER, "24682468")
-    assert reg.subscriber_info(SELLER)["locked_until"] is None
-    assert reg.check_password(SELLER, SELLER_PIN).status is PasswordStatus.WRONG
-    assert reg.check_password(SELLER, "24682468").status is PasswordStatus.OK
+    reg.portal.set_password(SELLER, "24682468")
+    assert reg.portal.subscriber_info(SELLER).locked_until is None
+    assert reg.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.WRONG
+    assert reg.kartabl.sign_in(SELLER, "24682468").status is PasswordStatus.OK
 
 
 def test_an_interrupted_third_attempt_still_locks(reg, clock):
     """Attempts are counted before verification: a crash mid-check cannot give a 4th guess."""
-    reg.check_password(SELLER, "0000")
-    reg.check_password(SELLER, "0000")
-    with reg.engine.begin() as conn:  # as if a third check died after counting
-        from ivr.registry.models import subscribers
+    reg.kartabl.sign_in(SELLER, "0000")
+    reg.kartabl.sign_in(SELLER, "0000")
+    with reg.store.engine.begin() as conn:  # as if a third check died after counting
+        from ivr.registry.tables import subscribers
 
         conn.execute(subscribers.update().values(failed_attempts=3))
-    assert reg.check_password(SELLER, SELLER_PIN).status is PasswordStatus.LOCKED
+    assert reg.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.LOCKED
 
 
 # --- activation codes ----------------------------------------------------------------------------
 def test_check_activation_code(reg):
-    answer = reg.check_activation_code(PHONE, CODE)
+    answer = reg.devices.check_code(PHONE, CODE)
     assert answer.ok and answer.device.imei == PHONE
-    assert reg.check_activation_code(PHONE, CODE, owner="9121111111").ok
+    assert reg.devices.check_code(PHONE, CODE, owner=owner("9121111111")).ok
 
 
-@pytest.mark.parametrize(("imei", "owner", "refusal"), [
+@pytest.mark.parametrize(("imei", "seller", "refusal"), [
     (BAD_LUHN, None, Refusal.INVALID_IMEI),
     (UNKNOWN, None, Refusal.UNKNOWN_DEVICE),
     (PHONE, BUYER, Refusal.NOT_OWNER),
@@ -257,25 +258,26 @@ def test_check_activation_code(reg):
     (UNREGISTERED_OWNED, SELLER, Refusal.NOT_REGISTERED),
     (PHONE_NO_CODE, SELLER, Refusal.NO_CODE),
 ])
-def test_check_activation_code_refusals(reg, imei, owner, refusal):
-    assert reg.check_activation_code(imei, CODE, owner=owner).refusal is refusal
+def test_check_activation_code_refusals(reg, imei, seller, refusal):
+    by = owner(seller) if seller else None
+    assert reg.devices.check_code(imei, CODE, owner=by).refusal is refusal
 
 
 def test_wrong_codes_lock_the_device_not_the_number(reg, clock):
-    first = reg.check_activation_code(PHONE, "87654321")
+    first = reg.devices.check_code(PHONE, "87654321")
     assert (first.refusal, first.attempts_left) == (Refusal.WRONG_CODE, 2)
-    assert reg.check_activation_code(PHONE, "1234").attempts_left == 1  # malformed counts too
-    third = reg.check_activation_code(PHONE, "87654321", owner=SELLER)
+    assert reg.devices.check_code(PHONE, "1234").attempts_left == 1  # malformed counts too
+    third = reg.devices.check_code(PHONE, "87654321", owner=owner(SELLER))
     assert third.refusal is Refusal.CODE_LOCKED
     assert third.locked_until == clock.now + timedelta(minutes=15)
-    assert reg.check_activation_code(PHONE, CODE).refusal is Refusal.CODE_LOCKED
-    assert reg.activate(BUYER, PHONE, CODE).refusal is Refusal.CODE_LOCKED
-    assert reg.transfer_direct(SELLER, PHONE, CODE, BUYER).refusal is Refusal.CODE_LOCKED
-    assert reg.device_info(PHONE)["code_locked_until"] == third.locked_until.isoformat()
+    assert reg.devices.check_code(PHONE, CODE).refusal is Refusal.CODE_LOCKED
+    assert activate(reg, BUYER, PHONE, CODE).refusal is Refusal.CODE_LOCKED
+    assert transfer_direct(reg, SELLER, PHONE, CODE, BUYER).refusal is Refusal.CODE_LOCKED
+    assert reg.portal.device_info(PHONE).code_locked_until == third.locked_until
     # the number is not locked, and the lock runs out
-    assert reg.check_password(SELLER, SELLER_PIN).status is PasswordStatus.OK
+    assert reg.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.OK
     clock.now = third.locked_until
-    assert reg.check_activation_code(PHONE, CODE).ok
+    assert reg.devices.check_code(PHONE, CODE).ok
     assert "code_locked" in events(reg)
 
 
@@ -283,35 +285,34 @@ def test_code_locks_grow_on_repeat(reg, clock):
     seen = []
     for _ in range(3):
         for _ in range(3):
-            answer = reg.check_activation_code(PHONE, "87654321")
+            answer = reg.devices.check_code(PHONE, "87654321")
         seen.append(answer.locked_until - clock.now)
         clock.now = answer.locked_until
     assert seen == [timedelta(minutes=15), timedelta(hours=1), timedelta(hours=24)]
 
 
 def test_generate_activation_code(reg):
-    before = reg.device_info(PHONE)["version"]
-    answer = reg.generate_activation_code(SELLER, PHONE, expected_version=before)
+    before = reg.portal.device_info(PHONE).version
+    answer = generate_code(reg, SELLER, PHONE, expected_version=before)
     assert answer.ok and len(answer.code) == 8 and answer.code.isdigit()
-    assert answer.device.version == before + 1 == reg.device_info(PHONE)["version"]
-    assert reg.check_activation_code(PHONE, CODE).refusal is Refusal.WRONG_CODE  # old: gone
-    assert reg.check_activation_code(PHONE, answer.code).ok
-    assert reg.generate_activation_code(SELLER, PHONE).ok  # a fresh one each time
-    assert reg.check_activation_code(PHONE, answer.code).refusal is Refusal.WRONG_CODE
+    assert answer.device.version == before + 1 == reg.portal.device_info(PHONE).version
+    assert reg.devices.check_code(PHONE, CODE).refusal is Refusal.WRONG_CODE  # old: gone
+    assert reg.devices.check_code(PHONE, answer.code).ok
+    assert generate_code(reg, SELLER, PHONE).ok  # a fresh one each time
+    assert reg.devices.check_code(PHONE, answer.code).refusal is Refusal.WRONG_CODE
     # a device without a code gets its first one
-    fresh = reg.generate_activation_code(SELLER, PHONE_NO_CODE)
-    assert reg.device_info(PHONE_NO_CODE)["has_activation_code"]
-    assert reg.activate(BUYER, PHONE_NO_CODE, fresh.code).ok
+    fresh = generate_code(reg, SELLER, PHONE_NO_CODE)
+    assert reg.portal.device_info(PHONE_NO_CODE).has_activation_code
+    assert activate(reg, BUYER, PHONE_NO_CODE, fresh.code).ok
     assert "code_generated" in events(reg)
 
 
 def test_generated_codes_are_random(reg):
-    codes = {reg.generate_activation_code(SELLER, PHONE).code for _ in range(20)}
+    codes = {generate_code(reg, SELLER, PHONE).code for _ in range(20)}
     assert len(codes) == 20
 
 
 @pytest.mark.parametrize(("owner", "imei", "version", "refusal"), [
-    (SELLER, BAD_LUHN, None, Refusal.INVALID_IMEI),
     (SELLER, UNKNOWN, None, Refusal.UNKNOWN_DEVICE),
     (BUYER, PHONE, None, Refusal.NOT_OWNER),
     ("123", PHONE, None, Refusal.NOT_OWNER),
@@ -320,54 +321,53 @@ def test_generated_codes_are_random(reg):
     (SELLER, PHONE, 7, Refusal.CHANGED),
 ])
 def test_generate_and_change_code_refusals(reg, owner, imei, version, refusal):
-    assert reg.generate_activation_code(owner, imei, expected_version=version).refusal is refusal
-    assert reg.change_activation_code(owner, imei, "11112222",
+    assert generate_code(reg, owner, imei, expected_version=version).refusal is refusal
+    assert change_code(reg, owner, imei, "11112222",
                                       expected_version=version).refusal is refusal
-    assert reg.check_activation_code(PHONE, CODE).ok  # nothing changed
+    assert reg.devices.check_code(PHONE, CODE).ok  # nothing changed
 
 
 def test_change_activation_code(reg):
-    assert reg.change_activation_code(SELLER, PHONE, "1111222").refusal is Refusal.INVALID_CODE
-    assert reg.change_activation_code(SELLER, PHONE, "1111222x").refusal is Refusal.INVALID_CODE
-    answer = reg.change_activation_code(SELLER, PHONE, "11112222", expected_version=1)
+    assert change_code(reg, SELLER, PHONE, "1111222").refusal is Refusal.INVALID_CODE
+    assert change_code(reg, SELLER, PHONE, "1111222x").refusal is Refusal.INVALID_CODE
+    answer = change_code(reg, SELLER, PHONE, "11112222", expected_version=1)
     assert answer.ok and answer.code is None and answer.device.version == 2
-    assert reg.check_activation_code(PHONE, CODE).refusal is Refusal.WRONG_CODE
-    assert reg.check_activation_code(PHONE, "11112222").ok
+    assert reg.devices.check_code(PHONE, CODE).refusal is Refusal.WRONG_CODE
+    assert reg.devices.check_code(PHONE, "11112222").ok
     assert "code_changed" in events(reg)
 
 
 def test_a_new_code_lifts_the_code_lock(reg):
     for _ in range(3):
-        reg.check_activation_code(PHONE, "87654321")
-    assert reg.change_activation_code(SELLER, PHONE, "11112222").ok
-    assert reg.check_activation_code(PHONE, "11112222").ok
+        reg.devices.check_code(PHONE, "87654321")
+    assert change_code(reg, SELLER, PHONE, "11112222").ok
+    assert reg.devices.check_code(PHONE, "11112222").ok
 
 
 # --- direct transfer -----------------------------------------------------------------------------
 def test_direct_transfer(reg, clock):
-    answer = reg.transfer_direct("+989121111111", PHONE, CODE, "9122222222", expected_version=1)
+    answer = transfer_direct(reg, "+989121111111", PHONE, CODE, "9122222222", expected_version=1)
     assert answer.ok and answer.reference.isdigit() and len(answer.reference) == 10
     assert answer.device.imei == PHONE and answer.device.version == 2
-    info = reg.device_info(PHONE)
-    assert info["owner"] == normalize(BUYER) and info["has_activation_code"] is False
-    assert info["owner_since"] == clock.now.isoformat()
-    [record] = reg.transfers(imei=PHONE)
-    assert record == {
-        "reference": answer.reference, "imei": PHONE, "from_msisdn": normalize(SELLER),
-        "to_msisdn": normalize(BUYER), "kind": "direct", "gateway": "ivr",
-        "at": clock.now.isoformat(),
-    }
+    info = reg.portal.device_info(PHONE)
+    assert info.owner == normalize(BUYER) and info.has_activation_code is False
+    assert info.owner_since == clock.now
+    [record] = reg.portal.transfers(imei=PHONE)
+    assert record == TransferRecord(
+        reference=answer.reference, imei=PHONE, from_msisdn=normalize(SELLER),
+        to_msisdn=normalize(BUYER), kind="direct", gateway="ivr", at=clock.now,
+    )
     # the old code stopped working, for everyone
-    assert reg.check_activation_code(PHONE, CODE).refusal is Refusal.NO_CODE
-    assert reg.activate(STRANGER, PHONE, CODE).refusal is Refusal.NO_CODE
-    assert reg.transfer_direct(SELLER, PHONE, CODE, STRANGER).refusal is Refusal.NOT_OWNER
+    assert reg.devices.check_code(PHONE, CODE).refusal is Refusal.NO_CODE
+    assert activate(reg, STRANGER, PHONE, CODE).refusal is Refusal.NO_CODE
+    assert transfer_direct(reg, SELLER, PHONE, CODE, STRANGER).refusal is Refusal.NOT_OWNER
     assert "transfer" in events(reg)
 
 
 def test_transfer_to_a_number_new_to_the_registry(reg):
-    assert reg.transfer_direct(SELLER, PHONE, CODE, STRANGER).ok
+    assert transfer_direct(reg, SELLER, PHONE, CODE, STRANGER).ok
     assert owner_of(reg, PHONE) == normalize(STRANGER)
-    assert reg.subscriber_info(STRANGER)["has_password"] is False
+    assert reg.portal.subscriber_info(STRANGER).has_password is False
 
 
 @pytest.mark.parametrize(("owner", "imei", "code", "buyer", "version", "refusal"), [
@@ -384,54 +384,52 @@ def test_transfer_to_a_number_new_to_the_registry(reg):
     (SELLER, PHONE, CODE, BUYER, 2, Refusal.CHANGED),
 ])
 def test_direct_transfer_refusals(reg, owner, imei, code, buyer, version, refusal):
-    before = {i: reg.device_info(i) for i in (PHONE, PHONE_NO_CODE, PHONE_BLOCKED)}
-    answer = reg.transfer_direct(owner, imei, code, buyer, expected_version=version)
+    before = {i: reg.portal.device_info(i) for i in (PHONE, PHONE_NO_CODE, PHONE_BLOCKED)}
+    answer = transfer_direct(reg, owner, imei, code, buyer, expected_version=version)
     assert answer.refusal is refusal
     assert answer.reference is None
-    assert reg.transfers() == []
-    after = {i: reg.device_info(i) for i in before}
+    assert reg.portal.transfers() == []
+    after = {i: reg.portal.device_info(i) for i in before}
     if refusal is not Refusal.WRONG_CODE:  # a wrong code only counts the attempt
         assert after == before
-    assert after[PHONE]["owner"] == normalize(SELLER)
+    assert after[PHONE].owner == normalize(SELLER)
     if refusal not in (Refusal.INVALID_IMEI, Refusal.BUYER_INVALID):
-        assert any(e["event"] in ("refused", "code_failed") for e in reg.audit())
+        assert any(e.event in ("refused", "code_failed") for e in reg.portal.audit())
 
 
 def test_a_device_that_changed_since_it_was_chosen_is_refused(reg):
-    [chosen, *_] = reg.devices_of(SELLER)
-    assert reg.change_activation_code(SELLER, PHONE, "11112222").ok  # another call, meanwhile
-    answer = reg.transfer_direct(SELLER, PHONE, "11112222", BUYER,
+    [chosen, *_] = devices_of(reg, SELLER)
+    assert change_code(reg, SELLER, PHONE, "11112222").ok  # another call, meanwhile
+    answer = transfer_direct(reg, SELLER, PHONE, "11112222", BUYER,
                                  expected_version=chosen.version)
     assert answer.refusal is Refusal.CHANGED
-    assert reg.generate_activation_code(SELLER, PHONE,
+    assert generate_code(reg, SELLER, PHONE,
                                         expected_version=chosen.version).refusal \
         is Refusal.CHANGED
     assert owner_of(reg, PHONE) == normalize(SELLER)
 
 
 def test_checking_a_code_does_not_change_the_version(reg):
-    [chosen, *_] = reg.devices_of(SELLER)
-    reg.check_activation_code(PHONE, "87654321")
-    assert reg.check_activation_code(PHONE, CODE).ok
-    assert reg.transfer_direct(SELLER, PHONE, CODE, BUYER, expected_version=chosen.version).ok
+    [chosen, *_] = devices_of(reg, SELLER)
+    reg.devices.check_code(PHONE, "87654321")
+    assert reg.devices.check_code(PHONE, CODE).ok
+    assert transfer_direct(reg, SELLER, PHONE, CODE, BUYER, expected_version=chosen.version).ok
 
 
 # --- activation by the buyer ---------------------------------------------------------------------
 def test_activation_by_the_buyer(reg):
-    answer = reg.activate("989122222222", PHONE, CODE, gateway="ussd")
+    answer = activate(reg, "989122222222", PHONE, CODE, gateway="ussd")
     assert answer.ok and answer.reference and answer.device.version == 2
     assert owner_of(reg, PHONE) == normalize(BUYER)
-    assert not reg.device_info(PHONE)["has_activation_code"]
-    [record] = reg.transfers(msisdn=BUYER)
-    assert (record["kind"], record["gateway"], record["from_msisdn"]) == (
+    assert not reg.portal.device_info(PHONE).has_activation_code
+    [record] = reg.portal.transfers(msisdn=BUYER)
+    assert (record.kind, record.gateway, record.from_msisdn) == (
         "activation", "ussd", normalize(SELLER))
-    assert reg.activate(STRANGER, PHONE, CODE).refusal is Refusal.NO_CODE
+    assert activate(reg, STRANGER, PHONE, CODE).refusal is Refusal.NO_CODE
     assert "activation" in events(reg)
 
 
 @pytest.mark.parametrize(("buyer", "imei", "code", "refusal"), [
-    (None, PHONE, CODE, Refusal.NO_CALLER_ID),
-    ("", PHONE, CODE, Refusal.NO_CALLER_ID),
     ("anonymous", PHONE, CODE, Refusal.BUYER_INVALID),
     (BUYER, BAD_LUHN, CODE, Refusal.INVALID_IMEI),
     (BUYER, UNKNOWN, CODE, Refusal.UNKNOWN_DEVICE),
@@ -442,48 +440,48 @@ def test_activation_by_the_buyer(reg):
     (BUYER, PHONE, "87654321", Refusal.WRONG_CODE),
 ])
 def test_activation_refusals(reg, buyer, imei, code, refusal):
-    assert reg.activate(buyer, imei, code).refusal is refusal
-    assert reg.transfers() == []
+    assert activate(reg, buyer, imei, code).refusal is refusal
+    assert reg.portal.transfers() == []
     assert owner_of(reg, PHONE) == normalize(SELLER)
 
 
 # --- transfers, audit, call log ------------------------------------------------------------------
 def test_transfer_listing_filters(reg, clock):
-    first = reg.transfer_direct(SELLER, PHONE, CODE, BUYER).reference
+    first = transfer_direct(reg, SELLER, PHONE, CODE, BUYER).reference
     clock.advance(seconds=1)
-    code = reg.generate_activation_code(BUYER, PHONE).code
-    second = reg.activate(STRANGER, PHONE, code).reference
+    code = generate_code(reg, BUYER, PHONE).code
+    second = activate(reg, STRANGER, PHONE, code).reference
     assert first != second
-    assert [t["reference"] for t in reg.transfers()] == [first, second]
-    assert [t["reference"] for t in reg.transfers(msisdn=SELLER)] == [first]
-    assert [t["reference"] for t in reg.transfers(msisdn=BUYER)] == [first, second]
-    assert [t["reference"] for t in reg.transfers(imei=PHONE, msisdn=STRANGER)] == [second]
-    assert reg.transfers(imei=PHONE_NO_CODE) == []
+    assert [t.reference for t in reg.portal.transfers()] == [first, second]
+    assert [t.reference for t in reg.portal.transfers(msisdn=SELLER)] == [first]
+    assert [t.reference for t in reg.portal.transfers(msisdn=BUYER)] == [first, second]
+    assert [t.reference for t in reg.portal.transfers(imei=PHONE, msisdn=STRANGER)] == [second]
+    assert reg.portal.transfers(imei=PHONE_NO_CODE) == []
     with pytest.raises(InvalidInput):
-        reg.transfers(imei=BAD_LUHN)
+        reg.portal.transfers(imei=BAD_LUHN)
 
 
 def test_audit_filters_and_limit(reg):
-    reg.check_password(SELLER, "0000")
-    reg.check_password(BUYER, BUYER_PIN)
-    last = reg.audit(limit=2)
-    assert [e["event"] for e in last] == ["login_failed", "login_ok"]
-    assert {e["msisdn"] for e in reg.audit(msisdn=BUYER)} == {normalize(BUYER)}
-    assert {e["imei"] for e in reg.audit(imei=PHONE)} == {PHONE}
-    assert all(e["gateway"] for e in reg.audit())
+    reg.kartabl.sign_in(SELLER, "0000")
+    reg.kartabl.sign_in(BUYER, BUYER_PIN)
+    last = reg.portal.audit(limit=2)
+    assert [e.event for e in last] == ["login_failed", "login_ok"]
+    assert {e.msisdn for e in reg.portal.audit(msisdn=BUYER)} == {normalize(BUYER)}
+    assert {e.imei for e in reg.portal.audit(imei=PHONE)} == {PHONE}
+    assert all(e.gateway for e in reg.portal.audit())
 
 
 def test_call_log(reg, clock):
-    reg.call_started("c1", "09121111111", "PJSIP/1-0001", clock.now)
-    reg.call_started("c2", None, "console", clock.advance(seconds=5))
-    reg.call_ended("c1", ["inquiry:registered", "transfer"], "hung_up",
+    reg.call_log.started("c1", "09121111111", "PJSIP/1-0001", clock.now)
+    reg.call_log.started("c2", None, "console", clock.advance(seconds=5))
+    reg.call_log.ended("c1", ["inquiry:registered", "transfer"], "hung_up",
                    clock.advance(seconds=5))
-    reg.call_ended("c3", [], "error", clock.now)  # its start was never logged
-    logged = reg.calls()
-    assert [c["call_id"] for c in logged] == ["c3", "c2", "c1"]
+    reg.call_log.ended("c3", [], "error", clock.now)  # its start was never logged
+    logged = reg.call_log.calls()
+    assert [c.call_id for c in logged] == ["c3", "c2", "c1"]
     c1 = logged[2]
-    assert c1["msisdn"] == "+989121111111" and c1["channel"] == "PJSIP/1-0001"
-    assert c1["path"] == ["inquiry:registered", "transfer"] and c1["outcome"] == "hung_up"
-    assert c1["ended"] is not None
-    assert logged[1]["msisdn"] is None and logged[1]["outcome"] is None
-    assert logged[1]["path"] == [] and logged[1]["ended"] is None
+    assert c1.msisdn == "+989121111111" and c1.channel == "PJSIP/1-0001"
+    assert c1.path == ["inquiry:registered", "transfer"] and c1.outcome == "hung_up"
+    assert c1.ended is not None
+    assert logged[1].msisdn is None and logged[1].outcome is None
+    assert logged[1].path == [] and logged[1].ended is None

@@ -10,8 +10,8 @@ from alembic.migration import MigrationContext
 
 from ivr.registry.db import current_revision, head_revision, make_engine, normalize_url, upgrade
 from ivr.registry.errors import SchemaNotReady
-from ivr.registry.models import Base
 from ivr.registry.service import Registry
+from ivr.registry.tables import metadata
 
 from .support import TEST_PEPPER
 
@@ -21,7 +21,7 @@ def test_the_migrations_build_exactly_the_models(db_url):
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert compare_metadata(context, Base.metadata) == []
+            assert compare_metadata(context, metadata) == []
         assert current_revision(engine) == head_revision() == "0001"
     finally:
         engine.dispose()
@@ -50,8 +50,8 @@ def test_upgrade_from_any_directory_and_with_an_explicit_migrations_dir(tmp_path
 
 def test_times_come_back_aware_utc(registry, clock):
     clock.now = datetime(2026, 3, 21, 12, 30, tzinfo=timezone(timedelta(hours=3, minutes=30)))
-    registry.add_subscriber("09121111111")
-    created = datetime.fromisoformat(registry.subscriber_info("09121111111")["created_at"])
+    registry.portal.add_subscriber("09121111111")
+    created = registry.portal.subscriber_info("09121111111").created_at
     assert created == datetime(2026, 3, 21, 9, 0, tzinfo=UTC)
     assert created.utcoffset() == timedelta(0)
 
@@ -66,16 +66,18 @@ def test_urls():
 
 def test_sqlite_pragmas_and_immediate_writes(sqlite_registry_factory):
     registry = sqlite_registry_factory()
-    with registry.engine.connect() as conn:
+    with registry.store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
     # a write transaction holds the write lock from BEGIN: a second writer cannot start
     import sqlite3
 
-    path = registry.engine.url.database
-    with registry._writer.connect() as conn, conn.begin():
+    path = registry.store.engine.url.database
+    def second_writer(_conn: object) -> None:
         other = sqlite3.connect(path, timeout=0, isolation_level=None)
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             other.execute("BEGIN IMMEDIATE")
         other.close()
+
+    registry.store.write(second_writer)

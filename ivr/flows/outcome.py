@@ -1,0 +1,54 @@
+"""How an operation ended, as the flows return it and the call log records it.
+
+Expected paths are values, not exceptions: a refusal, a cancelled confirmation, a question whose
+tries ran out. Only a hang-up (CallerHungUp) or a real failure raises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ivr.call.api import Answer, Status
+from ivr.registry.types import Refusal
+
+
+class End(StrEnum):
+    COMPLETED = "completed"
+    ANSWERED = "answered"  # an inquiry: the detail is the registry's answer
+    REFUSED = "refused"  # the detail says why (a registry refusal, "locked", "already_yours", …)
+    CANCELLED = "cancelled"
+    NO_PASSWORD = "no_password"  # go to the web portal first
+    NO_DEVICES = "no_devices"
+    TIMED_OUT = "timed_out"  # silence on every try of a question: the call ends
+    GAVE_UP = "gave_up"  # wrong entries on every try of a question: the call ends
+
+
+@dataclass(frozen=True)
+class Outcome:
+    end: End
+    detail: str = ""
+
+    @classmethod
+    def refused(cls, why: Refusal | str) -> Outcome:
+        return cls(End.REFUSED, str(why))
+
+    @classmethod
+    def unanswered(cls, answer: Answer) -> Outcome:
+        """A question whose tries ran out."""
+        return cls(End.TIMED_OUT if answer.status is Status.TIMED_OUT else End.GAVE_UP)
+
+    @property
+    def ends_call(self) -> bool:
+        """The caller used every try of a question: "too many attempts", goodbye."""
+        return self.end in (End.TIMED_OUT, End.GAVE_UP)
+
+    @property
+    def logged(self) -> str:
+        """As the call log writes it: `completed`, `refused:blocked`, `registered`, …"""
+        if self.end is End.ANSWERED:
+            return self.detail
+        return f"{self.end.value}:{self.detail}" if self.detail else self.end.value
+
+
+COMPLETED = Outcome(End.COMPLETED)

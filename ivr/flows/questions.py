@@ -1,0 +1,45 @@
+"""Every question the IVR asks, declared once: what is said, what a valid entry is, what a wrong
+one hears. Flows `await call.ask(QUESTION)` and branch on the Answer.
+
+The lengths and validity rules come from ivr.registry.validate (one place for each); a validator
+here only names the prompt that tells the caller what was wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ivr.call.api import Validator, entry, menu
+from ivr.registry import validate
+
+
+def _rule(is_valid: Callable[[str], bool], prompt: str) -> Validator:
+    def check(keyed: str) -> str | None:
+        return None if is_valid(keyed) else prompt
+    return check
+
+
+valid_imei = _rule(validate.is_imei, "imei_invalid")
+valid_mobile = _rule(validate.is_keyed_mobile, "invalid_number")
+
+MAIN_MENU = menu("main menu", "main_menu", keys="123456")
+WHOSE_DEVICES = menu("whose", "whose_devices", keys="12")
+OTHER_NUMBER = entry("number", "enter_other_number", length=validate.MSISDN_LEN,
+                     validator=valid_mobile)
+PASSWORD = entry("password", "enter_password", length=(validate.PIN_MIN, validate.PIN_MAX),
+                 secret=True)
+# the list is read before it (ivr.flows.common.choose_device); the tries after the first ask only
+# for the choice, and `*` hears the list again
+DEVICE = menu("device", "choose_device", keys="123456789", reprompt=["choose_device"])
+DEVICE_LONG = entry("device", "choose_device_long", length=(1, 2), immediate="0",
+                    reprompt=["choose_device_long"])
+IMEI = entry("imei", "enter_imei", length=validate.IMEI_LEN, validator=valid_imei)
+ACTIVATION_CODE = entry("activation code", "enter_activation_code", length=validate.CODE_LEN,
+                        secret=True)
+BUYER_NUMBER = entry("buyer", "enter_buyer_number", length=validate.MSISDN_LEN,
+                     validator=valid_mobile)
+CONFIRM = menu("confirm", "confirm_or_cancel", keys="12")
+NEW_CODE = entry("new code", "enter_new_code", length=validate.CODE_LEN, secret=True)
+NEW_CODE_AGAIN = entry("new code again", "repeat_new_code", length=validate.CODE_LEN,
+                       secret=True)
+CODE_REPEAT = menu("repeat code", "code_repeat_or_finish", keys="12")

@@ -1,0 +1,52 @@
+"""The IVR call log: one row per call, written when it starts and when it ends (with the path of
+operations and the outcome the flows returned)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from ivr.registry.msisdn import try_normalize
+from ivr.registry.store import Store
+from ivr.registry.tables import calls
+from ivr.registry.types import CallRecord
+
+
+class CallLog:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def started(self, call_id: str, msisdn: str | None, channel: str, at: datetime) -> None:
+        number = try_normalize(msisdn)
+
+        def work(conn: Connection) -> None:
+            found = conn.execute(select(calls.c.id).where(calls.c.call_id == call_id)).first()
+            if found is None:
+                conn.execute(insert(calls).values(call_id=call_id, msisdn=number,
+                                                  channel=channel, started=at, path=[]))
+            else:
+                conn.execute(update(calls).where(calls.c.id == found.id)
+                             .values(msisdn=number, channel=channel, started=at))
+
+        self.store.write(work)
+
+    def ended(self, call_id: str, path: list[str], outcome: str, at: datetime) -> None:
+        def work(conn: Connection) -> None:
+            done = conn.execute(update(calls).where(calls.c.call_id == call_id)
+                                .values(path=list(path), outcome=outcome, ended=at)).rowcount
+            if done == 0:  # the start was never logged (e.g. the database was down then)
+                conn.execute(insert(calls).values(call_id=call_id, msisdn=None, channel="",
+                                                  started=at, ended=at, path=list(path),
+                                                  outcome=outcome))
+
+        self.store.write(work)
+
+    def calls(self) -> list[CallRecord]:
+        """Newest first."""
+        query = select(calls).order_by(calls.c.started.desc(), calls.c.id.desc())
+        with self.store.reading() as conn:
+            rows = conn.execute(query).all()
+        return [CallRecord(call_id=r.call_id, msisdn=r.msisdn, channel=r.channel,
+                           started=r.started, ended=r.ended, path=list(r.path or []),
+                           outcome=r.outcome) for r in rows]

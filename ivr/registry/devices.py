@@ -1,0 +1,302 @@
+"""Devices and ownership moves: the IMEI inquiry, an activation code verified once, the moves it
+grants (direct transfer, activation), and a new or changed code.
+
+A keyed activation code is checked in three steps (the same as a PIN, ivr.registry.kartabl):
+1. a short write transaction checks the refusals a caller should hear first (unknown, changed
+   since chosen, not the owner's, blocked, not registered, already the buyer's, no code), the
+   device's code lock, *counts the attempt* and takes a snapshot (version and code hash);
+2. the code is verified against the snapshot with no transaction open;
+3. one write transaction resets the counter and answers a Grant, or counts a wrong code (locking
+   the device's code on the third).
+The move a Grant allows is then ONE write transaction with no hashing at all: the guarded update
+`UPDATE devices … WHERE id = :id AND version = :seen` (the code hash must be the one verified). A
+rowcount other than 1 means another call changed the device meanwhile: CHANGED, nothing written.
+Of two calls moving one device at once exactly one wins. A new code is hashed between a read
+snapshot and the same guarded write.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, insert, select, update
+
+from ivr.registry import lockout, validate
+from ivr.registry.lockout import CLEARED, Counters
+from ivr.registry.msisdn import try_normalize
+from ivr.registry.store import GATEWAY_IVR, Abort, Store, as_device
+from ivr.registry.tables import devices, transfers
+from ivr.registry.types import (
+    Change,
+    CodeCheck,
+    Device,
+    Grant,
+    ImeiStatus,
+    Inquiry,
+    Owner,
+    Refusal,
+)
+
+REFERENCE_DIGITS = 10
+
+
+def new_code() -> str:
+    """A fresh activation code: 8 random digits from the OS CSPRNG."""
+    return f"{secrets.randbelow(10**validate.CODE_LEN):0{validate.CODE_LEN}d}"
+
+
+def new_reference() -> str:
+    return f"{secrets.randbelow(10**REFERENCE_DIGITS):0{REFERENCE_DIGITS}d}"
+
+
+def precheck(row: Row[Any] | None, *, owner: str | None = None, buyer: str | None = None,
+             expected_version: int | None = None) -> Refusal | None:
+    """The refusals a device earns before its code is looked at, in the order a caller should
+    hear them."""
+    if row is None:
+        return Refusal.UNKNOWN_DEVICE
+    if expected_version is not None and row.version != expected_version:
+        return Refusal.CHANGED
+    if owner is not None and row.owner != owner:
+        return Refusal.NOT_OWNER
+    if row.status == ImeiStatus.BLOCKED:
+        return Refusal.BLOCKED
+    if row.status != ImeiStatus.REGISTERED:
+        return Refusal.NOT_REGISTERED
+    if buyer is not None and row.owner == buyer:
+        return Refusal.BUYER_IS_OWNER
+    return None
+
+
+def _code_counters(row: Row[Any]) -> Counters:
+    return Counters(row.code_failed_attempts, row.code_lock_level, row.code_locked_until)
+
+
+def _set_code_counters(conn: Connection, row_id: int, counters: Counters) -> None:
+    conn.execute(update(devices).where(devices.c.id == row_id).values(
+        code_failed_attempts=counters.failed, code_lock_level=counters.level,
+        code_locked_until=counters.locked_until,
+    ))
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """Step 1's snapshot: what step 2 verifies against and step 3 guards on."""
+
+    version: int
+    code_hash: str
+
+
+class Devices:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def _refused(self, conn: Connection, op: str, refusal: Refusal, *, imei: str,
+                 actor: str | None, gateway: str, row: Row[Any] | None = None) -> Device | None:
+        """Audit a refusal; the device as the caller may hear it, when known."""
+        self.store.audit(conn, "refused", msisdn=actor, imei=imei, gateway=gateway,
+                         detail=f"{op}: {refusal.value}")
+        return as_device(row, self.store.now()) if row is not None else None
+
+    # --- the inquiry -----------------------------------------------------------------------------
+    def inquire(self, imei: str) -> Inquiry:
+        if not validate.is_imei(imei):
+            return Inquiry(imei=imei, status=ImeiStatus.INVALID)
+        with self.store.reading() as conn:
+            row = conn.execute(select(devices.c.status, devices.c.brand, devices.c.model)
+                               .where(devices.c.imei == imei)).first()
+        if row is None:
+            return Inquiry(imei=imei, status=ImeiStatus.UNKNOWN)
+        return Inquiry(imei=imei, status=ImeiStatus(row.status), brand=row.brand,
+                       model=row.model)
+
+    # --- a keyed activation code, verified once ---------------------------------------------------
+    def check_code(self, imei: str, code: str, *, owner: Owner | None = None,
+                   buyer: str | None = None, expected_version: int | None = None,
+                   gateway: str = GATEWAY_IVR) -> CodeCheck:
+        """Verify the device's code for a move: by its signed-in `owner` (a direct transfer; the
+        device must be in their kartabl) or by a `buyer` taking it over (activation). Counts
+        toward the device's code lockout. A right code answers the Grant the move needs."""
+        if not validate.is_imei(imei):
+            return CodeCheck(refusal=Refusal.INVALID_IMEI)
+        if buyer is not None:
+            buyer = try_normalize(buyer)
+            if buyer is None:
+                return CodeCheck(refusal=Refusal.BUYER_INVALID)
+        store = self.store
+        actor = owner.msisdn if owner is not None else buyer
+        op = "transfer_code" if owner is not None else "activation_code"
+
+        def reserve(conn: Connection) -> CodeCheck | _Snapshot:
+            now = store.now()
+            row = store.device(conn, imei, lock=True)
+            refusal = precheck(row, owner=owner.msisdn if owner else None, buyer=buyer,
+                               expected_version=expected_version)
+            if refusal is None and row is not None and row.code_hash is None:
+                refusal = Refusal.NO_CODE
+            if refusal is not None:
+                return CodeCheck(refusal=refusal, device=self._refused(
+                    conn, op, refusal, imei=imei, actor=actor, gateway=gateway, row=row))
+            assert row is not None
+            lock, counters = lockout.reserve(_code_counters(row), now)
+            _set_code_counters(conn, row.id, counters)
+            if lock is not None:
+                event = "code_locked" if counters.level > row.code_lock_level else "refused"
+                store.audit(conn, event, msisdn=actor, imei=imei, gateway=gateway, at=now,
+                            detail=f"{op}: code_locked until {lock.isoformat()}")
+                return CodeCheck(refusal=Refusal.CODE_LOCKED, locked_until=lock,
+                                 device=as_device(row, now))
+            return _Snapshot(row.version, row.code_hash)
+
+        seen = store.write(reserve)
+        if isinstance(seen, CodeCheck):
+            return seen
+        right = validate.is_code(code) and store.hasher.verify(seen.code_hash, "code", imei, code)
+
+        def finish(conn: Connection) -> CodeCheck:
+            now = store.now()
+            row = store.device(conn, imei, lock=True)
+            if row is None or row.version != seen.version or row.code_hash != seen.code_hash:
+                return CodeCheck(refusal=Refusal.CHANGED, device=self._refused(
+                    conn, op, Refusal.CHANGED, imei=imei, actor=actor, gateway=gateway, row=row))
+            device = as_device(row, now)
+            live = lockout.live_lock(row.code_locked_until, now)
+            if right:  # among the allowed guesses (step 1 counted it), even if locked meanwhile
+                _set_code_counters(conn, row.id, CLEARED)
+                store.audit(conn, "code_ok", msisdn=actor, imei=imei, gateway=gateway, at=now,
+                            detail=op)
+                return CodeCheck(grant=Grant(imei, seen.version, seen.code_hash), device=device)
+            if live is not None:  # a parallel attempt locked it meanwhile
+                return CodeCheck(refusal=Refusal.CODE_LOCKED, locked_until=live, device=device)
+            counters = lockout.after_wrong(_code_counters(row), now)
+            _set_code_counters(conn, row.id, counters)
+            if counters.locked_until is not None:
+                store.audit(conn, "code_locked", msisdn=actor, imei=imei, gateway=gateway, at=now,
+                            detail=f"{op}: {counters.failed} wrong codes; locked until "
+                            f"{counters.locked_until.isoformat()}")
+                return CodeCheck(refusal=Refusal.CODE_LOCKED,
+                                 locked_until=counters.locked_until, device=device)
+            store.audit(conn, "code_failed", msisdn=actor, imei=imei, gateway=gateway, at=now,
+                        detail=f"{op}: wrong code {counters.failed} of {lockout.MAX_ATTEMPTS}")
+            return CodeCheck(refusal=Refusal.WRONG_CODE,
+                             attempts_left=lockout.MAX_ATTEMPTS - counters.failed,
+                             device=device)
+
+        return store.write(finish)
+
+    # --- ownership moves ----------------------------------------------------------------------
+    def transfer(self, owner: Owner, grant: Grant, buyer: str, *,
+                 gateway: str = GATEWAY_IVR) -> Change:
+        """Direct sale: the signed-in owner moves the granted device to the buyer's kartabl.
+        Change.reference is the transfer's reference number."""
+        buyer_number = try_normalize(buyer)
+        if buyer_number is None:
+            return Change(refusal=Refusal.BUYER_INVALID)
+        return self._move("transfer_direct", "direct", grant, buyer_number, actor=owner.msisdn,
+                          owner=owner.msisdn, gateway=gateway)
+
+    def activate(self, buyer: str, grant: Grant, *, gateway: str = GATEWAY_IVR) -> Change:
+        """Indirect sale: the buyer takes the granted device over into their own kartabl."""
+        buyer_number = try_normalize(buyer)
+        if buyer_number is None:
+            return Change(refusal=Refusal.BUYER_INVALID)
+        return self._move("activate", "activation", grant, buyer_number, actor=buyer_number,
+                          gateway=gateway)
+
+    def _move(self, op: str, kind: str, grant: Grant, buyer: str, *, actor: str,
+              owner: str | None = None, gateway: str) -> Change:
+        store = self.store
+
+        def work(conn: Connection) -> Change:
+            now = store.now()
+            row = store.device(conn, grant.imei, lock=True)
+            refusal = precheck(row, owner=owner, buyer=buyer, expected_version=grant.version)
+            if refusal is None and row is not None and row.code_hash != grant.code_hash:
+                refusal = Refusal.CHANGED
+            if refusal is not None:
+                return Change(refusal=refusal, device=self._refused(
+                    conn, op, refusal, imei=grant.imei, actor=actor, gateway=gateway, row=row))
+            assert row is not None
+            buyer_id = store.ensure_subscriber(conn, buyer, now, gateway)
+            done = conn.execute(
+                update(devices)
+                .where(and_(devices.c.id == row.id, devices.c.version == grant.version))
+                .values(owner_id=buyer_id, owner_since=now, code_hash=None, code_changed_at=now,
+                        code_failed_attempts=0, code_lock_level=0, code_locked_until=None,
+                        version=devices.c.version + 1)
+            ).rowcount
+            if done != 1:
+                raise Abort(Change(refusal=Refusal.CHANGED, device=as_device(row, now)))
+            reference = self._unused_reference(conn)
+            conn.execute(insert(transfers).values(
+                reference=reference, device_id=row.id, imei=grant.imei, from_msisdn=row.owner,
+                to_msisdn=buyer, kind=kind, gateway=gateway, at=now,
+            ))
+            store.audit(conn, "transfer" if kind == "direct" else "activation", msisdn=actor,
+                        imei=grant.imei, gateway=gateway, at=now,
+                        detail=f"{row.owner or 'no owner'} -> {buyer}, reference {reference}")
+            return Change(reference=reference,
+                          device=as_device(row, now, version=row.version + 1))
+
+        return store.write(work)
+
+    @staticmethod
+    def _unused_reference(conn: Connection) -> str:
+        """A random reference not yet used (a parallel duplicate trips the unique constraint,
+        and Store.write retries)."""
+        while True:
+            reference = new_reference()
+            taken = conn.execute(select(transfers.c.id).where(transfers.c.reference == reference))
+            if taken.first() is None:
+                return reference
+
+    # --- the owner's codes ----------------------------------------------------------------------
+    def generate_code(self, owner: Owner, device: Device, *,
+                      gateway: str = GATEWAY_IVR) -> Change:
+        """A fresh random 8-digit code in Change.code; the old one stops working."""
+        code = new_code()
+        change = self._replace_code(owner, device, code, gateway=gateway, op="generate_code")
+        return Change(device=change.device, code=code) if change.ok else change
+
+    def change_code(self, owner: Owner, device: Device, code: str, *,
+                    gateway: str = GATEWAY_IVR) -> Change:
+        """The owner sets a code of their choosing (8 digits); the old one stops working."""
+        if not validate.is_code(code):
+            return Change(refusal=Refusal.INVALID_CODE)
+        return self._replace_code(owner, device, code, gateway=gateway, op="change_code")
+
+    def _replace_code(self, owner: Owner, device: Device, code: str, *, gateway: str,
+                      op: str) -> Change:
+        """Snapshot, hash (no lock held), then the guarded write. Resets the code lockout: the
+        new code is one nobody has been guessing."""
+        store, imei = self.store, device.imei
+        with store.reading() as conn:
+            seen = store.device(conn, imei)
+        refusal = precheck(seen, owner=owner.msisdn, expected_version=device.version)
+        code_hash = store.hasher.hash("code", imei, code) if refusal is None else None
+
+        def work(conn: Connection) -> Change:
+            now = store.now()
+            row = store.device(conn, imei, lock=True)
+            found = refusal or precheck(row, owner=owner.msisdn,
+                                        expected_version=device.version)
+            if found is not None:
+                return Change(refusal=found, device=self._refused(
+                    conn, op, found, imei=imei, actor=owner.msisdn, gateway=gateway, row=row))
+            assert row is not None
+            done = conn.execute(
+                update(devices)
+                .where(and_(devices.c.id == row.id, devices.c.version == row.version))
+                .values(code_hash=code_hash, code_changed_at=now, code_failed_attempts=0,
+                        code_lock_level=0, code_locked_until=None,
+                        version=devices.c.version + 1)
+            ).rowcount
+            if done != 1:
+                raise Abort(Change(refusal=Refusal.CHANGED, device=as_device(row, now)))
+            event = "code_generated" if op == "generate_code" else "code_changed"
+            store.audit(conn, event, msisdn=owner.msisdn, imei=imei, gateway=gateway, at=now)
+            return Change(device=as_device(row, now, version=row.version + 1))
+
+        return store.write(work)

@@ -1,0 +1,138 @@
+"""The registry schema as SQLAlchemy Core tables: the one way every registry module touches the
+database. db/migrations/ creates it; a test checks the two agree.
+
+Timestamps are stored in UTC and always read back timezone-aware (SQLite keeps no zone).
+`devices.version` grows by one on every change a caller could have seen when choosing the device
+(owner, status, activation code): an operation that carries the version it saw updates the row
+only `WHERE version = :seen`, which is how a concurrent change is detected. Attempt counters do
+not change the version, so checking a code does not invalidate the caller's choice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out, on every engine."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the registry; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment: datetime = value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+# A mobile number and its kartabl password (hash only) with its lockout state.
+subscribers = Table(
+    "subscribers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("msisdn", String(16), nullable=False, unique=True),  # E.164: +989xxxxxxxxx
+    Column("national_id", String(10)),
+    Column("password_hash", String(255)),
+    Column("password_changed_at", UtcDateTime),
+    Column("failed_attempts", Integer, nullable=False, default=0),  # wrong PINs in a row
+    Column("lock_level", Integer, nullable=False, default=0),  # locks since the last success
+    Column("locked_until", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# A device by IMEI: registry status, owner (kartabl), activation code (hash only).
+devices = Table(
+    "devices", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("imei", String(15), nullable=False, unique=True),
+    Column("brand", String(64), nullable=False),
+    Column("model", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_changed_at", UtcDateTime, nullable=False),
+    Column("owner_id", ForeignKey("subscribers.id")),
+    Column("owner_since", UtcDateTime),  # kartabl order
+    Column("code_hash", String(255)),
+    Column("code_changed_at", UtcDateTime),
+    Column("code_failed_attempts", Integer, nullable=False, default=0),
+    Column("code_lock_level", Integer, nullable=False, default=0),
+    Column("code_locked_until", UtcDateTime),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("status IN ('registered', 'unregistered', 'blocked')", name="status"),
+    Index("ix_devices_kartabl", "owner_id", "owner_since", "id"),
+)
+
+# One change of ownership. Numbers are copied, so history survives later changes.
+transfers = Table(
+    "transfers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("reference", String(16), nullable=False, unique=True),
+    Column("device_id", ForeignKey("devices.id"), nullable=False, index=True),
+    Column("imei", String(15), nullable=False, index=True),
+    Column("from_msisdn", String(16)),
+    Column("to_msisdn", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("gateway", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    CheckConstraint("kind IN ('direct', 'activation')", name="kind"),
+)
+
+# A security-relevant event. `detail` is free text that never holds a secret.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False, index=True),
+    Column("event", String(32), nullable=False),
+    Column("msisdn", String(16), index=True),
+    Column("imei", String(15), index=True),
+    Column("gateway", String(16), nullable=False),
+    Column("detail", Text),
+)
+
+# The IVR call log: one row per call, the path of operations and how it ended.
+calls = Table(
+    "calls", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("call_id", String(64), nullable=False, unique=True),
+    Column("msisdn", String(16)),
+    Column("channel", String(128), nullable=False),
+    Column("started", UtcDateTime, nullable=False, index=True),
+    Column("ended", UtcDateTime),
+    Column("path", JSON, nullable=False, default=list),
+    Column("outcome", String(64)),
+)
