@@ -96,6 +96,8 @@ run_tests() {
   export HAMTA_TEST_PG_URL
   say "ruff"
   (cd "$here" && ruff check .)
+  say "mypy"
+  (cd "$here" && mypy)  # files and settings: [tool.mypy] in pyproject.toml
   say "pytest"
   cd "$here"
   python -m pytest -ra "${@:2}"

@@ -6,6 +6,11 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ivr.asterisk.config import AsteriskConfig
+    from ivr.asterisk.dev import Runtime
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     dial.set_defaults(func=run_dial)
 
 
-def _setup():
+def _setup() -> tuple[Runtime, AsteriskConfig]:
     from ivr.asterisk import config, dev
 
     runtime = dev.Runtime.detect()

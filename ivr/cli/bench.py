@@ -8,6 +8,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,7 +67,8 @@ def run_bench(args: argparse.Namespace) -> int:
                        ("pg_sizes", "--pg-sizes"), ("classic_sizes", "--classic-sizes")):
         sizes = _sizes(getattr(args, attr), flag)
         if sizes is not None:
-            plan = replace(plan, **{attr: sizes})
+            changes: dict[str, Any] = {attr: sizes}
+            plan = replace(plan, **changes)
     if not plan.sizes:
         from ivr.cli import UsageError
 

@@ -1,13 +1,22 @@
-"""hamta-ivr prompts build | check: the Persian audio Asterisk plays (see prompts/build.py)."""
+"""hamta-ivr prompts build | check: the Persian audio Asterisk plays (see ivr/prompts/build.py).
+
+The composition layer of ivr.prompts: the prompt code knows nothing of the flows or the registry;
+this module hands it the prompt keys the flows play (ivr.flows.keys.USED_KEYS) and the device
+names the registry holds.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import re
 import sys
 from pathlib import Path
 
-from ivr.config import db_url
+from ivr.config import PEPPER_MIN_BYTES, db_url
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,10 +62,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.set_defaults(func=run_check)
 
 
+def read_device_names(url: str) -> list[tuple[str, str]]:
+    """Every (brand, model) in the registry at `url`: the one call into the registry's API here.
+
+    Names only, nothing is hashed: a placeholder pepper spares creating or reading the real one.
+    """
+    from ivr.registry.service import Registry
+
+    with Registry.open(url, pepper=bytes(PEPPER_MIN_BYTES)) as registry:
+        return list(registry.portal.device_names())
+
+
+def registry_devices(url: str, *, must_connect: bool = False) -> list[tuple[str, str]]:
+    """The registry's device names to build ahead, each once.
+
+    A registry that is not there yet (no database file, no tables) gives an empty list and a log
+    line, unless `must_connect` (the operator named the database): then a PromptsError.
+    """
+    from ivr.prompts.devices import distinct_names
+    from ivr.prompts.layout import PromptsError
+
+    try:
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            if not path.is_file():  # never let SQLite create an empty database here
+                raise FileNotFoundError(f"no database file at {path}")
+        pairs = read_device_names(url)
+    except Exception as exc:  # any driver or schema error means "no names from there"
+        message = f"could not read device names from the registry {_safe(url)}: {exc}"
+        if must_connect:
+            raise PromptsError(message + "; check --db / HAMTA_DB_URL") from exc
+        log.info("%s; no device names built from it", message)
+        return []
+    return distinct_names(pairs)
+
+
+def _safe(url: str) -> str:
+    """A database URL without its password, for messages."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
 def run_build(args: argparse.Namespace) -> int:
     from ivr.cli import UsageError
     from ivr.prompts.build import build, plan
-    from ivr.prompts.devices import parse_device, registry_devices
+    from ivr.prompts.devices import parse_device
     from ivr.prompts.engines import make_engine
     from ivr.prompts.layout import LANGUAGE, sounds_dir
 
@@ -87,11 +136,12 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from ivr.flows.keys import USED_KEYS
     from ivr.prompts.check import check
     from ivr.prompts.layout import LANGUAGE, sounds_dir
 
     out = sounds_dir(args.out)
-    report = check(out)
+    report = check(out, used=USED_KEYS)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     for problem in report.problems:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
@@ -65,15 +66,21 @@ def out(tmp_path: Path) -> Path:
     return tmp_path / "sounds"
 
 
-def write_wav(path: Path, seconds: float = 1.0, *, rate: int = 8000, channels: int = 1,
-              amplitude: float = 0.5, width: int = 2) -> Path:
-    """A tone (amplitude 0 = digital silence) as a PCM WAV, written without any tool."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+@functools.cache
+def _tone(seconds: float, rate: int, channels: int, amplitude: float, width: int) -> bytes:
+    """The frames of a 440 Hz tone (made once per shape: the check tests write hundreds)."""
     frames = int(seconds * rate)
     peak = amplitude * (2 ** (8 * width - 1) - 1)
     fmt = {1: "b", 2: "<h"}[width]
     one = [int(peak * math.sin(2 * math.pi * 440 * i / rate)) for i in range(frames)]
-    data = b"".join(struct.pack(fmt, s) * channels for s in one)
+    return b"".join(struct.pack(fmt, s) * channels for s in one)
+
+
+def write_wav(path: Path, seconds: float = 1.0, *, rate: int = 8000, channels: int = 1,
+              amplitude: float = 0.5, width: int = 2) -> Path:
+    """A tone (amplitude 0 = digital silence) as a PCM WAV, written without any tool."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = _tone(seconds, rate, channels, amplitude, width)
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(channels)
         wav.setsampwidth(width)

@@ -89,19 +89,17 @@ def test_a_key_the_flows_play_must_be_in_the_catalogue(out: Path):
     assert notes == ["catalogue keys no flow plays: code_is, goodbye"]
 
 
-def test_without_the_flows_key_list(out: Path, monkeypatch: pytest.MonkeyPatch):
-    import ivr.prompts.check as module
-
+def test_without_the_flows_key_list(out: Path):
     good_sounds(out)
-    monkeypatch.setattr(module, "flow_keys", lambda: None)
     report = check(out, SMALL)
-    assert report.ok and "USED_KEYS) not found" in report.notes[0]
+    assert report.ok and report.keys == 0
+    assert "no list of the prompt keys the flows play" in report.notes[0]
 
 
 def test_cli_exit_codes(out: Path, capsys: pytest.CaptureFixture[str],
                         monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr("ivr.prompts.catalogue.entries", lambda: SMALL)
-    monkeypatch.setattr("ivr.prompts.check.flow_keys", lambda: frozenset(SMALL))
+    monkeypatch.setattr("ivr.flows.keys.USED_KEYS", frozenset(SMALL))  # what the CLI passes
     good_sounds(out)
     assert main(["prompts", "check", "--out", str(out)]) == 0
     assert "prompts check: OK — 54 sounds" in capsys.readouterr().out

@@ -7,24 +7,31 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from stdnum import luhn
 
 from ivr.cli import main
+from ivr.cli.prompts import registry_devices
 from ivr.prompts import catalogue
-from ivr.prompts.layout import sound_path
+from ivr.prompts.layout import PromptsError, sound_path
+from ivr.registry.hashing import TEST_ONLY_FAST
+from ivr.registry.service import Registry
+from tests.registry.support import TEST_PEPPER, SqliteFactory
 
 
-def registry_file(tmp_path: Path) -> str:
-    db = tmp_path / "registry.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("create table devices (imei text, brand text, model text)")
-        conn.execute("insert into devices values ('1', 'Xiaomi', 'Redmi Note 12')")
-    conn.close()
-    return f"sqlite:///{db}"
+def registry_with(factory: SqliteFactory, *names: tuple[str, str]) -> str:
+    """A migrated SQLite registry holding a device of each (brand, model); its URL."""
+    url = factory.url()
+    with Registry.open(url, pepper=TEST_PEPPER, hash_params=TEST_ONLY_FAST) as registry:
+        for n, (brand, model) in enumerate(names):
+            body = f"35{n:012d}"
+            registry.portal.add_device(body + luhn.calc_check_digit(body), owner=None,
+                                       brand=brand, model=model)
+    return url
 
 
-def test_full_build_then_check(tools, out: Path, tmp_path: Path,
+def test_full_build_then_check(tools, out: Path, sqlite_registry_factory: SqliteFactory,
                                capsys: pytest.CaptureFixture[str]):
-    db = registry_file(tmp_path)
+    db = registry_with(sqlite_registry_factory, ("Xiaomi", "Redmi Note 12"))
     args = ["--db", db, "prompts", "build", "--out", str(out), "--device", "Samsung|Galaxy A54"]
     assert main(args) == 0
     printed = capsys.readouterr().out
@@ -67,3 +74,23 @@ def test_no_registry_yet_is_fine(tools, out: Path, tmp_path: Path,
     assert main(["prompts", "build", "--out", str(out)]) == 0
     assert "0 device names from the registry" in capsys.readouterr().out
     assert not (tmp_path / "data" / "registry.db").exists(), "reading names creates no database"
+
+
+def test_registry_devices_from_the_registry(sqlite_registry_factory: SqliteFactory):
+    url = registry_with(sqlite_registry_factory, ("Nokia", "G21"), ("Honor", "X7"),
+                        ("Honor", "X7"))
+    assert registry_devices(url, must_connect=True) == [("Honor", "X7"), ("Nokia", "G21")]
+
+
+def test_registry_not_there_yet(tmp_path: Path):
+    missing = tmp_path / "nothing.db"
+    assert registry_devices(f"sqlite:///{missing}") == []
+    assert not missing.exists(), "reading names must never create a database"
+    with pytest.raises(PromptsError, match="--db / HAMTA_DB_URL"):
+        registry_devices(f"sqlite:///{missing}", must_connect=True)
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    assert registry_devices(f"sqlite:///{empty}") == []
+    with pytest.raises(PromptsError, match="db upgrade"):
+        registry_devices(f"sqlite:///{empty}", must_connect=True)
+    assert not (tmp_path / "data" / "pepper").exists(), "reading names needs no pepper"

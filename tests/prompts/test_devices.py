@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
-from stdnum import luhn
 
 from ivr.prompts.devices import (
     device_slug,
     device_sound,
+    distinct_names,
     parse_device,
-    registry_devices,
     spoken_name,
 )
 from ivr.prompts.layout import PromptsError
@@ -82,36 +80,7 @@ def test_parse_device():
             parse_device(bad)
 
 
-def test_registry_devices_from_a_device_table(tmp_path: Path):
-    db = tmp_path / "registry.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("create table devices (imei text, brand text, model text)")
-        conn.executemany("insert into devices values (?, ?, ?)", [
-            ("1", "Samsung", "Galaxy A54"), ("2", "Samsung", "Galaxy A54"),
-            ("3", "Apple", "iPhone 13"), ("4", "", "nameless"),
-        ])
-    conn.close()
-    assert registry_devices(f"sqlite:///{db}") == [
-        ("Apple", "iPhone 13"), ("Samsung", "Galaxy A54")]
-
-
-def test_registry_devices_from_the_real_registry(sqlite_registry_factory):
-    registry = sqlite_registry_factory()
-    for n, (brand, model) in enumerate([("Honor", "X7"), ("Nokia", "G21")]):
-        body = f"35{n:012d}"
-        registry.add_device(body + luhn.calc_check_digit(body), owner=None, brand=brand,
-                            model=model)
-    url = registry.engine.url.render_as_string(hide_password=False)
-    assert registry_devices(url, must_connect=True) == [("Honor", "X7"), ("Nokia", "G21")]
-
-
-def test_registry_not_there_yet(tmp_path: Path):
-    missing = tmp_path / "nothing.db"
-    assert registry_devices(f"sqlite:///{missing}") == []
-    assert not missing.exists(), "reading names must never create a database"
-    with pytest.raises(PromptsError, match="--db / HAMTA_DB_URL"):
-        registry_devices(f"sqlite:///{missing}", must_connect=True)
-    empty = tmp_path / "empty.db"
-    sqlite3.connect(empty).close()
-    with pytest.raises(PromptsError, match="db upgrade"):
-        registry_devices(f"sqlite:///{empty}", must_connect=True)
+def test_distinct_names():
+    pairs = [("Samsung", "Galaxy A54"), (" Samsung ", "Galaxy A54 "), ("Apple", "iPhone 13"),
+             ("", "nameless"), ("Nokia", "  ")]
+    assert distinct_names(pairs) == [("Apple", "iPhone 13"), ("Samsung", "Galaxy A54")]

@@ -1,8 +1,9 @@
 """`prompts check`: what Asterisk will play is all there and sounds like speech.
 
-Every prompt key the call flows use (ivr.flows.keys.USED_KEYS) has text in the catalogue; every
-sound (catalogue, numbers, digits, device names built so far) exists, is an 8 kHz mono 16-bit PCM
-WAV, is not silent, has a plausible length, and was built from the catalogue's current text.
+Every prompt key the call flows use (given by the caller: `hamta-ivr prompts check` passes
+ivr.flows.keys.USED_KEYS) has text in the catalogue; every sound (catalogue, numbers, digits,
+device names built so far) exists, is an 8 kHz mono 16-bit PCM WAV, is not silent, has a plausible
+length, and was built from the catalogue's current text.
 """
 
 from __future__ import annotations
@@ -38,15 +39,6 @@ def judge(info: WavInfo, kind: str) -> list[str]:
     return problems
 
 
-def flow_keys() -> frozenset[str] | None:
-    """The prompt keys the call flows play (ivr/flows/keys.py), None if that module is absent."""
-    try:
-        from ivr.flows.keys import USED_KEYS
-    except ImportError:
-        return None
-    return frozenset(USED_KEYS)
-
-
 @dataclass
 class CheckReport:
     problems: list[str] = field(default_factory=list)
@@ -63,20 +55,17 @@ def check(
     out: Path,
     entries: Mapping[str, Mapping[str, str]] | None = None,
     used: Collection[str] | None = None,
-    *,
-    use_flow_keys: bool = True,
 ) -> CheckReport:
-    """Check the catalogue against the flows' keys and every sound under `out` (the sounds dir)."""
+    """Check the catalogue against `used`, the prompt keys the call flows play, and every sound
+    under `out` (the sounds dir). Without `used`, only the catalogue's own sounds are checked."""
     from ivr.prompts.build import DEVICE, load_manifest, plan  # build imports judge from here
 
     entries = catalogue.entries() if entries is None else entries
     report = CheckReport()
-    if used is None and use_flow_keys:
-        used = flow_keys()
-        if used is None:
-            report.notes.append("ivr/flows/keys.py (USED_KEYS) not found: checked every "
-                                "catalogue key instead of the keys the flows use")
-    if used is not None:
+    if used is None:
+        report.notes.append("no list of the prompt keys the flows play was given: checked the "
+                            "catalogue's sounds, not whether the flows' keys are all in it")
+    else:
         report.keys = len(used)
         for key in sorted(set(used) - set(entries)):
             report.problems.append(

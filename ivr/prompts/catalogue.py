@@ -1,4 +1,8 @@
-"""The prompt catalogue (catalogue.toml beside this file): prompt key -> Persian text and sound."""
+"""The prompt catalogue: prompt key -> Persian text and sound.
+
+The file is prompts/catalogue.toml; the package holds it as catalogue.toml (a link in the source
+tree, a copy in an installed wheel) and reads it with importlib.resources.
+"""
 
 from __future__ import annotations
 

@@ -30,10 +30,11 @@ def _tokens(n: int) -> list[int | str]:
         return [n]
     if n < 100:
         tens, ones = divmod(n, 10)
-        return [tens * 10] + ([AND_NAME, ones] if ones else [])
+        tail: list[int | str] = [AND_NAME, ones] if ones else []
+        return [tens * 10, *tail]
     if n < 1000:
         hundreds, rest = divmod(n, 100)
-        return [hundreds * 100] + ([AND_NAME, *_tokens(rest)] if rest else [])
+        return [hundreds * 100, *([AND_NAME, *_tokens(rest)] if rest else [])]
     for size, name, _ in _SCALES:
         if n >= size:
             count, rest = divmod(n, size)

@@ -1,8 +1,9 @@
 """Device names (brand and model from the registry) as sounds: their file names and Persian words.
 
-Names are generated ahead of the call by `prompts build` (from the registry and --device), never
-during it: a call says the name when its file exists and otherwise falls back to the IMEI's last
-digits, so a new model in the registry never delays or breaks a call.
+Names are generated ahead of the call by `prompts build` (for the (brand, model) pairs it is given:
+the registry's and --device), never during it: a call says the name when its file exists and
+otherwise falls back to the IMEI's last digits, so a new model in the registry never delays or
+breaks a call.
 
 Callers hear Latin brand names the way Iranians say them: a table of common brand and product
 words in Persian script (Samsung «سامسونگ», iPhone «آیفون»), Latin letters by the names people
@@ -13,7 +14,6 @@ Latin letters; espeak-ng's Persian voice reads those with its English rules.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -21,8 +21,6 @@ from pathlib import Path
 
 from ivr.prompts.layout import DEVICE_FOLDER, PromptsError, sound_path, sounds_dir
 from ivr.prompts.persian import DIGIT_WORDS, number_words
-
-log = logging.getLogger(__name__)
 
 # Brand and product words, lower case -> how an Iranian caller says them.
 WORDS = {
@@ -130,57 +128,13 @@ def _say(token: str) -> str:
     return token  # already Persian (or other script): as stored
 
 
-def registry_devices(url: str, *, must_connect: bool = False) -> list[tuple[str, str]]:
-    """Every distinct (brand, model) in the registry at `url`, to build their names ahead.
+def distinct_names(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each (brand, model) once, trimmed and sorted; a pair without a brand or a model is skipped.
 
-    Uses Registry.device_models() when the registry offers it, else reads the device table
-    directly (read-only). A registry that is not there yet (no database file, no tables) gives an
-    empty list and a log line, unless `must_connect` (the operator named the database).
+    The pairs come from the caller (`hamta-ivr prompts build` reads them from the registry and
+    --device): this module never opens the registry.
     """
-    try:
-        pairs = _registry_pairs(url)
-    except Exception as exc:  # any driver error means "no names from there"
-        message = f"could not read device names from the registry {_safe(url)}: {exc}"
-        if must_connect:
-            raise PromptsError(message + "; check --db / HAMTA_DB_URL") from exc
-        log.info("%s; no device names built from it", message)
-        return []
-    return sorted({(b.strip(), m.strip()) for b, m in pairs if b and m and b.strip()})
-
-
-def _registry_pairs(url: str) -> Iterable[tuple[str, str]]:
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if not path.is_file():  # never let SQLite create an empty database here
-            raise FileNotFoundError(f"no database file at {path}")
-    from ivr.registry.service import Registry
-
-    if hasattr(Registry, "device_models"):
-        registry = Registry.open(url)
-        try:
-            return list(registry.device_models())  # type: ignore[attr-defined]
-        finally:
-            registry.close()
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    try:
-        inspector = sa.inspect(engine)
-        for table in sorted(inspector.get_table_names(), key=lambda t: "device" not in t):
-            columns = {c["name"] for c in inspector.get_columns(table)}
-            if {"brand", "model"} <= columns:
-                t = sa.table(table, sa.column("brand"), sa.column("model"))
-                with engine.connect() as conn:
-                    rows = conn.execute(sa.select(t.c.brand, t.c.model).distinct()).all()
-                return [(str(b), str(m)) for b, m in rows]
-        raise LookupError("no table with brand and model columns (run `hamta-ivr db upgrade`?)")
-    finally:
-        engine.dispose()
-
-
-def _safe(url: str) -> str:
-    """A database URL without its password, for messages."""
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+    return sorted({(b.strip(), m.strip()) for b, m in pairs if b.strip() and m.strip()})
 
 
 def parse_device(value: str) -> tuple[str, str]:
