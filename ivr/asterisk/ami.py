@@ -7,7 +7,9 @@ panoramisk's Manager reconnects forever and `connect()` returns before the login
 second half (`;2`); keys are played as DTMF into the first half (`;1`), which passes them on. A
 key is sent only when the IVR is waiting for one (AGI `WAIT FOR DIGIT` started), so prompts are
 heard in full and no key falls between two AGI commands (Asterisk drops DTMF there). The prompts
-come from the AMI `AGIExecStart` events and the dialplan's `Playback` (`Newexten`).
+come from the AMI `AGIExecStart` events and the dialplan's `Playback` (`Newexten`); each
+command's result code from `AGIExecEnd`. The AGI text in these events is read with
+ivr.call.agi_protocol.
 """
 
 from __future__ import annotations
@@ -15,17 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shlex
 import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from panoramisk import Manager
 from panoramisk.message import Message
 
 from ivr.asterisk.config import AsteriskConfig
+from ivr.call.agi_protocol import parse_command
 
 log = logging.getLogger(__name__)
 _panoramisk_log = logging.getLogger(f"{__name__}.panoramisk")
@@ -49,15 +52,16 @@ class _OneShotManager(Manager):
         self.stopped = False
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def connect(self, *args: object, **kwargs: object):  # type: ignore[override]
+    def connect(self, *args: object, **kwargs: object) -> Any:
         if self.stopped:
             return None
         return super().connect(*args, **kwargs)
 
     def connection_lost(self, exc: object) -> None:
         self.stopped = True
-        if self.pinger:
-            self.pinger.cancel()
+        pinger: Any = getattr(self, "pinger", None)
+        if pinger:
+            pinger.cancel()
             self.pinger = None
         if not self.lost.done():
             self.lost.set_result(None)
@@ -117,22 +121,18 @@ async def ping(cfg: AsteriskConfig, timeout: float = 3.0) -> str:
 # --- dial ---------------------------------------------------------------------------------------
 def describe(command: str, spool: str) -> str | None:
     """What an AGI command makes the caller hear, as dial prints it (None: not a prompt)."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        words = command.split()
-    upper = [w.upper() for w in words[:2]]
-    if upper[:2] in (["STREAM", "FILE"], ["CONTROL", "STREAM"]) and len(words) > 2:
-        file = words[2] if upper[1] == "FILE" else words[3]
-        if file.startswith("/") and (not spool or file.startswith(spool)):
+    parsed = parse_command(command)
+    verb, first = parsed.verb, parsed.arg(0)
+    if verb in ("STREAM FILE", "CONTROL STREAM FILE") and parsed.args:
+        if first.startswith("/") and (not spool or first.startswith(spool)):
             return "(secret)"  # a secret digit string, assembled into a temporary file
-        return file.removeprefix("hamta/")
-    if upper == ["SAY", "DIGITS"] and len(words) > 2:
-        return f"(digits) {' '.join(words[2])}"
-    if upper == ["SAY", "NUMBER"] and len(words) > 2:
-        return f"(number) {words[2]}"
-    if upper == ["EXEC", "PLAYBACK"] and len(words) > 2:
-        return words[2].removeprefix("hamta/")
+        return first.removeprefix("hamta/")
+    if verb == "SAY DIGITS" and parsed.args:
+        return f"(digits) {' '.join(first)}"
+    if verb == "SAY NUMBER" and parsed.args:
+        return f"(number) {first}"
+    if verb == "EXEC" and first.upper() == "PLAYBACK" and len(parsed.args) > 1:
+        return parsed.arg(1).removeprefix("hamta/")
     return None
 
 
@@ -149,6 +149,9 @@ class DialResult:
     answered: bool = False
     unavailable: bool = False  # the dialplan played service_unavailable (the IVR did not run)
     ended: str = ""  # ivr_hung_up | we_hung_up | timeout | failed
+    # every AGI command the IVR ran, from AMI AGIExecEnd: (command, ResultCode, Result); the
+    # event says 200/510/511/520 or -1 and Success/Failure, not the `result=` value itself
+    agi: list[tuple[str, int, str]] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
 
@@ -182,7 +185,8 @@ async def dial(
             events.put_nowait(event)
 
     async with ami_session(cfg) as manager:
-        for name in ("Newchannel", "Newexten", "AGIExecStart", "Hangup", "Newstate"):
+        for name in ("Newchannel", "Newexten", "AGIExecStart", "AGIExecEnd", "Hangup",
+                     "Newstate"):
             manager.register_event(name, collect)
         originate = manager.send_action({
             "Action": "Originate", "Channel": f"Local/{extension}@{IVR_CONTEXT}/n",
@@ -243,9 +247,16 @@ async def dial(
                     if heard:
                         result.prompts.append(heard)
                         echo(f"> {heard}")
-                    waits = command.upper().startswith("WAIT FOR DIGIT")
+                    waits = parse_command(command).verb == "WAIT FOR DIGIT"
                     if pending and (waits or (barge_in and pending[0] in _escape(command))):
                         await send(pending.popleft())
+                elif name == "AGIExecEnd" and uniqueid == ivr:
+                    try:
+                        code = int(event.get("ResultCode", "0"))
+                    except ValueError:
+                        code = 0
+                    result.agi.append((event.get("Command", ""), code,
+                                       event.get("Result", "")))
                 elif name == "Newexten" and uniqueid == ivr:
                     if event.get("Application", "").lower() == "playback":
                         heard = event.get("AppData", "").removeprefix("hamta/")
@@ -268,14 +279,8 @@ async def dial(
 
 def _escape(command: str) -> str:
     """The keys that interrupt a STREAM FILE / SAY DIGITS command ("" for anything else)."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return ""
-    if [w.upper() for w in words[:2]] in (["STREAM", "FILE"], ["SAY", "DIGITS"]) \
-            and len(words) > 3:
-        return words[3]
-    return ""
+    parsed = parse_command(command)
+    return parsed.escape if parsed.verb in ("STREAM FILE", "SAY DIGITS") else ""
 
 
 def _originate_failure(response: Message | list[Message]) -> str | None:

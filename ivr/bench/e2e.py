@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from ivr.bench import scenario
-from ivr.bench.caller import PLAYING, CallScript, parse_command
+from ivr.bench.caller import CallScript
 from ivr.bench.load import latency_ms
 from ivr.bench.servers import ServerProcess, free_port, tool
+from ivr.call.agi_protocol import parse_command
 
 BARGE_IN_DELAY = 0.3  # seconds into a prompt before the caller presses
 KEY_GAP = 0.1  # seconds between the IVR asking and the key (Asterisk ignores a DTMF begin within
@@ -57,7 +58,7 @@ def _free_udp_port() -> int:
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 class LiveCall:
@@ -110,14 +111,15 @@ class LiveCall:
             self.last_key_at = at
             self.pressing = False
         elif name == "AGIExecStart" and uid == self.ivr:
-            verb, args = parse_command(event.get("Command", ""))
-            if verb in PLAYING:
+            command = parse_command(event.get("Command", ""))
+            verb = command.verb
+            if command.plays:
                 if self.last_key_at is not None:
                     self.delays.append(at - self.last_key_at)
                     self.last_key_at = None
-                file = args[0] if args else ""
+                file = command.arg(0)
                 self.played.append(file)
-                escape = args[1] if len(args) > 1 else ""
+                escape = command.escape
                 if self.keys and escape and verb == "STREAM FILE" and not self.pressing:
                     self.pressing = True
                     self._spawn(self._press(BARGE_IN_DELAY))

@@ -17,6 +17,8 @@ import signal
 import sys
 from pathlib import Path
 
+from ivr.call import agi_protocol as agi
+
 TRACE_HEADER = "agi_arg_1"  # which trace a call replays; Asterisk sends AGI(url,ARG) this way
 
 
@@ -43,7 +45,7 @@ class FloorServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, backlog: int = 1024) -> int:
         self.server = await asyncio.start_server(self.handle, host, port, backlog=backlog)
-        return self.server.sockets[0].getsockname()[1]
+        return int(self.server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
         if self.server is not None:
@@ -59,8 +61,9 @@ class FloorServer:
                     line = await reader.readline()
                     if not line or not line.strip():
                         break
-                    name, _, value = line.decode(errors="replace").partition(":")
-                    headers[name.strip()] = value.strip()
+                    pair = agi.parse_environment_line(line.decode(errors="replace"))
+                    if pair is not None:
+                        headers[pair[0]] = pair[1]
             if not line:
                 return
             trace = self.traces.get(headers.get(TRACE_HEADER, ""), self.default)
@@ -68,7 +71,7 @@ class FloorServer:
                 writer.write(command.encode() + b"\n")
                 await writer.drain()
                 reply = await reader.readline()
-                if reply.startswith(b"HANGUP"):  # AGISIGHUP=yes: the 200 reply follows
+                if reply.startswith(agi.HANGUP_LINE.encode()):  # AGISIGHUP=yes: the reply follows
                     reply = await reader.readline()
                 if not reply:
                     return

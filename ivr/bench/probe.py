@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 LAG_INTERVAL = 0.005
 MAX_LAG_SAMPLES = 500_000
@@ -113,17 +113,32 @@ class TimedHasher:
         return _thread_timed(value, STATS.add_hash)
 
 
+class TimedPart:
+    """One part of the sync Registry (kartabl, devices, call log), each method timed where it
+    runs (a worker thread, or the loop)."""
+
+    def __init__(self, inner: Any, name: str) -> None:
+        self._inner, self._name = inner, name
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._inner, name)
+        if name.startswith("_") or not callable(value):
+            return value
+        return _thread_timed(value, functools.partial(STATS.add_registry,
+                                                      f"{self._name}.{name}"))
+
+
 class TimedRegistry:
-    """The sync Registry, each method timed where it runs (a worker thread, or the loop)."""
+    """The sync Registry with its parts timed."""
+
+    PARTS = ("kartabl", "devices", "portal", "call_log")
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._inner, name)
-        if name.startswith("_") or not callable(value):
-            return value
-        return _thread_timed(value, functools.partial(STATS.add_registry, name))
+        return TimedPart(value, name) if name in self.PARTS else value
 
 
 class TimedAsync:
@@ -147,16 +162,21 @@ class TimedAsync:
 
 
 class OnLoopRegistry:
-    """The counterfactual: registry calls (hashing included) run on the event loop."""
+    """The counterfactual: the IVR's registry questions (hashing included) run on the event
+    loop, each the same sync method AsyncRegistry would run in its pools."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
-        value = getattr(self._inner, name)
+        from ivr.registry.aio import AsyncRegistry, _offload
+
+        declared = vars(AsyncRegistry)[name]
+        assert isinstance(declared, _offload), name
+        method = declared.bound(self._inner)
 
         async def blocking(*args: Any, **kwargs: Any) -> Any:
-            return value(*args, **kwargs)
+            return method(*args, **kwargs)
         return blocking
 
     def close(self) -> None:
@@ -184,15 +204,17 @@ async def serve(port: int, mode: str, workers: int, stats_path: Path) -> None:
     from ivr.call.fastagi import FastAgiServer, ServerSettings
     from ivr.config import db_url
     from ivr.registry.aio import AsyncRegistry
+    from ivr.registry.hashing import SecretHasher
     from ivr.registry.service import Registry
 
+    # the wrappers stand in for the real objects by duck typing (this server only)
     registry = Registry.open(db_url())
-    registry.hasher = TimedHasher(registry.hasher)
-    timed = TimedRegistry(registry)
-    inner: Any = (AsyncRegistry(timed, workers=workers)  # type: ignore[arg-type]
-                  if mode == "pool" else OnLoopRegistry(timed))
+    registry.store.hasher = cast(SecretHasher, TimedHasher(registry.store.hasher))
+    timed = cast(Registry, TimedRegistry(registry))
+    inner: Any = (AsyncRegistry(timed, workers=workers) if mode == "pool"
+                  else OnLoopRegistry(timed))
 
-    ivr = Ivr(registry, desk=TimedAsync(inner))
+    ivr = Ivr(registry, desk=cast(AsyncRegistry, TimedAsync(inner)))
 
     async def handle(call: Any) -> Any:
         STATS.calls += 1

@@ -100,11 +100,11 @@ def prepare(db: BenchDb, subscribers: int, threads: int = 2) -> None:
 
         def add(i: int) -> None:
             try:
-                registry.add_subscriber(bench_msisdn(i), password=BENCH_PIN)
+                registry.portal.add_subscriber(bench_msisdn(i), password=BENCH_PIN)
             except AlreadyExists:
                 return
             for k in range(DEVICES_PER_SUBSCRIBER):
-                registry.add_device(bench_imei(i, k), owner=bench_msisdn(i), brand="Samsung",
+                registry.portal.add_device(bench_imei(i, k), owner=bench_msisdn(i), brand="Samsung",
                                     model="Galaxy A54")
 
         with ThreadPoolExecutor(threads) as pool:

@@ -21,7 +21,7 @@ from ivr.bench.procstat import listening
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 def tool(name: str) -> str | None:

@@ -466,9 +466,10 @@ def run_bench(plan: Plan, workdir: Path | None = None, echo: Callable[[str], Non
     t0 = time.perf_counter()
     plain = echo
 
-    def echo(line: str) -> None:
+    def stamped(line: str) -> None:
         plain(f"[{time.perf_counter() - t0:6.1f}s] {line}")
 
+    echo = stamped
     bench = Bench(plan, folder, echo)
     keep = workdir is not None
     try:

@@ -25,7 +25,8 @@ from asterisk.agi import (
     AGIUsageError,
 )
 
-from ivr.call.fastagi import AgiCall, AgiError, AgiReply
+from ivr.call.agi_protocol import AgiReply
+from ivr.call.fastagi import AgiCall, AgiError
 
 log = logging.getLogger("hamta-ivr-agi")
 
@@ -71,7 +72,7 @@ class PystTransport:
         return await asyncio.to_thread(self._exchange, line)
 
 
-async def run_call(agi: AGI) -> str | None:
+async def run_call(agi: AGI) -> object:
     from ivr.app import Ivr
     from ivr.asterisk.config import sounds_dir, spool_dir
 

@@ -1,11 +1,13 @@
 """The IVR over AGI: `AgiCall` (the call API on AGI commands) and the FastAGI server
 (`hamta-ivr serve`, on panoramisk), which Asterisk reaches with `AGI(agi://HOST:4573/hamta)`.
 
-AgiCall talks to any AgiTransport: panoramisk's FastAGI request here, pyst2 on stdin/stdout in
-ivr.call.classic_agi. Traps this module handles (see issue 4):
-- panoramisk reports AGI errors as dicts with an `error` key, not exceptions: every reply is
-  checked; a hangup (result -1, `511` on a dead channel, `HANGUP`, a closed socket) becomes
-  CallerHungUp, anything else AgiError.
+AgiCall talks to any AgiTransport: the FastAGI connection here, pyst2 on stdin/stdout in
+ivr.call.classic_agi, a recorded transcript in tests (ivr.testing). Command lines are built and
+replies parsed by ivr.call.agi_protocol, the one module that reads and writes AGI text.
+panoramisk routes the FastAGI request (its Application); the command exchange is our own.
+Traps this module handles (see issue 4):
+- Every reply is checked: a hangup (result -1, `511` on a dead channel, `HANGUP`, a closed
+  socket) becomes CallerHungUp, anything else that is not `200` AgiError.
 - The dialplan sets AGISIGHUP=no; should a `HANGUP` line come anyway, the real reply behind it is
   read too so the stream stays in step.
 - panoramisk's header reader spins when a peer disconnects mid-handshake: the handshake is read
@@ -22,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import secrets
 import signal
 import wave
@@ -34,6 +35,8 @@ from typing import Any, Protocol
 
 from panoramisk.fast_agi import Application, Request
 
+from ivr.call import agi_protocol as agi
+from ivr.call.agi_protocol import AgiReply, loggable
 from ivr.call.api import Call, CallerHungUp, DeviceName, Sound
 from ivr.prompts.devices import device_sound
 
@@ -54,64 +57,31 @@ class AgiError(Exception):
     """An AGI command failed and the caller is still there (bad command, missing module…)."""
 
 
-@dataclass(frozen=True)
-class AgiReply:
-    """One AGI reply, whichever library read it. status 0: the connection is gone."""
-
-    status: int
-    result: str = ""
-    data: str = ""
-    message: str = ""
-
-    @property
-    def hung_up(self) -> bool:
-        return self.status in (0, 511) or self.result == "-1" or self.data == "hangup"
-
-
 class AgiTransport(Protocol):
     async def command(self, line: str) -> AgiReply:
         """Send one AGI command line (no newline) and return its reply."""
         ...
 
 
-def from_panoramisk(reply: dict) -> AgiReply:
-    """panoramisk's dict -> AgiReply (it turns result=-1 and 'hangup' into `error` entries)."""
-    error = reply.get("error")
-    if error in ("AGIResultHangup", "AGIAppError"):
-        return AgiReply(200, "-1", "hangup" if error == "AGIResultHangup" else "",
-                        reply.get("msg", ""))
-    status = int(reply.get("status_code") or 0)
-    if error:
-        return AgiReply(status or 500, message=f"{error}: {reply.get('msg', '')}".strip())
-    value, data = reply.get("result", ("", ""))
-    return AgiReply(status, value, data)
+class StreamTransport:
+    """FastAGI: command lines written to, and replies read from, the connection from Asterisk."""
 
-
-def loggable(command: str) -> str:
-    """A command as it may appear in a log: digit strings said to the caller are masked."""
-    return re.sub(r"^(SAY (?:DIGITS|NUMBER|ALPHA)) (\S+)", lambda m: f"{m[1]} {'*' * len(m[2])}",
-                  command, flags=re.IGNORECASE)
-
-
-class PanoramiskTransport:
-    """FastAGI: commands over panoramisk's Request on the TCP connection from Asterisk."""
-
-    def __init__(self, request: Request) -> None:
-        self.request = request
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
 
     async def command(self, line: str) -> AgiReply:
         try:
-            raw = await asyncio.wait_for(self.request.send_command(line), COMMAND_TIMEOUT)
+            self.writer.write(line.encode() + b"\n")
+            async with asyncio.timeout(COMMAND_TIMEOUT):
+                await self.writer.drain()
+                reply, _ = await agi.read_reply(self.reader.readline)
         except (ConnectionError, ValueError, asyncio.IncompleteReadError):
-            return AgiReply(0, message="connection closed")  # EOF: panoramisk parses b"" badly
+            return agi.CLOSED
         except TimeoutError:
             raise AgiError(f"no reply to {loggable(line).split()[0]} in {COMMAND_TIMEOUT}s") \
                 from None
-        if raw.get("error") == "AGIResultHangup":
-            # a HANGUP line (AGISIGHUP was not "no"): the command's own reply follows; read it
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.request.reader.readline(), 1.0)
-        return from_panoramisk(raw)
+        return reply
 
 
 @dataclass
@@ -161,7 +131,7 @@ class AgiCall(Call):
 
     async def _still_there(self) -> bool:
         try:
-            await self._send("CHANNEL STATUS")
+            await self._send(agi.CHANNEL_STATUS)
         except CallerHungUp:
             return False
         return True
@@ -169,15 +139,14 @@ class AgiCall(Call):
     @staticmethod
     def _key(reply: AgiReply) -> str | None:
         try:
-            code = int(reply.result or 0)
+            return reply.key
         except ValueError:
             raise AgiError(f"unexpected AGI result {reply.result!r}") from None
-        return chr(code) if code > 0 else None
 
     # --- the call API primitives ---------------------------------------------------------------
     async def stream(self, sound: Sound, escape: str) -> str | None:
         try:
-            reply = await self._send(f'STREAM FILE {sound.file} "{escape}"')
+            reply = await self._send(agi.stream_file(sound.file, escape))
         except CallerHungUp:
             # STREAM FILE answers -1 both on hangup and for a missing file: ask the channel
             self.hung_up = False
@@ -190,7 +159,7 @@ class AgiCall(Call):
 
     async def say_digit_string(self, digits: str, escape: str, *, secret: bool) -> str | None:
         if not secret:
-            return self._key(await self._send(f'SAY DIGITS {digits} "{escape}"'))
+            return self._key(await self._send(agi.say_digits(digits, escape)))
         # the secret never enters an AGI command: one temporary file, played by path
         path = await asyncio.to_thread(self._assemble_digits, digits)
         try:
@@ -224,7 +193,7 @@ class AgiCall(Call):
         return path
 
     async def wait_digit(self, timeout: float) -> str | None:
-        return self._key(await self._send(f"WAIT FOR DIGIT {int(timeout * 1000)}"))
+        return self._key(await self._send(agi.wait_for_digit(int(timeout * 1000))))
 
     async def device_name(self, name: DeviceName, escape: str) -> tuple[bool, str | None]:
         file = await asyncio.to_thread(device_sound, name.brand, name.model, self.sounds)
@@ -235,7 +204,7 @@ class AgiCall(Call):
     async def hangup(self) -> None:
         await self.finish()
         with contextlib.suppress(CallerHungUp):
-            await self._send("HANGUP")
+            await self._send(agi.HANGUP)
         self.hung_up = True
 
     async def finish(self) -> None:
@@ -243,7 +212,7 @@ class AgiCall(Call):
         if self.finished or self.hung_up:
             return
         with contextlib.suppress(CallerHungUp):
-            await self._send(f"SET VARIABLE {RESULT_VARIABLE} done")
+            await self._send(agi.set_variable(RESULT_VARIABLE, "done"))
             self.finished = True
 
     def note(self, line: str) -> None:
@@ -267,9 +236,9 @@ async def read_environment(reader: asyncio.StreamReader) -> dict[str, str] | Non
             text = line.decode("utf-8", "replace").rstrip("\r\n")
             if not text:
                 return
-            key, sep, value = text.partition(": ")
-            if sep:
-                env[key] = value
+            pair = agi.parse_environment_line(text)
+            if pair is not None:
+                env[pair[0]] = pair[1]
 
     try:
         await asyncio.wait_for(read(), HANDSHAKE_TIMEOUT)
@@ -314,7 +283,7 @@ class FastAgiServer:
     @property
     def port(self) -> int:
         if self.server and self.server.sockets:
-            return self.server.sockets[0].getsockname()[1]
+            return int(self.server.sockets[0].getsockname()[1])
         return self.settings.port
 
     async def _connection(self, reader: asyncio.StreamReader,
@@ -331,7 +300,7 @@ class FastAgiServer:
             if route is None:
                 log.error("no FastAGI route %r (Asterisk asked for agi://…/%s)", script, script)
                 return
-            await route(Request(self.app, env, reader, writer))
+            await route(Request(self.app, env, reader, writer))  # the transport: StreamTransport
         except asyncio.CancelledError:
             log.warning("call cut short: the server is stopping")
             raise
@@ -345,7 +314,8 @@ class FastAgiServer:
 
     async def _route(self, request: Request) -> None:
         call = AgiCall.from_env(
-            request.headers, PanoramiskTransport(request), sounds=self.settings.sounds,
+            request.headers, StreamTransport(request.reader, request.writer),
+            sounds=self.settings.sounds,
             spool=self.settings.spool)
         log.info("call %s on %s from %s", call.call_id, call.asterisk_channel,
                  "withheld" if call.caller_id is None else "a caller ID")

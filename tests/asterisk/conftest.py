@@ -203,7 +203,10 @@ def e2e_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 def registry(e2e_env: Env) -> Iterator[Registry]:
     reg = Registry.open(e2e_env.vars["HAMTA_DB_URL"])
     seed_demo(reg)
-    yield reg
+    try:
+        yield reg
+    finally:
+        reg.close()
 
 
 @pytest.fixture(scope="session")
@@ -256,7 +259,7 @@ def cast(registry: Registry) -> dict:
     people |= {f"b{i}": f"0918000{i:04d}" for i in range(1, 9)}
     for key, number in people.items():
         if key.startswith("s"):
-            registry.add_subscriber(number, password=pin)
+            registry.portal.add_subscriber(number, password=pin)
     devices = {
         "activate": (demo_imei(601), people["s2"], "Samsung", "Galaxy S23", "13572468"),
         "transfer": (demo_imei(602), people["s3"], "Xiaomi", "Redmi Note 12", "11223344"),
@@ -267,7 +270,8 @@ def cast(registry: Registry) -> dict:
         "hangup": (demo_imei(607), people["s7"], "Samsung", "Galaxy A54", "44332211"),
     }
     for imei, owner, brand, model, code in devices.values():
-        registry.add_device(imei, owner=owner, brand=brand, model=model, activation_code=code)
+        registry.portal.add_device(imei, owner=owner, brand=brand, model=model,
+                                   activation_code=code)
     return {"pin": pin, **people, "devices": devices}
 
 

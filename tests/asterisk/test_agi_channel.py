@@ -1,5 +1,8 @@
 """The AGI channel without Asterisk: replies mapped to keys, hang-ups and errors, secrets kept out
-of AGI commands and logs, the bounded FastAGI handshake, the server's normal-end marker."""
+of AGI commands and logs, the bounded FastAGI handshake, the server's normal-end marker.
+
+The peer is ivr.testing: a replayed transcript (each command must be the expected one, the reply
+is Asterisk's line) or, for the server, the fake Asterisk over a socket."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ import wave
 from pathlib import Path
 
 import pytest
-from panoramisk.utils import parse_agi_result
 
 from ivr.asterisk.ami import describe
 from ivr.call.api import CallerHungUp, Digits, Sound
@@ -17,31 +19,21 @@ from ivr.call.classic_agi import MaskedStream
 from ivr.call.fastagi import (
     AgiCall,
     AgiError,
-    AgiReply,
     FastAgiServer,
     ServerSettings,
-    from_panoramisk,
     loggable,
     read_environment,
 )
+from ivr.testing.fake_asterisk import FakeAsterisk
+from ivr.testing.transcript import SECRET_FILE, ReplayTransport
 from tests.asterisk.conftest import Env, missing_sounds
 
-
-class ScriptedTransport:
-    """Answers each command with the next raw AGI line (parsed by panoramisk, as on the wire)."""
-
-    def __init__(self, *lines: str) -> None:
-        self.lines = list(lines)
-        self.sent: list[str] = []
-
-    async def command(self, line: str) -> AgiReply:
-        self.sent.append(line)
-        return from_panoramisk(parse_agi_result(self.lines.pop(0))) if self.lines else \
-            AgiReply(0)
+WELCOME = 'STREAM FILE hamta/welcome "0123456789*#"'
 
 
-def make_call(tmp_path: Path, *lines: str) -> tuple[AgiCall, ScriptedTransport]:
-    transport = ScriptedTransport(*lines)
+def make_call(tmp_path: Path, *exchanges: tuple[str, str]) -> tuple[AgiCall, ReplayTransport]:
+    """A call whose peer answers `exchanges` (command, Asterisk's reply line; "" = closed)."""
+    transport = ReplayTransport(exchanges)
     call = AgiCall.from_env(
         {"agi_uniqueid": "1700000000.1", "agi_callerid": "09121111111", "agi_language": "fa",
          "agi_channel": "PJSIP/x"}, transport, sounds=tmp_path / "sounds",
@@ -52,13 +44,16 @@ def make_call(tmp_path: Path, *lines: str) -> tuple[AgiCall, ScriptedTransport]:
 def test_environment_gives_call_id_caller_and_language(tmp_path: Path) -> None:
     call, _ = make_call(tmp_path)
     assert (call.call_id, call.caller_id, call.language) == ("1700000000.1", "09121111111", "fa")
-    withheld = AgiCall.from_env({"agi_callerid": "unknown"}, ScriptedTransport())
+    withheld = AgiCall.from_env({"agi_callerid": "unknown"}, ReplayTransport([]))
     assert withheld.caller_id is None and withheld.call_id.startswith("agi-")
 
 
 async def test_keys_timeouts_and_barge_in(tmp_path: Path) -> None:
-    call, sent = make_call(tmp_path, "200 result=0 endpos=8000", "200 result=49 endpos=100",
-                           "200 result=0 (timeout)", "200 result=35")
+    call, sent = make_call(tmp_path, (WELCOME, "200 result=0 endpos=8000"),
+                           ('STREAM FILE hamta/main_menu "0123456789*#"',
+                            "200 result=49 endpos=100"),
+                           ("WAIT FOR DIGIT 8000", "200 result=0 (timeout)"),
+                           ("WAIT FOR DIGIT 5000", "200 result=35"))
     assert await call.stream(Sound("hamta/welcome", ""), "0123456789*#") is None
     assert await call.stream(Sound("hamta/main_menu", ""), "0123456789*#") == "1"
     assert await call.wait_digit(8.0) is None
@@ -71,7 +66,7 @@ async def test_keys_timeouts_and_barge_in(tmp_path: Path) -> None:
 @pytest.mark.parametrize("line", ["200 result=-1", "511 Command Not Permitted on a dead channel",
                                   "HANGUP", "200 result=1 (hangup)"])
 async def test_every_sign_of_hangup_is_caller_hung_up(tmp_path: Path, line: str) -> None:
-    call, _ = make_call(tmp_path, line)
+    call, _ = make_call(tmp_path, ("WAIT FOR DIGIT 1000", line))
     with pytest.raises(CallerHungUp):
         await call.wait_digit(1.0)
     with pytest.raises(CallerHungUp):  # and it stays hung up, without another command
@@ -79,20 +74,22 @@ async def test_every_sign_of_hangup_is_caller_hung_up(tmp_path: Path, line: str)
 
 
 async def test_a_closed_connection_is_a_hangup(tmp_path: Path) -> None:
-    call, _ = make_call(tmp_path)  # no reply at all
+    # no reply at all (STREAM FILE's -1 is then told from a missing file by CHANNEL STATUS)
+    call, _ = make_call(tmp_path, ('STREAM FILE hamta/welcome ""', ""), ("CHANNEL STATUS", ""))
     with pytest.raises(CallerHungUp):
         await call.stream(Sound("hamta/welcome", ""), "")
 
 
 async def test_missing_sound_file_is_not_a_hangup(tmp_path: Path) -> None:
     # STREAM FILE says -1 for a file Asterisk cannot open too; the channel is still up
-    call, sent = make_call(tmp_path, "200 result=-1 endpos=0", "200 result=6")
+    call, sent = make_call(tmp_path, ('STREAM FILE hamta/nothing ""', "200 result=-1 endpos=0"),
+                           ("CHANNEL STATUS", "200 result=6"))
     assert await call.stream(Sound("hamta/nothing", ""), "") is None
     assert sent.sent[-1] == "CHANNEL STATUS"
 
 
 async def test_other_errors_are_agi_errors(tmp_path: Path) -> None:
-    call, _ = make_call(tmp_path, "510 Invalid or unknown command")
+    call, _ = make_call(tmp_path, ("WAIT FOR DIGIT 1000", "510 Invalid or unknown command"))
     with pytest.raises(AgiError):
         await call.wait_digit(1.0)
 
@@ -109,7 +106,9 @@ def _digit_sounds(folder: Path) -> None:
 
 async def test_secret_digits_never_enter_an_agi_command(tmp_path: Path) -> None:
     _digit_sounds(tmp_path / "sounds" / "fa" / "digits")
-    call, sent = make_call(tmp_path, "200 result=0 endpos=1", "200 result=0")
+    call, sent = make_call(tmp_path, (f'STREAM FILE {SECRET_FILE} "0123456789*#"',
+                                      "200 result=0 endpos=1"),
+                           ('SAY DIGITS 0912 "0123456789*#"', "200 result=0"))
     await call.play(Digits("48151623", secret=True), Digits("0912", secret=False))
     played, said = sent.sent
     assert "48151623" not in played and played.startswith(f"STREAM FILE {tmp_path}/spool/secret-")
@@ -119,7 +118,8 @@ async def test_secret_digits_never_enter_an_agi_command(tmp_path: Path) -> None:
 
 
 async def test_hangup_marks_a_normal_end_first(tmp_path: Path) -> None:
-    call, sent = make_call(tmp_path, "200 result=1", "200 result=1")
+    call, sent = make_call(tmp_path, ("SET VARIABLE HAMTA_RESULT done", "200 result=1"),
+                           ("HANGUP", "200 result=1"))
     await call.hangup()
     assert sent.sent == ["SET VARIABLE HAMTA_RESULT done", "HANGUP"]
     await call.finish()  # nothing more once hung up
@@ -163,13 +163,10 @@ async def test_server_runs_the_flow_and_marks_the_normal_end(tmp_path: Path) -> 
 
     server = FastAgiServer(ServerSettings(port=0, sounds=tmp_path, spool=tmp_path), flow)
     await server.start()
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(b"agi_network_script: hamta\nagi_uniqueid: 9.9\nagi_callerid: 09121111111\n\n")
-    commands = []
-    for reply in (b"200 result=0 endpos=10\n", b"200 result=1\n"):
-        commands.append((await reader.readline()).decode().strip())
-        writer.write(reply)
-    assert await reader.read() == b""  # the server closed the connection
+    placed = await FakeAsterisk("127.0.0.1", server.port).call(caller_id="09121111111")
+    commands = placed.commands
+    assert placed.closed and placed.error is None  # the server closed the connection
+    assert placed.result == "done" and not placed.server_hung_up
     await server.stop()
     assert seen == ["09121111111"] and server.outcomes == ["done"]
     assert commands == ['STREAM FILE hamta/welcome ""', "SET VARIABLE HAMTA_RESULT done"]

@@ -31,6 +31,7 @@ from ivr.registry.demo import (
 )
 from ivr.registry.msisdn import normalize
 from ivr.registry.service import Registry
+from ivr.registry.types import CallRecord
 from tests.asterisk.conftest import (
     CLI,
     AgiServer,
@@ -85,7 +86,7 @@ def run_sipp(env: Env) -> subprocess.CompletedProcess[str]:
 def batch(agi_server: AgiServer, cast: dict, registry: Registry) -> dict:
     """All independent calls at once: nine `dial`s and one SIPp softphone call."""
     env = agi_server.env
-    before = {name: registry.device_info(dev[0]) for name, dev in cast["devices"].items()}
+    before = {name: registry.portal.device_info(dev[0]) for name, dev in cast["devices"].items()}
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=12) as pool:
         futures = {
@@ -110,8 +111,8 @@ def no_missing_sounds(request: pytest.FixtureRequest):
         assert not missing, "Asterisk could not find sound files:\n" + "\n".join(missing)
 
 
-def call_log(registry: Registry, call_id: str) -> dict:
-    rows = [row for row in registry.calls() if row["call_id"] == call_id]
+def call_log(registry: Registry, call_id: str) -> CallRecord:
+    rows = [row for row in registry.call_log.calls() if row.call_id == call_id]
     assert rows, f"no call log entry for {call_id}"
     return rows[0]
 
@@ -127,7 +128,7 @@ def check(result: Dialed, expected: list[str]) -> None:
 def test_inquiry(batch: dict, registry: Registry, e2e_env: Env) -> None:
     result = batch["inquiry"]
     check(result, ["enter_imei", "imei_registered", "device/samsung-galaxy-a54", "main_menu"])
-    assert call_log(registry, result.call_id)["outcome"] == "inquiry:registered"
+    assert call_log(registry, result.call_id).outcome == "inquiry:registered"
     # the registry agrees, as the admin CLI shows it
     shown = e2e_env.run("device", "show", DEMO_PHONE, "--json").stdout
     assert '"status": "registered"' in shown
@@ -139,8 +140,8 @@ def test_activate(batch: dict, registry: Registry, cast: dict) -> None:
     check(result, ["enter_imei", "enter_activation_code", "activate_confirm",
                    f"(digits) {' '.join(imei)}", "activate_confirm_to", "confirm_or_cancel",
                    "activated", "reference_is", "change_code_advice", "main_menu"])
-    assert registry.device_info(imei)["owner"] == normalize(cast["b2"])
-    assert call_log(registry, result.call_id)["outcome"] == "activate:completed"
+    assert registry.portal.device_info(imei).owner == normalize(cast["b2"])
+    assert call_log(registry, result.call_id).outcome == "activate:completed"
 
 
 def test_transfer(batch: dict, registry: Registry, cast: dict) -> None:
@@ -151,11 +152,11 @@ def test_transfer(batch: dict, registry: Registry, cast: dict) -> None:
                    "enter_buyer_number", "transfer_confirm", f"(digits) {' '.join(imei)}",
                    "transfer_confirm_to", f"(digits) {' '.join(cast['b3'])}",
                    "confirm_or_cancel", "main_menu"])
-    info = registry.device_info(imei)
-    assert info["owner"] == normalize(cast["b3"])
-    assert info["version"] == batch["before"]["transfer"]["version"] + 1
-    assert [t for t in registry.transfers(imei=imei)], "no transfer recorded"
-    assert call_log(registry, result.call_id)["outcome"] == "transfer:completed"
+    info = registry.portal.device_info(imei)
+    assert info.owner == normalize(cast["b3"])
+    assert info.version == batch["before"]["transfer"].version + 1
+    assert [t for t in registry.portal.transfers(imei=imei)], "no transfer recorded"
+    assert call_log(registry, result.call_id).outcome == "transfer:completed"
 
 
 def test_activation_code(batch: dict, registry: Registry, cast: dict, e2e_env: Env) -> None:
@@ -163,8 +164,8 @@ def test_activation_code(batch: dict, registry: Registry, cast: dict, e2e_env: E
     imei = cast["devices"]["code"][0]
     check(result, ["enter_password", "choose_device", "code_generated", "code_is", "(secret)",
                    "code_repeat_or_finish", "main_menu"])
-    assert registry.device_info(imei)["has_activation_code"] is True
-    assert call_log(registry, result.call_id)["outcome"] == "activation_code:completed"
+    assert registry.portal.device_info(imei).has_activation_code is True
+    assert call_log(registry, result.call_id).outcome == "activation_code:completed"
     # the code was said from a temporary file, deleted after; never in an AGI command
     assert not list((e2e_env.data / "spool").glob("secret-*"))
     said = result.prompts.index("code_is")
@@ -176,7 +177,7 @@ def test_my_devices(batch: dict, registry: Registry) -> None:
     check(result, ["enter_password", "device_count", "num/2", "device_number", "num/1",
                    "device/samsung-galaxy-a54", "device_number", "num/2",
                    "device/apple-iphone-13", "list_end", "main_menu"])
-    assert call_log(registry, result.call_id)["outcome"] == "my_devices:completed"
+    assert call_log(registry, result.call_id).outcome == "my_devices:completed"
 
 
 def test_change_code(batch: dict, registry: Registry, cast: dict) -> None:
@@ -184,8 +185,9 @@ def test_change_code(batch: dict, registry: Registry, cast: dict) -> None:
     imei, owner, *_ = cast["devices"]["change"]
     check(result, ["enter_password", "choose_device", "enter_new_code", "repeat_new_code",
                    "code_changed", "main_menu"])
-    assert call_log(registry, result.call_id)["outcome"] == "change_code:completed"
-    assert registry.check_activation_code(imei, "13243546", owner=owner).ok
+    assert call_log(registry, result.call_id).outcome == "change_code:completed"
+    signed = registry.kartabl.sign_in(owner, cast["pin"])
+    assert registry.devices.check_code(imei, "13243546", owner=signed.owner).ok
 
 
 # --- hang-ups, classic AGI, a SIP softphone ------------------------------------------------------
@@ -194,16 +196,16 @@ def test_caller_hangs_up_mid_transfer(batch: dict, registry: Registry, cast: dic
     assert result.ok and result.doc["ended"] == "we_hung_up", result.doc
     assert result.prompts[-1] == "enter_buyer_number", result.prompts
     imei = cast["devices"]["hangup"][0]
-    assert registry.device_info(imei) == batch["before"]["hangup"], "the registry changed"
-    assert not registry.transfers(imei=imei)
-    assert call_log(registry, result.call_id)["outcome"] == "hung_up"
+    assert registry.portal.device_info(imei) == batch["before"]["hangup"], "the registry changed"
+    assert not registry.portal.transfers(imei=imei)
+    assert call_log(registry, result.call_id).outcome == "hung_up"
 
 
 def test_classic_agi(batch: dict, registry: Registry, e2e_env: Env) -> None:
     result = batch["classic"]
     check(result, ["enter_imei", "imei_unregistered", "main_menu"])
     row = call_log(registry, result.call_id)
-    assert row["channel"] == "agi" and row["outcome"] == "inquiry:unregistered"
+    assert row.channel == "agi" and row.outcome == "inquiry:unregistered"
     # pyst2 echoes every command and result line to stderr (Asterisk's console log): masked
     console = (e2e_env.log / "console.log").read_text(errors="replace")
     assert "RESULT_LINE: *** result=" in console
@@ -213,11 +215,11 @@ def test_classic_agi(batch: dict, registry: Registry, e2e_env: Env) -> None:
 def test_sip_softphone_direct_transfer(batch: dict, registry: Registry) -> None:
     done = batch["sipp"]
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    info = registry.device_info(DEMO_PHONE)
-    assert info["owner"] == normalize(DEMO_BUYER)
-    sip_calls = [r for r in registry.calls() if r["channel"] == "fastagi"
-                 and r["msisdn"] == normalize(DEMO_SELLER)]
-    assert any(r["outcome"] == "transfer:completed" for r in sip_calls), sip_calls
+    info = registry.portal.device_info(DEMO_PHONE)
+    assert info.owner == normalize(DEMO_BUYER)
+    sip_calls = [r for r in registry.call_log.calls() if r.channel == "fastagi"
+                 and r.msisdn == normalize(DEMO_SELLER)]
+    assert any(r.outcome == "transfer:completed" for r in sip_calls), sip_calls
 
 
 def test_barge_in_cuts_prompts_short(batch: dict, registry: Registry) -> None:
@@ -226,7 +228,7 @@ def test_barge_in_cuts_prompts_short(batch: dict, registry: Registry) -> None:
     assert result.ok, result.doc
     assert result.prompts[:4] == ["welcome", "whose_devices", "enter_password", "no_devices"], \
         result.prompts
-    assert call_log(registry, result.call_id)["outcome"] == "my_devices:no_devices"
+    assert call_log(registry, result.call_id).outcome == "my_devices:no_devices"
 
 
 def test_calls_ran_together(batch: dict) -> None:

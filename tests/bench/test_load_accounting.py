@@ -13,17 +13,12 @@ import textwrap
 
 import pytest
 
-from ivr.bench.caller import (
-    DEAD_REPLY,
-    CallScript,
-    Pacing,
-    SimulatedChannel,
-    classic_call,
-    fastagi_call,
-    parse_command,
-)
+from ivr.bench.caller import CallScript, Pacing, classic_call, fastagi_call
 from ivr.bench.floor import FloorServer, synthetic_trace
 from ivr.bench.load import ClassicTarget, FastAgiTarget, percentile, run_load, summarize
+from ivr.call.agi_protocol import DEAD_CHANNEL as DEAD_REPLY
+from ivr.call.agi_protocol import parse_command
+from ivr.testing.fake_asterisk import FakeChannel, agi_environment
 
 M = 12  # commands per call of the synthetic trace: ANSWER, 5 × (prompt, question), HANGUP
 QUESTIONS = 5
@@ -156,8 +151,7 @@ async def test_server_talking_on_after_the_hangup_is_a_failure() -> None:
         from ivr.bench import caller
 
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        env = caller.agi_environment(CallScript("x", None, "h"), 0, request="agi://x/hamta",
-                                     network=True)
+        env = agi_environment(caller_id=None, request="agi://x/hamta")
         record = await caller.drive_call(reader, writer, env, CallScript("x", None, "h"),
                                          linger=0.2)
         writer.close()
@@ -172,7 +166,7 @@ async def test_sighup_mode_sends_a_hangup_line() -> None:
 
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         script = CallScript("x", None, "h")
-        env = caller.agi_environment(script, 0, request="agi://x/hamta", network=True)
+        env = agi_environment(caller_id=None, request="agi://x/hamta")
         record = await caller.drive_call(reader, writer, env, script, sighup=True)
         writer.close()
     # the HANGUP line arrives first; a line-per-reply server reads it as the reply
@@ -182,44 +176,48 @@ async def test_sighup_mode_sends_a_hangup_line() -> None:
 
 # --- the simulated channel: replies as Asterisk gives them ---------------------------------------
 async def test_replies_like_asterisk() -> None:
-    ch = SimulatedChannel(CallScript("x", None, "4.#h"), Pacing())
-    assert await ch.answer("ANSWER", []) == ("200 result=0", False)
-    assert (await ch.answer(*parse_command('STREAM FILE hamta/welcome "0123"')))[0] \
+    ch = FakeChannel("4.#h", pacing=Pacing())
+    assert await ch.answer(parse_command("ANSWER")) == ("200 result=0", False)
+    assert (await ch.answer(parse_command('STREAM FILE hamta/welcome "0123"')))[0] \
         == "200 result=0 endpos=16000"
-    assert await ch.answer(*parse_command("WAIT FOR DIGIT 8000")) == ("200 result=52", True)
-    assert await ch.answer(*parse_command("WAIT FOR DIGIT 8000")) == ("200 result=0", False)
-    assert await ch.answer(*parse_command("SAY DIGITS 1234 \"\"")) == ("200 result=0", False)
-    assert await ch.answer(*parse_command("WAIT FOR DIGIT 5000")) == ("200 result=35", True)
-    assert await ch.answer(*parse_command("SET VARIABLE HAMTA_RESULT done")) \
+    assert await ch.answer(parse_command("WAIT FOR DIGIT 8000")) == ("200 result=52", True)
+    assert await ch.answer(parse_command("WAIT FOR DIGIT 8000")) == ("200 result=0", False)
+    assert await ch.answer(parse_command("SAY DIGITS 1234 \"\"")) == ("200 result=0", False)
+    assert await ch.answer(parse_command("WAIT FOR DIGIT 5000")) == ("200 result=35", True)
+    assert await ch.answer(parse_command("SET VARIABLE HAMTA_RESULT done")) \
         == ("200 result=1", False)
-    assert await ch.answer(*parse_command("GET VARIABLE HAMTA_RESULT")) \
+    assert await ch.answer(parse_command("GET VARIABLE HAMTA_RESULT")) \
         == ("200 result=1 (done)", False)
-    assert await ch.answer(*parse_command("GET VARIABLE NOPE")) == ("200 result=0", False)
-    assert await ch.answer(*parse_command("CHANNEL STATUS")) == ("200 result=6", False)
-    assert await ch.answer(*parse_command("WAIT FOR DIGIT 5000")) == ("200 result=-1", False)
+    assert await ch.answer(parse_command("GET VARIABLE NOPE")) == ("200 result=0", False)
+    assert await ch.answer(parse_command("CHANNEL STATUS")) == ("200 result=6", False)
+    assert await ch.answer(parse_command("WAIT FOR DIGIT 5000")) == ("200 result=-1", False)
     assert ch.caller_hung_up and ch.dead
     # a dead channel: most commands are refused, a few still run
-    assert await ch.answer(*parse_command('STREAM FILE hamta/goodbye ""')) == (DEAD_REPLY, False)
-    assert await ch.answer(*parse_command("CHANNEL STATUS")) == (DEAD_REPLY, False)
-    assert await ch.answer(*parse_command("SET VARIABLE A b")) == ("200 result=1", False)
+    assert await ch.answer(parse_command('STREAM FILE hamta/goodbye ""')) == (DEAD_REPLY, False)
+    assert await ch.answer(parse_command("CHANNEL STATUS")) == (DEAD_REPLY, False)
+    assert await ch.answer(parse_command("SET VARIABLE A b")) == ("200 result=1", False)
     assert ch.played == ["hamta/welcome"]
 
 
 async def test_barge_in_presses_during_the_prompt() -> None:
-    ch = SimulatedChannel(CallScript("x", None, "1", barge_in=True), Pacing())
-    assert await ch.answer(*parse_command('STREAM FILE hamta/welcome ""')) \
+    ch = FakeChannel("1", barge_in=True, pacing=Pacing())
+    assert await ch.answer(parse_command('STREAM FILE hamta/welcome ""')) \
         == ("200 result=0 endpos=16000", False)  # no escape digits: the key waits
-    reply, key = await ch.answer(*parse_command('STREAM FILE hamta/main_menu "0123456789*#"'))
+    reply, key = await ch.answer(parse_command('STREAM FILE hamta/main_menu "0123456789*#"'))
     assert reply.startswith("200 result=49 endpos=") and key
     assert not ch.keys
 
 
 async def test_parse_command() -> None:
-    assert parse_command('STREAM FILE hamta/welcome "0123456789*#"') == \
+    def parsed(line: str) -> tuple[str, list[str]]:
+        command = parse_command(line)
+        return command.verb, list(command.args)
+
+    assert parsed('STREAM FILE hamta/welcome "0123456789*#"') == \
         ("STREAM FILE", ["hamta/welcome", "0123456789*#"])
-    assert parse_command("wait for digit 8000") == ("WAIT FOR DIGIT", ["8000"])
-    assert parse_command('STREAM FILE hamta/goodbye ""') == ("STREAM FILE", ["hamta/goodbye", ""])
-    assert parse_command("BOGUS") == ("", ["BOGUS"])
+    assert parsed("wait for digit 8000") == ("WAIT FOR DIGIT", ["8000"])
+    assert parsed('STREAM FILE hamta/goodbye ""') == ("STREAM FILE", ["hamta/goodbye", ""])
+    assert parsed("BOGUS") == ("", ["BOGUS"])
 
 
 # --- classic AGI: a process per call over stdin/stdout -----------------------------------------
