@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ivr.call.api import Call, Digits
 from ivr.flows import questions as q
-from ivr.flows.common import REFUSAL_PROMPTS, ask_activation_code, confirm, refuse
+from ivr.flows.common import REFUSAL_PROMPTS, ask_activation_code, confirm, origin_of, refuse
 from ivr.flows.outcome import COMPLETED, Outcome
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.msisdn import national, try_normalize
@@ -35,7 +35,7 @@ async def activate_device(call: Call, registry: AsyncRegistry) -> Outcome:
                              Digits(national(buyer)))
     if declined:
         return declined
-    activated = await registry.activate(buyer, grant)
+    activated = await registry.activate(buyer, grant, origin=origin_of(call))
     if not activated.ok:
         return _already_yours(await refuse(call, activated, BUYER_PROMPTS))
     await call.play("activated", "reference_is", Digits(activated.reference or ""),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ivr.call.api import Call, Digits
 from ivr.flows import questions as q
-from ivr.flows.common import choose_device, open_kartabl, refuse
+from ivr.flows.common import choose_device, open_kartabl, origin_of, refuse
 from ivr.flows.outcome import COMPLETED, Outcome
 from ivr.registry.aio import AsyncRegistry
 
@@ -22,7 +22,7 @@ async def get_activation_code(call: Call, registry: AsyncRegistry) -> Outcome:
     device = await choose_device(call, owner.devices)
     if isinstance(device, Outcome):
         return device
-    generated = await registry.generate_code(owner, device)
+    generated = await registry.generate_code(owner, device, origin=origin_of(call))
     if not generated.ok:
         return await refuse(call, generated)
     await call.play("code_generated")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ivr.call.api import Call
 from ivr.flows import questions as q
-from ivr.flows.common import choose_device, open_kartabl, refuse
+from ivr.flows.common import choose_device, open_kartabl, origin_of, refuse
 from ivr.flows.outcome import COMPLETED, End, Outcome
 from ivr.registry.aio import AsyncRegistry
 
@@ -25,7 +25,7 @@ async def change_activation_code(call: Call, registry: AsyncRegistry) -> Outcome
     new_code = await ask_new_code(call)
     if isinstance(new_code, Outcome):
         return new_code
-    changed = await registry.change_code(owner, device, new_code)
+    changed = await registry.change_code(owner, device, new_code, origin=origin_of(call))
     if not changed.ok:
         return await refuse(call, changed)
     await call.play("code_changed")

@@ -23,6 +23,7 @@ from ivr.registry.types import (
     CodeCheck,
     Device,
     Grant,
+    Origin,
     Owner,
     PasswordStatus,
     Refusal,
@@ -43,7 +44,14 @@ REFUSAL_PROMPTS: dict[Refusal, str] = {
     Refusal.BUYER_INVALID: "buyer_invalid",
     Refusal.BUYER_IS_OWNER: "buyer_is_owner",
     Refusal.CHANGED: "changed_meanwhile",
+    Refusal.THROTTLED: "throttled",
 }
+
+
+def origin_of(call: Call) -> Origin:
+    """Who asks the registry: the calling line and the call (lockouts and throttles count by
+    it, and the audit log records it)."""
+    return Origin(try_normalize(call.caller_id), call.call_id)
 
 
 def minutes_until(moment: datetime | None) -> int:
@@ -93,19 +101,23 @@ async def whose_number(call: Call) -> str | Outcome:
 async def sign_in(call: Call, registry: AsyncRegistry, msisdn: str) -> Owner | Outcome:
     """The signed-in owner with the kartabl, or the stop: no password set (go to the web portal
     first), locked (said before the password is asked), or the tries ran out."""
-    check = await registry.door(msisdn)
+    origin = origin_of(call)
+    check = await registry.door(msisdn, origin)
     while check.status in (PasswordStatus.ASK, PasswordStatus.WRONG):
         if check.status is PasswordStatus.WRONG:
             await call.play("wrong_password", "attempts_left", Number(check.attempts_left or 0))
         pin = await call.ask(q.PASSWORD)
         if not pin.ok:
             return Outcome.unanswered(pin)
-        check = await registry.sign_in(msisdn, pin.value)
+        check = await registry.sign_in(msisdn, pin.value, origin)
     if check.status is PasswordStatus.OK and check.owner is not None:
         return check.owner
     if check.status is PasswordStatus.LOCKED:
         await call.play("locked", "try_again_after", Number(minutes_until(check.locked_until)))
         return Outcome.refused("locked")
+    if check.status is PasswordStatus.THROTTLED:
+        await call.play("throttled")
+        return Outcome.refused(Refusal.THROTTLED)
     await call.play("no_password")  # none set (or removed through the portal meanwhile)
     return Outcome(End.NO_PASSWORD)
 
@@ -180,7 +192,8 @@ async def ask_activation_code(
         if not code.ok:
             return Outcome.unanswered(code)
         check = await registry.check_code(imei, code.value, owner=owner, buyer=buyer,
-                                          expected_version=expected_version)
+                                          expected_version=expected_version,
+                                          origin=origin_of(call))
         if check.grant is not None:
             return check.grant
         if check.refusal is not Refusal.WRONG_CODE:

@@ -20,7 +20,8 @@ USED_KEYS: frozenset[str] = frozenset({
     # the operations
     "enter_imei", "enter_activation_code", "code_is", "code_generated", "code_repeat_or_finish",
     "enter_new_code", "repeat_new_code", "codes_mismatch", "code_changed", "change_code_advice",
-    "activate_confirm", "activate_confirm_to", "no_caller_id_activate", "activated", "already_yours", "enter_buyer_number",
+    "activate_confirm", "activate_confirm_to", "no_caller_id_activate", "activated",
+    "already_yours", "enter_buyer_number",
     "transfer_confirm", "transfer_confirm_to", "transferred", "reference_is",
     *REFUSAL_PROMPTS.values(),
     *ANSWERS.values(),

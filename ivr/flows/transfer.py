@@ -15,7 +15,14 @@ import dataclasses
 
 from ivr.call.api import Call, Digits
 from ivr.flows import questions as q
-from ivr.flows.common import ask_activation_code, choose_device, confirm, open_kartabl, refuse
+from ivr.flows.common import (
+    ask_activation_code,
+    choose_device,
+    confirm,
+    open_kartabl,
+    origin_of,
+    refuse,
+)
 from ivr.flows.outcome import COMPLETED, Outcome
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.msisdn import national, normalize
@@ -40,7 +47,7 @@ async def transfer_ownership(call: Call, registry: AsyncRegistry) -> Outcome:
                              "transfer_confirm_to", Digits(national(buyer)))
     if declined:
         return declined
-    moved = await registry.transfer(owner, grant, buyer)
+    moved = await registry.transfer(owner, grant, buyer, origin=origin_of(call))
     if not moved.ok:
         return await refuse(call, moved)
     await call.play("transferred", "reference_is", Digits(moved.reference or ""))

@@ -100,15 +100,30 @@ def _alembic_config(engine_url: str) -> Any:
 
 
 def upgrade(url: str, revision: str = "head") -> str:
-    """Bring the database at `url` to `revision`; returns the revision it is at afterwards."""
+    """Bring the database at `url` up to `revision`; the revision it is at afterwards."""
     from alembic import command
 
+    return _migrate(url, revision, command.upgrade)
+
+
+def downgrade(url: str, revision: str) -> str:
+    """Take the database at `url` back to `revision` (rolling a release back)."""
+    from alembic import command
+
+    return _migrate(url, revision, command.downgrade)
+
+
+def _migrate(url: str, revision: str, step: Any) -> str:
     engine = make_engine(url)
     try:
         config = _alembic_config(url)
         with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":  # batch migrations copy tables that rows refer to
+                raw = connection.connection.driver_connection
+                assert raw is not None
+                raw.execute("PRAGMA foreign_keys=OFF")
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            step(config, revision)
         return current_revision(engine) or ""
     finally:
         engine.dispose()

@@ -13,28 +13,37 @@ The move a Grant allows is then ONE write transaction with no hashing at all: th
 rowcount other than 1 means another call changed the device meanwhile: CHANGED, nothing written.
 Of two calls moving one device at once exactly one wins. A new code is hashed between a read
 snapshot and the same guarded write.
+
+Wrong codes count on two ladders (ivr.registry.lockout): the signed-in owner's (a direct sale) and
+the would-be buyers' (activation), so a stranger who knows an IMEI — it is printed on the box —
+can lock the buyers' door but never stops the owner from selling. A calling line may key the codes
+of at most LINE_DEVICES devices a day as a buyer. Every attempt's audit row names the calling line
+and the call.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, insert, select, update
 
 from ivr.registry import lockout, validate
-from ivr.registry.lockout import CLEARED, Counters
+from ivr.registry.lockout import BUYERS, OWNER, cleared
 from ivr.registry.msisdn import try_normalize
 from ivr.registry.store import GATEWAY_IVR, Abort, Store, as_device
 from ivr.registry.tables import devices, transfers
 from ivr.registry.types import (
+    ADMIN,
     Change,
     CodeCheck,
     Device,
     Grant,
     ImeiStatus,
     Inquiry,
+    Origin,
     Owner,
     Refusal,
 )
@@ -70,15 +79,11 @@ def precheck(row: Row[Any] | None, *, owner: str | None = None, buyer: str | Non
     return None
 
 
-def _code_counters(row: Row[Any]) -> Counters:
-    return Counters(row.code_failed_attempts, row.code_lock_level, row.code_locked_until)
+CODE_EVENTS = ("code_ok", "code_failed", "code_locked")
 
 
-def _set_code_counters(conn: Connection, row_id: int, counters: Counters) -> None:
-    conn.execute(update(devices).where(devices.c.id == row_id).values(
-        code_failed_attempts=counters.failed, code_lock_level=counters.level,
-        code_locked_until=counters.locked_until,
-    ))
+def _set(conn: Connection, row_id: int, values: dict[str, Any]) -> None:
+    conn.execute(update(devices).where(devices.c.id == row_id).values(**values))
 
 
 @dataclass(frozen=True)
@@ -94,10 +99,11 @@ class Devices:
         self.store = store
 
     def _refused(self, conn: Connection, op: str, refusal: Refusal, *, imei: str,
-                 actor: str | None, gateway: str, row: Row[Any] | None = None) -> Device | None:
+                 actor: str | None, gateway: str, origin: Origin,
+                 row: Row[Any] | None = None) -> Device | None:
         """Audit a refusal; the device as the caller may hear it, when known."""
         self.store.audit(conn, "refused", msisdn=actor, imei=imei, gateway=gateway,
-                         detail=f"{op}: {refusal.value}")
+                         detail=f"{op}: {refusal.value}", origin=origin)
         return as_device(row, self.store.now()) if row is not None else None
 
     # --- the inquiry -----------------------------------------------------------------------------
@@ -115,7 +121,7 @@ class Devices:
     # --- a keyed activation code, verified once ---------------------------------------------------
     def check_code(self, imei: str, code: str, *, owner: Owner | None = None,
                    buyer: str | None = None, expected_version: int | None = None,
-                   gateway: str = GATEWAY_IVR) -> CodeCheck:
+                   origin: Origin = ADMIN, gateway: str = GATEWAY_IVR) -> CodeCheck:
         """Verify the device's code for a move: by its signed-in `owner` (a direct transfer; the
         device must be in their kartabl) or by a `buyer` taking it over (activation). Counts
         toward the device's code lockout. A right code answers the Grant the move needs."""
@@ -128,6 +134,11 @@ class Devices:
         store = self.store
         actor = owner.msisdn if owner is not None else buyer
         op = "transfer_code" if owner is not None else "activation_code"
+        scope = OWNER if owner is not None else BUYERS
+
+        def audit(conn: Connection, event: str, now: datetime, detail: str) -> None:
+            store.audit(conn, event, msisdn=actor, imei=imei, gateway=gateway, at=now,
+                        detail=f"{op}: {detail}", origin=origin)
 
         def reserve(conn: Connection) -> CodeCheck | _Snapshot:
             now = store.now()
@@ -136,16 +147,19 @@ class Devices:
                                expected_version=expected_version)
             if refusal is None and row is not None and row.code_hash is None:
                 refusal = Refusal.NO_CODE
+            if refusal is None and owner is None and self._throttled(conn, imei, origin, now):
+                refusal = Refusal.THROTTLED
             if refusal is not None:
                 return CodeCheck(refusal=refusal, device=self._refused(
-                    conn, op, refusal, imei=imei, actor=actor, gateway=gateway, row=row))
+                    conn, op, refusal, imei=imei, actor=actor, gateway=gateway, origin=origin,
+                    row=row))
             assert row is not None
-            lock, counters = lockout.reserve(_code_counters(row), now)
-            _set_code_counters(conn, row.id, counters)
+            before = scope.read(row)
+            lock, counters = lockout.reserve(before, now)
+            _set(conn, row.id, scope.values(counters))
             if lock is not None:
-                event = "code_locked" if counters.level > row.code_lock_level else "refused"
-                store.audit(conn, event, msisdn=actor, imei=imei, gateway=gateway, at=now,
-                            detail=f"{op}: code_locked until {lock.isoformat()}")
+                audit(conn, "code_locked" if counters.level > before.level else "refused", now,
+                      f"code_locked ({scope.name}) until {lock.isoformat()}")
                 return CodeCheck(refusal=Refusal.CODE_LOCKED, locked_until=lock,
                                  device=as_device(row, now))
             return _Snapshot(row.version, row.code_hash)
@@ -160,34 +174,41 @@ class Devices:
             row = store.device(conn, imei, lock=True)
             if row is None or row.version != seen.version or row.code_hash != seen.code_hash:
                 return CodeCheck(refusal=Refusal.CHANGED, device=self._refused(
-                    conn, op, Refusal.CHANGED, imei=imei, actor=actor, gateway=gateway, row=row))
+                    conn, op, Refusal.CHANGED, imei=imei, actor=actor, gateway=gateway,
+                    origin=origin, row=row))
             device = as_device(row, now)
-            live = lockout.live_lock(row.code_locked_until, now)
+            live = lockout.live_lock(scope.read(row).locked_until, now)
             if right:  # among the allowed guesses (step 1 counted it), even if locked meanwhile
-                _set_code_counters(conn, row.id, CLEARED)
-                store.audit(conn, "code_ok", msisdn=actor, imei=imei, gateway=gateway, at=now,
-                            detail=op)
+                _set(conn, row.id, cleared(scope))
+                audit(conn, "code_ok", now, scope.name)
                 return CodeCheck(grant=Grant(imei, seen.version, seen.code_hash), device=device)
             if live is not None:  # a parallel attempt locked it meanwhile
                 return CodeCheck(refusal=Refusal.CODE_LOCKED, locked_until=live, device=device)
-            counters = lockout.after_wrong(_code_counters(row), now)
-            _set_code_counters(conn, row.id, counters)
+            counters = lockout.after_wrong(scope.read(row), now)
+            _set(conn, row.id, scope.values(counters))
             if counters.locked_until is not None:
-                store.audit(conn, "code_locked", msisdn=actor, imei=imei, gateway=gateway, at=now,
-                            detail=f"{op}: {counters.failed} wrong codes; locked until "
-                            f"{counters.locked_until.isoformat()}")
+                audit(conn, "code_locked", now, f"{counters.failed} wrong codes ({scope.name}); "
+                      f"locked until {counters.locked_until.isoformat()}")
                 return CodeCheck(refusal=Refusal.CODE_LOCKED,
                                  locked_until=counters.locked_until, device=device)
-            store.audit(conn, "code_failed", msisdn=actor, imei=imei, gateway=gateway, at=now,
-                        detail=f"{op}: wrong code {counters.failed} of {lockout.MAX_ATTEMPTS}")
+            audit(conn, "code_failed", now,
+                  f"wrong code {counters.failed} of {lockout.MAX_ATTEMPTS} ({scope.name})")
             return CodeCheck(refusal=Refusal.WRONG_CODE,
                              attempts_left=lockout.MAX_ATTEMPTS - counters.failed,
                              device=device)
 
         return store.write(finish)
 
+    def _throttled(self, conn: Connection, imei: str, origin: Origin, now: datetime) -> bool:
+        """Has this calling line keyed the codes of too many devices as a buyer today?"""
+        if origin == ADMIN:
+            return False
+        return self.store.targets_tried(
+            conn, events=CODE_EVENTS, column="imei", origin=origin,
+            since=now - lockout.THROTTLE_WINDOW, besides=(imei,)) >= lockout.LINE_DEVICES
+
     # --- ownership moves ----------------------------------------------------------------------
-    def transfer(self, owner: Owner, grant: Grant, buyer: str, *,
+    def transfer(self, owner: Owner, grant: Grant, buyer: str, *, origin: Origin = ADMIN,
                  gateway: str = GATEWAY_IVR) -> Change:
         """Direct sale: the signed-in owner moves the granted device to the buyer's kartabl.
         Change.reference is the transfer's reference number."""
@@ -195,18 +216,19 @@ class Devices:
         if buyer_number is None:
             return Change(refusal=Refusal.BUYER_INVALID)
         return self._move("transfer_direct", "direct", grant, buyer_number, actor=owner.msisdn,
-                          owner=owner.msisdn, gateway=gateway)
+                          owner=owner.msisdn, origin=origin, gateway=gateway)
 
-    def activate(self, buyer: str, grant: Grant, *, gateway: str = GATEWAY_IVR) -> Change:
+    def activate(self, buyer: str, grant: Grant, *, origin: Origin = ADMIN,
+                 gateway: str = GATEWAY_IVR) -> Change:
         """Indirect sale: the buyer takes the granted device over into their own kartabl."""
         buyer_number = try_normalize(buyer)
         if buyer_number is None:
             return Change(refusal=Refusal.BUYER_INVALID)
         return self._move("activate", "activation", grant, buyer_number, actor=buyer_number,
-                          gateway=gateway)
+                          origin=origin, gateway=gateway)
 
     def _move(self, op: str, kind: str, grant: Grant, buyer: str, *, actor: str,
-              owner: str | None = None, gateway: str) -> Change:
+              owner: str | None = None, origin: Origin, gateway: str) -> Change:
         store = self.store
 
         def work(conn: Connection) -> Change:
@@ -217,15 +239,15 @@ class Devices:
                 refusal = Refusal.CHANGED
             if refusal is not None:
                 return Change(refusal=refusal, device=self._refused(
-                    conn, op, refusal, imei=grant.imei, actor=actor, gateway=gateway, row=row))
+                    conn, op, refusal, imei=grant.imei, actor=actor, gateway=gateway,
+                    origin=origin, row=row))
             assert row is not None
             buyer_id = store.ensure_subscriber(conn, buyer, now, gateway)
             done = conn.execute(
                 update(devices)
                 .where(and_(devices.c.id == row.id, devices.c.version == grant.version))
                 .values(owner_id=buyer_id, owner_since=now, code_hash=None, code_changed_at=now,
-                        code_failed_attempts=0, code_lock_level=0, code_locked_until=None,
-                        version=devices.c.version + 1)
+                        version=devices.c.version + 1, **cleared(OWNER, BUYERS))
             ).rowcount
             if done != 1:
                 raise Abort(Change(refusal=Refusal.CHANGED, device=as_device(row, now)))
@@ -235,7 +257,7 @@ class Devices:
                 to_msisdn=buyer, kind=kind, gateway=gateway, at=now,
             ))
             store.audit(conn, "transfer" if kind == "direct" else "activation", msisdn=actor,
-                        imei=grant.imei, gateway=gateway, at=now,
+                        imei=grant.imei, gateway=gateway, at=now, origin=origin,
                         detail=f"{row.owner or 'no owner'} -> {buyer}, reference {reference}")
             return Change(reference=reference,
                           device=as_device(row, now, version=row.version + 1))
@@ -253,22 +275,24 @@ class Devices:
                 return reference
 
     # --- the owner's codes ----------------------------------------------------------------------
-    def generate_code(self, owner: Owner, device: Device, *,
+    def generate_code(self, owner: Owner, device: Device, *, origin: Origin = ADMIN,
                       gateway: str = GATEWAY_IVR) -> Change:
         """A fresh random 8-digit code in Change.code; the old one stops working."""
         code = new_code()
-        change = self._replace_code(owner, device, code, gateway=gateway, op="generate_code")
+        change = self._replace_code(owner, device, code, origin=origin, gateway=gateway,
+                                    op="generate_code")
         return Change(device=change.device, code=code) if change.ok else change
 
-    def change_code(self, owner: Owner, device: Device, code: str, *,
+    def change_code(self, owner: Owner, device: Device, code: str, *, origin: Origin = ADMIN,
                     gateway: str = GATEWAY_IVR) -> Change:
         """The owner sets a code of their choosing (8 digits); the old one stops working."""
         if not validate.is_code(code):
             return Change(refusal=Refusal.INVALID_CODE)
-        return self._replace_code(owner, device, code, gateway=gateway, op="change_code")
+        return self._replace_code(owner, device, code, origin=origin, gateway=gateway,
+                                  op="change_code")
 
-    def _replace_code(self, owner: Owner, device: Device, code: str, *, gateway: str,
-                      op: str) -> Change:
+    def _replace_code(self, owner: Owner, device: Device, code: str, *, origin: Origin,
+                      gateway: str, op: str) -> Change:
         """Snapshot, hash (no lock held), then the guarded write. Resets the code lockout: the
         new code is one nobody has been guessing."""
         store, imei = self.store, device.imei
@@ -284,19 +308,20 @@ class Devices:
                                         expected_version=device.version)
             if found is not None:
                 return Change(refusal=found, device=self._refused(
-                    conn, op, found, imei=imei, actor=owner.msisdn, gateway=gateway, row=row))
+                    conn, op, found, imei=imei, actor=owner.msisdn, gateway=gateway,
+                    origin=origin, row=row))
             assert row is not None
             done = conn.execute(
                 update(devices)
                 .where(and_(devices.c.id == row.id, devices.c.version == row.version))
-                .values(code_hash=code_hash, code_changed_at=now, code_failed_attempts=0,
-                        code_lock_level=0, code_locked_until=None,
-                        version=devices.c.version + 1)
+                .values(code_hash=code_hash, code_changed_at=now,
+                        version=devices.c.version + 1, **cleared(OWNER, BUYERS))
             ).rowcount
             if done != 1:
                 raise Abort(Change(refusal=Refusal.CHANGED, device=as_device(row, now)))
             event = "code_generated" if op == "generate_code" else "code_changed"
-            store.audit(conn, event, msisdn=owner.msisdn, imei=imei, gateway=gateway, at=now)
+            store.audit(conn, event, msisdn=owner.msisdn, imei=imei, gateway=gateway, at=now,
+                        origin=origin)
             return Change(device=as_device(row, now, version=row.version + 1))
 
         return store.write(work)

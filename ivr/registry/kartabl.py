@@ -1,14 +1,21 @@
-"""Kartabl sign-in: the door before the PIN, the PIN verified once, and the password lockout.
+"""Kartabl sign-in: the door before the PIN, the PIN verified once, the password lockouts and the
+throttles that stop one line from trying many numbers.
 
-`door(msisdn)` answers before anything is keyed: no password (set one on the web portal first),
-locked (until when), or ask for the PIN. `sign_in(msisdn, pin)` verifies the PIN exactly once and,
-when it is right, answers the owner with the kartabl's devices: everything the next prompt needs.
+`door(msisdn, origin)` answers before anything is keyed: no password (set one on the web portal
+first), locked (until when), throttled (this line or call tried too many numbers), or ask for the
+PIN. `sign_in(msisdn, pin, origin)` verifies the PIN exactly once and, when it is right, answers
+the owner with the kartabl's devices: everything the next prompt needs.
+
+Who asks decides which ladder counts (ivr.registry.lockout): a PIN keyed from the number's own
+line counts on its own ladder, one keyed from any other line on the other lines' ladder, so a
+stranger's wrong guesses never lock the owner out of their own phone. Every attempt's audit row
+names the calling line and the call.
 
 A PIN is checked in three steps so that argon2 never runs while a transaction is open:
-1. a short write transaction refuses a locked number, *counts the attempt* (ivr.registry.lockout)
-   and takes a snapshot of the stored hash;
+1. a short write transaction refuses a locked or throttled attempt, *counts the attempt* and
+   takes a snapshot of the stored hash;
 2. the PIN is verified against the snapshot, with no transaction open;
-3. one write transaction resets the counter (right PIN; the hash is upgraded to new argon2 costs if
+3. one write transaction resets the ladder (right PIN; the hash is upgraded to new argon2 costs if
    they were raised) or engages the lock on the third wrong one, and reads the kartabl. A PIN
    verified against a password the portal has replaced meanwhile counts as wrong.
 A number the registry does not know answers NO_PASSWORD, like a number without a password, so the
@@ -17,47 +24,97 @@ IVR does not reveal which numbers exist.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, func, select, update
 
 from ivr.registry import lockout, validate
-from ivr.registry.lockout import Counters
+from ivr.registry.lockout import OTHER_LINES, OWN_LINE, Scope
 from ivr.registry.msisdn import try_normalize
 from ivr.registry.store import GATEWAY_IVR, Store, as_device
-from ivr.registry.tables import devices, subscribers
-from ivr.registry.types import Device, Owner, PasswordStatus, SignIn
+from ivr.registry.tables import audit_log, devices, subscribers
+from ivr.registry.types import ADMIN, Device, Origin, Owner, PasswordStatus, SignIn
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_EVENTS = ("login_ok", "login_failed", "login_locked", "login_while_locked")
+FAILED_EVENTS = ("login_failed", "login_locked")
 
 
-def _counters(row: Row[Any]) -> Counters:
-    return Counters(row.failed_attempts, row.lock_level, row.locked_until)
+def scope_of(number: str, origin: Origin) -> Scope:
+    return OWN_LINE if origin.caller == number else OTHER_LINES
 
 
-def _set_counters(conn: Connection, row_id: int, counters: Counters) -> None:
-    conn.execute(update(subscribers).where(subscribers.c.id == row_id).values(
-        failed_attempts=counters.failed, lock_level=counters.level,
-        locked_until=counters.locked_until,
-    ))
+class SprayAlarm:
+    """Failed sign-ins across the whole registry: counted (for metrics), and one warning a minute
+    while more than SPRAY_ALERT fail per SPRAY_WINDOW — a PIN-spraying wave is visible."""
+
+    def __init__(self) -> None:
+        self.failed = 0
+        self._warned = 0.0
+        self._lock = threading.Lock()
+
+    def failure(self, conn: Connection, now: datetime) -> None:
+        with self._lock:
+            self.failed += 1
+            if time.monotonic() - self._warned < lockout.SPRAY_WINDOW.total_seconds():
+                return
+        since = now - lockout.SPRAY_WINDOW
+        count, numbers, lines = conn.execute(
+            select(func.count(), func.count(func.distinct(audit_log.c.msisdn)),
+                   func.count(func.distinct(audit_log.c.caller)))
+            .where(audit_log.c.event.in_(FAILED_EVENTS), audit_log.c.at >= since)).one()
+        if count >= lockout.SPRAY_ALERT:
+            with self._lock:
+                self._warned = time.monotonic()
+            log.warning("possible PIN spraying: %d failed sign-ins in the last %ds, on %d "
+                        "numbers, from %d calling lines", count,
+                        lockout.SPRAY_WINDOW.total_seconds(), numbers, lines)
 
 
 class Kartabl:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.alarm = SprayAlarm()
 
-    def door(self, msisdn: str) -> SignIn:
-        """Before the PIN: ASK, NO_PASSWORD or LOCKED (with until when). Writes nothing."""
+    def door(self, msisdn: str, origin: Origin = ADMIN) -> SignIn:
+        """Before the PIN: ASK, NO_PASSWORD, LOCKED (with until when) or THROTTLED. Writes
+        nothing."""
         number = try_normalize(msisdn)
         if number is None:
             return SignIn(PasswordStatus.NO_PASSWORD)
         with self.store.reading() as conn:
             row = self.store.subscriber(conn, number)
-        if row is None or row.password_hash is None:
-            return SignIn(PasswordStatus.NO_PASSWORD)
-        locked = lockout.live_lock(row.locked_until, self.store.now())
+            if row is None or row.password_hash is None:
+                return SignIn(PasswordStatus.NO_PASSWORD)
+            if self._throttled(conn, number, origin):
+                return SignIn(PasswordStatus.THROTTLED)
+        locked = lockout.live_lock(scope_of(number, origin).read(row).locked_until,
+                                   self.store.now())
         if locked is not None:
             return SignIn(PasswordStatus.LOCKED, locked_until=locked)
         return SignIn(PasswordStatus.ASK)
+
+    def _throttled(self, conn: Connection, number: str, origin: Origin) -> bool:
+        """Has this call, or this line, tried the PINs of too many numbers already? A line's
+        own number never counts against it."""
+        if origin == ADMIN:
+            return False
+        since = self.store.now() - lockout.THROTTLE_WINDOW
+        if origin.call_id is not None and self.store.targets_tried(
+                conn, events=ATTEMPT_EVENTS, column="msisdn", origin=origin, since=since,
+                by_call=True, besides=(number,)) >= lockout.CALL_NUMBERS:
+            return True
+        if origin.caller == number:
+            return False
+        cap = lockout.LINE_NUMBERS if origin.caller else lockout.WITHHELD_NUMBERS
+        return self.store.targets_tried(
+            conn, events=ATTEMPT_EVENTS, column="msisdn", origin=origin, since=since,
+            besides=(number, origin.caller)) >= cap
 
     def devices(self, msisdn: str) -> tuple[Device, ...]:
         """The kartabl, oldest entry first (the order the IVR reads and numbers it)."""
@@ -77,26 +134,35 @@ class Kartabl:
         now = self.store.now()
         return tuple(as_device(row, now) for row in conn.execute(query))
 
-    def sign_in(self, msisdn: str, pin: str, gateway: str = GATEWAY_IVR) -> SignIn:
+    def sign_in(self, msisdn: str, pin: str, origin: Origin = ADMIN,
+                gateway: str = GATEWAY_IVR) -> SignIn:
         """Verify the kartabl password once; OK carries the owner and the kartabl."""
         store = self.store
         number = try_normalize(msisdn)
         if number is None:
             return SignIn(PasswordStatus.NO_PASSWORD)
+        scope = scope_of(number, origin)
+
+        def audit(conn: Connection, event: str, now: datetime, detail: str | None = None) -> None:
+            store.audit(conn, event, msisdn=number, gateway=gateway, at=now, origin=origin,
+                        detail=f"{scope.name}: {detail}" if detail else scope.name)
 
         def reserve(conn: Connection) -> SignIn | tuple[str, datetime | None]:
             now = store.now()
             row = store.subscriber(conn, number, lock=True)
             if row is None or row.password_hash is None:
-                store.audit(conn, "login_no_password", msisdn=number, gateway=gateway, at=now,
-                            detail=None if row else "unknown number")
+                audit(conn, "login_no_password", now, None if row else "unknown number")
                 return SignIn(PasswordStatus.NO_PASSWORD)
-            lock, counters = lockout.reserve(_counters(row), now)
-            _set_counters(conn, row.id, counters)
+            if self._throttled(conn, number, origin):
+                audit(conn, "login_throttled", now, "too many numbers from this line or call")
+                return SignIn(PasswordStatus.THROTTLED)
+            before = scope.read(row)
+            lock, counters = lockout.reserve(before, now)
+            conn.execute(update(subscribers).where(subscribers.c.id == row.id)
+                         .values(**scope.values(counters)))
             if lock is not None:
-                event = "login_locked" if counters.level > row.lock_level else "login_while_locked"
-                store.audit(conn, event, msisdn=number, gateway=gateway, at=now,
-                            detail=f"locked until {lock.isoformat()}")
+                event = "login_locked" if counters.level > before.level else "login_while_locked"
+                audit(conn, event, now, f"locked until {lock.isoformat()}")
                 return SignIn(PasswordStatus.LOCKED, locked_until=lock)
             return str(row.password_hash), row.password_changed_at
 
@@ -114,29 +180,29 @@ class Kartabl:
             row = store.subscriber(conn, number, lock=True)
             if row is None or row.password_hash is None:
                 return SignIn(PasswordStatus.NO_PASSWORD)
-            live = lockout.live_lock(row.locked_until, now)
+            live = lockout.live_lock(scope.read(row).locked_until, now)
             if live is not None and not right:  # locked by a parallel attempt meanwhile
                 return SignIn(PasswordStatus.LOCKED, locked_until=live)
             # right against the password of step 1; the portal may have replaced it since (a rehash
             # by a parallel sign-in keeps password_changed_at, so it does not refuse a right PIN)
             if right and row.password_changed_at == seen_changed_at:
-                values: dict[str, Any] = {"failed_attempts": 0, "lock_level": 0,
-                                          "locked_until": None}
-                if rehashed and row.password_hash == seen:  # not replaced by the portal meanwhile
+                values: dict[str, Any] = scope.values(lockout.CLEARED)
+                if rehashed and row.password_hash == seen:  # not upgraded by a parallel sign-in
                     values["password_hash"] = rehashed
                 conn.execute(update(subscribers).where(subscribers.c.id == row.id)
                              .values(**values))
-                store.audit(conn, "login_ok", msisdn=number, gateway=gateway, at=now)
+                audit(conn, "login_ok", now)
                 return SignIn(PasswordStatus.OK, owner=Owner(number, self._devices(conn, number)))
-            counters = lockout.after_wrong(_counters(row), now)
-            _set_counters(conn, row.id, counters)
+            counters = lockout.after_wrong(scope.read(row), now)
+            conn.execute(update(subscribers).where(subscribers.c.id == row.id)
+                         .values(**scope.values(counters)))
+            self.alarm.failure(conn, now)
             if counters.locked_until is not None:
-                store.audit(conn, "login_locked", msisdn=number, gateway=gateway, at=now,
-                            detail=f"{counters.failed} wrong passwords; locked until "
-                            f"{counters.locked_until.isoformat()}")
+                audit(conn, "login_locked", now, f"{counters.failed} wrong passwords; locked "
+                      f"until {counters.locked_until.isoformat()}")
                 return SignIn(PasswordStatus.LOCKED, locked_until=counters.locked_until)
-            store.audit(conn, "login_failed", msisdn=number, gateway=gateway, at=now,
-                        detail=f"wrong password {counters.failed} of {lockout.MAX_ATTEMPTS}")
+            audit(conn, "login_failed", now,
+                  f"wrong password {counters.failed} of {lockout.MAX_ATTEMPTS}")
             return SignIn(PasswordStatus.WRONG,
                           attempts_left=lockout.MAX_ATTEMPTS - counters.failed)
 

@@ -1,19 +1,36 @@
-"""Attempt counters and the lock ladder shared by kartabl passwords and activation codes.
+"""The abuse limits in one place: attempt counters, the lock ladder, and the throttles per calling
+line and per call, shared by kartabl passwords and activation codes.
 
 Three wrong in a row lock; the lock lasts 15 minutes, then 1 hour, then 24 hours for each further
-lock until a right secret resets the ladder. An attempt is counted *before* its secret is verified
-(`reserve`), so parallel guesses can never get more than MAX_ATTEMPTS verified per lock, and an
-attempt still counts when the call drops while the hash is being checked. Pure functions: the
-kartabl and device modules store the counters in their own columns.
+lock until a right secret resets the ladder: at most 9 wrong guesses in any 24 hours, then 3 a
+day (NIST SP 800-63B asks for at most 100 consecutive failures). An attempt is counted *before*
+its secret is verified (`reserve`), so parallel guesses can never get more than MAX_ATTEMPTS
+verified per lock, and an attempt still counts when the call drops while the hash is checked.
+
+Each secret has two ladders (Scope), so that strangers cannot lock its owner out: a kartabl PIN
+keyed from the number's own line counts apart from one keyed for it from other lines, and a
+device's code keyed by its signed-in owner (a direct sale) apart from codes keyed by would-be
+buyers (activation). On top, a calling line may try the PINs of at most LINE_NUMBERS other
+numbers and the codes of at most LINE_DEVICES devices a day, and one call at most CALL_NUMBERS
+numbers: PIN spraying from one line stops after a handful of numbers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 MAX_ATTEMPTS = 3
 LOCK_STEPS = (timedelta(minutes=15), timedelta(hours=1), timedelta(hours=24))
+
+THROTTLE_WINDOW = timedelta(hours=24)
+LINE_NUMBERS = 3  # other numbers' PINs one calling line may try per window
+WITHHELD_NUMBERS = 30  # the same for all withheld callers together
+CALL_NUMBERS = 2  # numbers (its own included) one call may try a PIN on
+LINE_DEVICES = 5  # devices whose codes one calling line may key as a buyer per window
+SPRAY_WINDOW = timedelta(minutes=1)
+SPRAY_ALERT = 20  # failed sign-ins across the registry per SPRAY_WINDOW that raise the alarm
 
 
 def lock_duration(level: int) -> timedelta:
@@ -62,3 +79,36 @@ def after_wrong(state: Counters, now: datetime) -> Counters:
     if failed >= MAX_ATTEMPTS:
         return Counters(failed, state.level + 1, now + lock_duration(state.level))
     return Counters(failed, state.level, None)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One ladder's columns in its table's row."""
+
+    name: str
+    failed: str
+    level: str
+    until: str
+
+    def read(self, row: Any) -> Counters:
+        return Counters(getattr(row, self.failed), getattr(row, self.level),
+                        getattr(row, self.until))
+
+    def values(self, counters: Counters) -> dict[str, Any]:
+        return {self.failed: counters.failed, self.level: counters.level,
+                self.until: counters.locked_until}
+
+
+OWN_LINE = Scope("own line", "failed_attempts", "lock_level", "locked_until")
+OTHER_LINES = Scope("other lines", "others_failed_attempts", "others_lock_level",
+                    "others_locked_until")
+OWNER = Scope("owner", "code_failed_attempts", "code_lock_level", "code_locked_until")
+BUYERS = Scope("buyers", "buyer_failed_attempts", "buyer_lock_level", "buyer_locked_until")
+
+
+def cleared(*scopes: Scope) -> dict[str, Any]:
+    """Column values that reset these ladders (a right secret, a new one)."""
+    values: dict[str, Any] = {}
+    for scope in scopes:
+        values.update(scope.values(CLEARED))
+    return values

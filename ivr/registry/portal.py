@@ -4,6 +4,8 @@ operator reads (a subscriber, a device, transfers, the audit log)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -13,6 +15,13 @@ from ivr.registry.msisdn import normalize
 from ivr.registry.store import GATEWAY_ADMIN, Store, new_subscriber
 from ivr.registry.tables import audit_log, devices, subscribers, transfers
 from ivr.registry.types import AuditRecord, DeviceRecord, SubscriberRecord, TransferRecord
+
+
+def _shown(counters: lockout.Counters, now: datetime) -> lockout.Counters:
+    """A ladder as an operator should read it: a lock that ran out shows no lock and no count."""
+    locked = lockout.live_lock(counters.locked_until, now)
+    expired = counters.locked_until is not None and locked is None
+    return lockout.Counters(0 if expired else counters.failed, counters.level, locked)
 
 
 class Portal:
@@ -59,8 +68,8 @@ class Portal:
                 raise NotFound(f"{number} is not a subscriber; add it with "
                                "`hamta-ivr subscriber add`")
             conn.execute(update(subscribers).where(subscribers.c.id == row.id).values(
-                password_hash=pin_hash, password_changed_at=now, failed_attempts=0,
-                lock_level=0, locked_until=None,
+                password_hash=pin_hash, password_changed_at=now,
+                **lockout.cleared(lockout.OWN_LINE, lockout.OTHER_LINES),
             ))
             store.audit(conn, "password_set", msisdn=number, gateway=GATEWAY_ADMIN, at=now)
 
@@ -75,13 +84,15 @@ class Portal:
             count = conn.execute(
                 select(func.count()).select_from(devices).where(devices.c.owner_id == row.id)
             ).scalar_one()
-        locked = lockout.live_lock(row.locked_until, store.now())
+        own = _shown(lockout.OWN_LINE.read(row), store.now())
+        others = _shown(lockout.OTHER_LINES.read(row), store.now())
         return SubscriberRecord(
             msisdn=row.msisdn, national_id=row.national_id,
             has_password=row.password_hash is not None,
             password_changed_at=row.password_changed_at,
-            failed_attempts=row.failed_attempts if row.locked_until is None or locked else 0,
-            locked_until=locked, lock_level=row.lock_level, devices=int(count),
+            failed_attempts=own.failed, locked_until=own.locked_until,
+            lock_level=row.lock_level, others_failed_attempts=others.failed,
+            others_locked_until=others.locked_until, devices=int(count),
             created_at=row.created_at,
         )
 
@@ -147,14 +158,14 @@ class Portal:
             row = store.device(conn, number)
         if row is None:
             return None
-        locked = lockout.live_lock(row.code_locked_until, store.now())
+        owner = _shown(lockout.OWNER.read(row), store.now())
+        buyers = _shown(lockout.BUYERS.read(row), store.now())
         return DeviceRecord(
             imei=row.imei, brand=row.brand, model=row.model, status=row.status, owner=row.owner,
             owner_since=row.owner_since, has_activation_code=row.code_hash is not None,
-            code_changed_at=row.code_changed_at,
-            code_failed_attempts=row.code_failed_attempts
-            if row.code_locked_until is None or locked else 0,
-            code_locked_until=locked, status_changed_at=row.status_changed_at,
+            code_changed_at=row.code_changed_at, code_failed_attempts=owner.failed,
+            code_locked_until=owner.locked_until, buyer_failed_attempts=buyers.failed,
+            buyer_locked_until=buyers.locked_until, status_changed_at=row.status_changed_at,
             version=row.version, created_at=row.created_at,
         )
 
@@ -195,4 +206,5 @@ class Portal:
         with self.store.reading() as conn:
             rows = conn.execute(query).all()
         return [AuditRecord(at=r.at, event=r.event, msisdn=r.msisdn, imei=r.imei,
-                            gateway=r.gateway, detail=r.detail) for r in reversed(rows)]
+                            gateway=r.gateway, detail=r.detail, caller=r.caller,
+                            call_id=r.call_id) for r in reversed(rows)]

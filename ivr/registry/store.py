@@ -15,14 +15,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, insert, select
+from sqlalchemy import Connection, Engine, Row, func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ivr.registry.db import WRITE
 from ivr.registry.hashing import SecretHasher
 from ivr.registry.lockout import live_lock
 from ivr.registry.tables import audit_log, devices, subscribers
-from ivr.registry.types import Device, ImeiStatus
+from ivr.registry.types import ADMIN, Device, ImeiStatus, Origin
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,28 @@ class Store:
 
     def audit(self, conn: Connection, event: str, *, msisdn: str | None = None,
               imei: str | None = None, gateway: str = GATEWAY_IVR, detail: str | None = None,
-              at: datetime | None = None) -> None:
+              at: datetime | None = None, origin: Origin = ADMIN) -> None:
         conn.execute(insert(audit_log).values(
             at=at or self.now(), event=event, msisdn=msisdn, imei=imei, gateway=gateway,
-            detail=detail,
+            detail=detail, caller=origin.caller, call_id=bounded(origin.call_id, 64),
         ))
+
+    @staticmethod
+    def targets_tried(conn: Connection, *, events: tuple[str, ...], column: str,
+                      origin: Origin, since: datetime, by_call: bool = False,
+                      besides: tuple[str | None, ...] = ()) -> int:
+        """How many distinct numbers or IMEIs (`column`) the origin's line — or, `by_call`,
+        its call — has tried a secret on since `since`, `besides` these, from the audit log."""
+        subject = audit_log.c[column]
+        who = (audit_log.c.call_id == bounded(origin.call_id, 64) if by_call
+               else audit_log.c.caller == origin.caller if origin.caller is not None
+               else audit_log.c.caller.is_(None))
+        query = select(func.count(func.distinct(subject))).where(
+            who, audit_log.c.event.in_(events), audit_log.c.at >= since, subject.is_not(None))
+        excluded = [b for b in besides if b is not None]
+        if excluded:
+            query = query.where(subject.not_in(excluded))
+        return int(conn.execute(query).scalar_one())
 
     # --- shared rows ----------------------------------------------------------------------------
     @staticmethod
@@ -132,10 +149,16 @@ class Store:
         return int(row.id)
 
 
+def bounded(text: str | None, limit: int) -> str | None:
+    """A value from outside (an AGI unique id, a channel name) cut to its column's size."""
+    return text if text is None else text[:limit]
+
+
 def new_subscriber(msisdn: str, now: datetime) -> dict[str, Any]:
     return {"msisdn": msisdn, "national_id": None, "password_hash": None,
             "password_changed_at": None, "failed_attempts": 0, "lock_level": 0,
-            "locked_until": None, "created_at": now}
+            "locked_until": None, "others_failed_attempts": 0, "others_lock_level": 0,
+            "others_locked_until": None, "created_at": now}
 
 
 def as_device(row: Row[Any], now: datetime, *, version: int | None = None) -> Device:

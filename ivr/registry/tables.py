@@ -69,9 +69,13 @@ subscribers = Table(
     Column("national_id", String(10)),
     Column("password_hash", String(255)),
     Column("password_changed_at", UtcDateTime),
-    Column("failed_attempts", Integer, nullable=False, default=0),  # wrong PINs in a row
+    # wrong PINs keyed from the number's own line (caller ID = the number), and from other lines
+    Column("failed_attempts", Integer, nullable=False, default=0),  # in a row
     Column("lock_level", Integer, nullable=False, default=0),  # locks since the last success
     Column("locked_until", UtcDateTime),
+    Column("others_failed_attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("others_lock_level", Integer, nullable=False, default=0, server_default="0"),
+    Column("others_locked_until", UtcDateTime),
     Column("created_at", UtcDateTime, nullable=False),
 )
 
@@ -88,9 +92,13 @@ devices = Table(
     Column("owner_since", UtcDateTime),  # kartabl order
     Column("code_hash", String(255)),
     Column("code_changed_at", UtcDateTime),
+    # wrong codes keyed by the signed-in owner (a direct sale), and by would-be buyers
     Column("code_failed_attempts", Integer, nullable=False, default=0),
     Column("code_lock_level", Integer, nullable=False, default=0),
     Column("code_locked_until", UtcDateTime),
+    Column("buyer_failed_attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("buyer_lock_level", Integer, nullable=False, default=0, server_default="0"),
+    Column("buyer_locked_until", UtcDateTime),
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", UtcDateTime, nullable=False),
     CheckConstraint("status IN ('registered', 'unregistered', 'blocked')", name="status"),
@@ -122,6 +130,8 @@ audit_log = Table(
     Column("imei", String(15), index=True),
     Column("gateway", String(16), nullable=False),
     Column("detail", Text),
+    Column("caller", String(16), index=True),  # the calling line (E.164), None when withheld
+    Column("call_id", String(64), index=True),
 )
 
 # The IVR call log: one row per call, the path of operations and how it ended.
@@ -135,4 +145,12 @@ calls = Table(
     Column("ended", UtcDateTime),
     Column("path", JSON, nullable=False, default=list),
     Column("outcome", String(64)),
+    Column("server", String(128), index=True),  # which FastAGI server took it (host:port)
+)
+
+# Facts about the registry itself, e.g. the fingerprint of the pepper its hashes were made with.
+registry_meta = Table(
+    "registry_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
 )

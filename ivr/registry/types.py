@@ -22,8 +22,21 @@ class ImeiStatus(StrEnum):
     BLOCKED = "blocked"
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Who is asking: the calling line (E.164; None when withheld) and the call. Lockouts and
+    throttles count by it, and every audit row of a secret attempt records it."""
+
+    caller: str | None = None
+    call_id: str | None = None
+
+
+ADMIN = Origin()  # the portal (the CLI) and tests: no calling line
+
+
 class PasswordStatus(StrEnum):
     ASK = "ask"  # before the PIN: a password is set and not locked
+    THROTTLED = "throttled"  # this line or call has tried too many numbers
     OK = "ok"
     NO_PASSWORD = "no_password"  # also a number the registry does not know: go to the web portal
     WRONG = "wrong"
@@ -45,6 +58,7 @@ class Refusal(StrEnum):
     BUYER_INVALID = "buyer_invalid"
     BUYER_IS_OWNER = "buyer_is_owner"
     CHANGED = "changed"  # the device changed between the caller choosing it and confirming
+    THROTTLED = "throttled"  # this line or call has tried the codes of too many devices
 
 
 @dataclass(frozen=True)
@@ -136,9 +150,11 @@ class SubscriberRecord:
     national_id: str | None
     has_password: bool
     password_changed_at: datetime | None
-    failed_attempts: int
+    failed_attempts: int  # from the number's own line
     locked_until: datetime | None
     lock_level: int
+    others_failed_attempts: int  # from other lines
+    others_locked_until: datetime | None
     devices: int
     created_at: datetime
 
@@ -153,8 +169,10 @@ class DeviceRecord:
     owner_since: datetime | None
     has_activation_code: bool
     code_changed_at: datetime | None
-    code_failed_attempts: int
+    code_failed_attempts: int  # keyed by the signed-in owner
     code_locked_until: datetime | None
+    buyer_failed_attempts: int  # keyed by would-be buyers
+    buyer_locked_until: datetime | None
     status_changed_at: datetime
     version: int
     created_at: datetime
@@ -179,6 +197,8 @@ class AuditRecord:
     imei: str | None
     gateway: str
     detail: str | None
+    caller: str | None = None
+    call_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,3 +210,4 @@ class CallRecord:
     ended: datetime | None
     path: list[str]
     outcome: str | None
+    server: str | None = None

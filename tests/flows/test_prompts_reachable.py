@@ -58,6 +58,7 @@ async def test_every_used_prompt_is_heard_on_some_path(dial, registry):
     await call(EMPTY, f"5 1 {EMPTY_PIN}#")
     await call(MANY, f"3 1 {MANY_PIN}# 0 0 1#")
     await call(SELLER, f"3 1 {SELLER_PIN}# 1 {NEW_CODE} {BUYER} 1")
+    await call(BUYER, f"5 2 {SELLER} {SELLER_PIN}# 5 2 {MANY} {MANY_PIN}# 5 2 {EMPTY}")
     await call(None, f"2 3 1 {SELLER} 0000# 0000# 0000#")
     missing = USED_KEYS - NOT_REACHABLE_BY_KEYS - heard
     assert not missing, f"never heard: {sorted(missing)}"

@@ -108,7 +108,7 @@ async def test_direct_transfer_moves_the_device(dial, registry):
     assert f"> (digits) {' '.join(PHONE)}" in result.text  # «transfer IMEI X …»
     assert f"> (digits) {' '.join(BUYER)}" in result.text  # «… to mobile number Y»
     assert result.outcome == "transfer:completed"
-    assert not registry.portal.device_info(PHONE).has_activation_code  # the old code stopped working
+    assert not registry.portal.device_info(PHONE).has_activation_code  # the old code is gone
 
 
 async def test_the_device_list_reads_name_and_imei_ending_in_kartabl_order(dial):
@@ -241,6 +241,27 @@ async def test_cancel_at_the_confirmation_changes_nothing(dial, registry):
     assert result.heard_in_order("confirm_or_cancel", "cancelled", "main_menu")
     assert result.path == ["transfer:cancelled"]
     assert snapshot(registry) == before
+
+
+async def test_a_strangers_wrong_passwords_never_lock_the_owner_out(dial, registry):
+    stranger = await dial(f"3 2 {SELLER} 0000# 0000# 0000#", caller=STRANGER)
+    assert stranger.path == ["transfer:refused:locked"]
+    again = await dial(f"3 2 {SELLER}", caller=BUYER)  # other lines: locked for everyone
+    assert again.heard_in_order("enter_other_number", "locked")
+    owner = await dial(f"{SIGN_IN} 1 {CODE} {BUYER} 1")  # the owner, from the owner's own line
+    assert owner.path == ["transfer:completed"]
+    [attempt, *_] = [e for e in registry.portal.audit(msisdn=SELLER)
+                     if e.event == "login_failed"]
+    assert attempt.caller == normalize(STRANGER) and attempt.call_id == stranger.call.call_id
+
+
+async def test_a_call_that_tries_a_third_number_is_refused_before_its_password(dial):
+    result = await dial(f"5 2 {SELLER} {SELLER_PIN}# 5 2 {MANY} {MANY_PIN}# 5 2 {EMPTY}",
+                        caller=BUYER)
+    assert result.path == ["my_devices:completed", "my_devices:completed",
+                           "my_devices:refused:throttled"]
+    assert result.heard.count("enter_password") == 2
+    assert result.heard_in_order("enter_other_number", "throttled", "main_menu")
 
 
 # --- silence and hang-up at every step of a transfer ---------------------------------------------

@@ -170,7 +170,7 @@ def test_parallel_password_guesses_get_at_most_three_verifications(registry):
     guesses = [f"{n:04d}" for n in range(10)]
     answers = run_together(*[lambda g=g: registry.kartabl.sign_in(SELLER, g) for g in guesses])
     assert slow.verified <= 3
-    assert registry.portal.subscriber_info(SELLER).locked_until is not None
+    assert registry.portal.subscriber_info(SELLER).others_locked_until is not None
     counts = Counter(a.status for a in answers)
     assert counts[PasswordStatus.LOCKED] >= len(guesses) - 3
     assert registry.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.LOCKED
@@ -184,7 +184,7 @@ def test_parallel_code_guesses_get_at_most_three_verifications(registry):
     answers = run_together(*[lambda g=g: activate(registry, BUYER, imei, g) for g in guesses])
     assert slow.verified <= 3
     assert all(not a.ok for a in answers)
-    assert registry.portal.device_info(imei).code_locked_until is not None
+    assert registry.portal.device_info(imei).buyer_locked_until is not None
 
 
 def test_a_right_guess_within_the_allowance_wins_despite_a_parallel_lock(registry):

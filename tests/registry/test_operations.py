@@ -176,9 +176,10 @@ def test_three_wrong_passwords_lock_and_the_right_one_is_then_refused(reg, clock
     assert third.locked_until.tzinfo is not None
     right = reg.kartabl.sign_in(SELLER, SELLER_PIN)
     assert (right.status, right.locked_until) == (PasswordStatus.LOCKED, third.locked_until)
-    info = reg.portal.subscriber_info(SELLER)
-    assert info.locked_until == third.locked_until
-    assert info.failed_attempts == 3
+    info = reg.portal.subscriber_info(SELLER)  # no calling line: counted as another line's
+    assert info.others_locked_until == third.locked_until
+    assert info.others_failed_attempts == 3
+    assert info.locked_until is None and info.failed_attempts == 0
     assert {"login_failed", "login_locked", "login_while_locked"} <= set(events(reg))
 
 
@@ -191,7 +192,7 @@ def test_a_right_password_resets_the_count(reg):
     reg.kartabl.sign_in(SELLER, "0000")
     reg.kartabl.sign_in(SELLER, "0000")
     assert reg.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.OK
-    assert reg.portal.subscriber_info(SELLER).failed_attempts == 0
+    assert reg.portal.subscriber_info(SELLER).others_failed_attempts == 0
     assert reg.kartabl.sign_in(SELLER, "0000").attempts_left == 2
 
 
@@ -210,7 +211,7 @@ def test_locks_grow_on_repeat_and_expire(reg, clock):
         clock.now = until - timedelta(seconds=1)
         assert reg.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.LOCKED
         clock.now = until  # the lock has run out: a fresh round of three
-        assert reg.portal.subscriber_info(SELLER).locked_until is None
+        assert reg.portal.subscriber_info(SELLER).others_locked_until is None
     assert durations == [timedelta(minutes=15), timedelta(hours=1), timedelta(hours=24),
                          timedelta(hours=24)]
     assert reg.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.OK
@@ -226,7 +227,7 @@ def test_after_a_lock_runs_out_the_count_starts_again(reg, clock):
 def test_setting_a_password_lifts_the_lock(reg):
     lock(reg, SELLER)
     reg.portal.set_password(SELLER, "24682468")
-    assert reg.portal.subscriber_info(SELLER).locked_until is None
+    assert reg.portal.subscriber_info(SELLER).others_locked_until is None
     assert reg.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.WRONG
     assert reg.kartabl.sign_in(SELLER, "24682468").status is PasswordStatus.OK
 
@@ -238,7 +239,7 @@ def test_an_interrupted_third_attempt_still_locks(reg, clock):
     with reg.store.engine.begin() as conn:  # as if a third check died after counting
         from ivr.registry.tables import subscribers
 
-        conn.execute(subscribers.update().values(failed_attempts=3))
+        conn.execute(subscribers.update().values(others_failed_attempts=3))
     assert reg.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.LOCKED
 
 
@@ -264,21 +265,33 @@ def test_check_activation_code_refusals(reg, imei, seller, refusal):
 
 
 def test_wrong_codes_lock_the_device_not_the_number(reg, clock):
-    first = reg.devices.check_code(PHONE, "87654321")
+    first = reg.devices.check_code(PHONE, "87654321", owner=owner(SELLER))
     assert (first.refusal, first.attempts_left) == (Refusal.WRONG_CODE, 2)
-    assert reg.devices.check_code(PHONE, "1234").attempts_left == 1  # malformed counts too
+    assert reg.devices.check_code(PHONE, "1234", owner=owner(SELLER)).attempts_left == 1
     third = reg.devices.check_code(PHONE, "87654321", owner=owner(SELLER))
     assert third.refusal is Refusal.CODE_LOCKED
     assert third.locked_until == clock.now + timedelta(minutes=15)
-    assert reg.devices.check_code(PHONE, CODE).refusal is Refusal.CODE_LOCKED
-    assert activate(reg, BUYER, PHONE, CODE).refusal is Refusal.CODE_LOCKED
+    assert reg.devices.check_code(PHONE, CODE, owner=owner(SELLER)).refusal \
+        is Refusal.CODE_LOCKED
     assert transfer_direct(reg, SELLER, PHONE, CODE, BUYER).refusal is Refusal.CODE_LOCKED
     assert reg.portal.device_info(PHONE).code_locked_until == third.locked_until
     # the number is not locked, and the lock runs out
     assert reg.kartabl.sign_in(SELLER, SELLER_PIN).status is PasswordStatus.OK
     clock.now = third.locked_until
-    assert reg.devices.check_code(PHONE, CODE).ok
+    assert reg.devices.check_code(PHONE, CODE, owner=owner(SELLER)).ok
     assert "code_locked" in events(reg)
+
+
+def test_buyers_wrong_codes_never_stop_the_owner_from_selling(reg, clock):
+    """Anyone who knows an IMEI (it is on the box) can key codes for it through option 2: that
+    locks the buyers' door only, never the signed-in owner's."""
+    for _ in range(3):
+        last = activate(reg, STRANGER, PHONE, "87654321")
+    assert last.refusal is Refusal.CODE_LOCKED
+    assert activate(reg, BUYER, PHONE, CODE).refusal is Refusal.CODE_LOCKED  # buyers wait
+    info = reg.portal.device_info(PHONE)
+    assert info.buyer_locked_until is not None and info.code_locked_until is None
+    assert transfer_direct(reg, SELLER, PHONE, CODE, BUYER).ok  # the owner sells all the same
 
 
 def test_code_locks_grow_on_repeat(reg, clock):

@@ -8,12 +8,21 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from ivr.registry.db import current_revision, head_revision, make_engine, normalize_url, upgrade
+from ivr.registry.db import (
+    current_revision,
+    downgrade,
+    head_revision,
+    make_engine,
+    normalize_url,
+    upgrade,
+)
 from ivr.registry.errors import SchemaNotReady
 from ivr.registry.service import Registry
 from ivr.registry.tables import metadata
 
 from .support import TEST_PEPPER
+
+HEAD = "0002"
 
 
 def test_the_migrations_build_exactly_the_models(db_url):
@@ -22,13 +31,38 @@ def test_the_migrations_build_exactly_the_models(db_url):
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(context, metadata) == []
-        assert current_revision(engine) == head_revision() == "0001"
+        assert current_revision(engine) == head_revision() == HEAD
     finally:
         engine.dispose()
 
 
 def test_upgrade_again_changes_nothing(db_url):
-    assert upgrade(db_url) == "0001"
+    assert upgrade(db_url) == HEAD
+
+
+def test_0002_keeps_the_rows_of_a_0001_registry_and_counts_from_zero(db_url):
+    """A registry in production at 0001 (with subscribers and devices) upgrades in place."""
+    registry = Registry.open(db_url, pepper=TEST_PEPPER)
+    try:
+        registry.portal.add_subscriber("09121111111", password="1234")
+        registry.portal.add_device("350000000000014", owner="09121111111", brand="S",
+                                   model="A", activation_code="12345678")
+    finally:
+        registry.close()
+    assert downgrade(db_url, "0001") == "0001"
+    assert upgrade(db_url) == HEAD
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT others_failed_attempts, others_lock_level, others_locked_until "
+                "FROM subscribers").one()
+            assert tuple(row) == (0, 0, None)
+            row = conn.exec_driver_sql(
+                "SELECT buyer_failed_attempts, code_hash IS NOT NULL FROM devices").one()
+            assert tuple(row) == (0, True)
+    finally:
+        engine.dispose()
 
 
 def test_an_unmigrated_database_names_the_fix(tmp_path):
@@ -40,9 +74,9 @@ def test_upgrade_from_any_directory_and_with_an_explicit_migrations_dir(tmp_path
     from ivr.registry import db
 
     monkeypatch.chdir(tmp_path)
-    assert upgrade(f"sqlite:///{tmp_path / 'a.db'}") == "0001"
+    assert upgrade(f"sqlite:///{tmp_path / 'a.db'}") == HEAD
     monkeypatch.setenv("HAMTA_MIGRATIONS_DIR", str(db.migrations_dir()))
-    assert upgrade(f"sqlite:///{tmp_path / 'b.db'}") == "0001"
+    assert upgrade(f"sqlite:///{tmp_path / 'b.db'}") == HEAD
     monkeypatch.setenv("HAMTA_MIGRATIONS_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(SchemaNotReady, match="HAMTA_MIGRATIONS_DIR"):
         upgrade(f"sqlite:///{tmp_path / 'c.db'}")
