@@ -19,20 +19,23 @@ class Ivr:
     calls from any channel. `close()` (or `async with`) when done."""
 
     def __init__(self, registry: Registry, *, workers: int | None = None,
-                 desk: AsyncRegistry | None = None) -> None:
+                 desk: AsyncRegistry | None = None, server: str | None = None) -> None:
         """`workers`: hashing threads (ivr.registry.aio.default_workers()). `desk`: an
-        AsyncRegistry of one's own (tests that inject faults, the bench's timed one)."""
+        AsyncRegistry of one's own (tests that inject faults, the bench's timed one). `server`:
+        this server's name in the call log (host:port), for closing its stale calls."""
         self.registry = registry
         self.desk = desk or AsyncRegistry(registry, workers=workers)
+        self.server = server
 
     @classmethod
-    def open(cls, db: str | None = None, *, workers: int | None = None) -> Ivr:
+    def open(cls, db: str | None = None, *, workers: int | None = None,
+             server: str | None = None) -> Ivr:
         """The registry named by `db`, else HAMTA_DB_URL, else the data directory's SQLite."""
-        return cls(Registry.open(db_url(db)), workers=workers)
+        return cls(Registry.open(db_url(db)), workers=workers, server=server)
 
     async def handle(self, call: Call) -> CallResult:
         """Run one call from the welcome to the goodbye; what the call log records."""
-        return await handle_call(call, self.desk)
+        return await handle_call(call, self.desk, self.server)
 
     def close(self) -> None:
         self.desk.close()

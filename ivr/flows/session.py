@@ -56,10 +56,12 @@ class CallResult:
         return self.outcome
 
 
-async def handle_call(call: Call, registry: AsyncRegistry) -> CallResult:
-    """Run the call to its end and log it."""
+async def handle_call(call: Call, registry: AsyncRegistry, server: str | None = None
+                      ) -> CallResult:
+    """Run the call to its end and log it (`server`: which server took it, host:port)."""
     await registry.call_started(
-        call.call_id, try_normalize(call.caller_id), call.channel_name, datetime.now(UTC)
+        call.call_id, try_normalize(call.caller_id), call.channel_name, datetime.now(UTC),
+        server,
     )
     result = CallResult()
     try:

@@ -498,3 +498,21 @@ def test_call_log(reg, clock):
     assert c1.ended is not None
     assert logged[1].msisdn is None and logged[1].outcome is None
     assert logged[1].path == [] and logged[1].ended is None
+
+
+def test_a_restarted_server_closes_only_its_own_stale_calls(reg, clock):
+    reg.call_log.started("a", SELLER, "PJSIP/1", clock.now, server="host1:4573")
+    reg.call_log.started("b", SELLER, "PJSIP/2", clock.now, server="host2:4573")
+    reg.call_log.started("c", SELLER, "PJSIP/3", clock.now, server="host1:4573")
+    reg.call_log.ended("c", [], "hung_up", clock.now)
+    assert reg.call_log.close_stale("host1:4573", clock.advance(minutes=1)) == 1
+    outcomes = {c.call_id: c.outcome for c in reg.call_log.calls()}
+    assert outcomes == {"a": "interrupted", "b": None, "c": "hung_up"}
+
+
+def test_hostile_call_ids_and_channels_are_cut_to_their_columns(reg, clock):
+    reg.call_log.started("x" * 5000, "${EXEC(rm -rf)}", "C" * 5000, clock.now)
+    reg.call_log.ended("x" * 5000, ["inquiry:registered"], "hung_up", clock.now)
+    [call] = reg.call_log.calls()
+    assert len(call.call_id) == 64 and len(call.channel) == 128 and call.msisdn is None
+    assert call.outcome == "hung_up"
