@@ -10,7 +10,7 @@ from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ivr.registry import lockout, validate
-from ivr.registry.errors import AlreadyExists, InvalidInput, NotFound
+from ivr.registry.errors import AlreadyExists, NotFound
 from ivr.registry.msisdn import normalize
 from ivr.registry.store import GATEWAY_ADMIN, Store, new_subscriber
 from ivr.registry.tables import audit_log, devices, subscribers, transfers
@@ -106,9 +106,7 @@ class Portal:
         store, number = self.store, validate.imei(imei)
         owner_number = normalize(owner) if owner is not None else None
         validate.status(status)
-        brand, model = (brand or "").strip(), (model or "").strip()
-        if not brand or not model:
-            raise InvalidInput("a device needs a brand and a model (e.g. Samsung, Galaxy A54)")
+        brand, model = validate.device_name(brand, "brand"), validate.device_name(model, "model")
         code_hash = None
         if activation_code is not None:
             code_hash = store.hasher.hash("code", number, validate.code(activation_code))

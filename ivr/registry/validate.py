@@ -6,6 +6,9 @@ activation code, a mobile number as keyed, national ID.
 - Activation code: exactly 8 digits (the length the registry hands out).
 - Mobile number as a caller keys it: 11 digits, 09… (ivr.registry.msisdn accepts more spellings).
 - National ID (کد ملی): 10 digits with the Iranian check digit.
+- A device's brand and model: printable text of at most NAME_MAX characters, cleaned at the door
+  (Unicode NFC, control characters and terminal escapes removed, spaces folded), because it is
+  read back on terminals, in logs, and fits a 64-character column on PostgreSQL.
 
 Digits are ASCII 0-9 only (a keypad sends those; a regex \\d would let Persian
 digits through).
@@ -14,6 +17,7 @@ digits through).
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from stdnum import imei as stdnum_imei
 
@@ -23,6 +27,7 @@ PIN_MIN, PIN_MAX = 4, 8
 CODE_LEN = 8
 IMEI_LEN = 15
 MSISDN_LEN = 11  # 09xxxxxxxxx
+NAME_MAX = 64  # devices.brand and devices.model
 STATUSES = ("registered", "unregistered", "blocked")
 
 
@@ -94,3 +99,19 @@ def national_id(raw: str) -> str:
             f"{raw!r} is not an Iranian national ID (10 digits with a valid check digit)"
         )
     return cleaned
+
+
+def device_name(raw: str | None, what: str) -> str:
+    """A brand or model, cleaned: NFC, no control or format characters (an ESC sequence keeps
+    only its printable tail), spaces folded. InvalidInput when empty or too long."""
+    text = unicodedata.normalize("NFC", raw or "")
+    text = re.sub(r"\x1b\[[0-9;?]*[ -/]*[@-~]", "", text)  # CSI sequences, whole
+    text = "".join(" " if ch.isspace() else ch for ch in text
+                   if ch.isspace() or unicodedata.category(ch)[0] != "C")
+    text = " ".join(text.split())
+    if not text:
+        raise InvalidInput(f"a device needs a brand and a model (e.g. Samsung, Galaxy A54): "
+                           f"the {what} is empty")
+    if len(text) > NAME_MAX:
+        raise InvalidInput(f"a device's {what} is at most {NAME_MAX} characters, not {len(text)}")
+    return text

@@ -78,3 +78,23 @@ def test_status_rule():
 def test_persian_digits_are_not_a_number():
     with pytest.raises(InvalidMsisdn):
         normalize("۰۹۱۲۱۲۳۴۵۶۷")
+
+
+@pytest.mark.parametrize(("raw", "clean"), [
+    ("  Samsung  ", "Samsung"),
+    ("Galaxy\tA54\n", "Galaxy A54"),
+    ("\x1b[31mRed\x1b[0mmi", "Redmi"),  # a terminal escape is removed whole
+    ("Nokia\x07\x00 C32", "Nokia C32"),  # bell, NUL
+    ("Cafe\u0301", "Café"),  # NFC
+    ("\u200eHonor\u202e", "Honor"),  # bidi controls
+    ("شیائومی", "شیائومی"),
+    ("x" * 64, "x" * 64),
+])
+def test_device_names_are_cleaned_at_the_door(raw, clean):
+    assert validate.device_name(raw, "model") == clean
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\x1b[2J", "x" * 65, "y" * 10_000])
+def test_empty_or_long_device_names_are_refused(raw):
+    with pytest.raises(InvalidInput, match="brand and a model|at most 64"):
+        validate.device_name(raw, "model")

@@ -516,3 +516,11 @@ def test_hostile_call_ids_and_channels_are_cut_to_their_columns(reg, clock):
     [call] = reg.call_log.calls()
     assert len(call.call_id) == 64 and len(call.channel) == 128 and call.msisdn is None
     assert call.outcome == "hung_up"
+
+
+def test_device_names_are_bounded_and_cleaned_on_every_engine(reg):
+    with pytest.raises(InvalidInput, match="at most 64"):
+        reg.portal.add_device(UNKNOWN, owner=SELLER, brand="x" * 10_000, model="M")
+    reg.portal.add_device(UNKNOWN, owner=SELLER, brand="\x1b[31mLG\x1b[0m", model="G8\x07")
+    info = reg.portal.device_info(UNKNOWN)
+    assert (info.brand, info.model) == ("LG", "G8")
