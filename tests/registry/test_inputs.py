@@ -96,5 +96,5 @@ def test_device_names_are_cleaned_at_the_door(raw, clean):
 
 @pytest.mark.parametrize("raw", ["", "   ", "\x1b[2J", "x" * 65, "y" * 10_000])
 def test_empty_or_long_device_names_are_refused(raw):
-    with pytest.raises(InvalidInput, match="brand and a model|at most 64"):
+    with pytest.raises(InvalidInput, match=r"brand and a model|at most 64"):
         validate.device_name(raw, "model")
