@@ -1,7 +1,9 @@
 """`hamta-ivr`: one command, a sub-command group per module of this package.
 
 Each module below has `register(subparsers)`, which adds its parsers and sets `func` (args ->
-exit code). Bad input raises UsageError or ConfigError: printed as one line, exit code 2.
+exit code). Bad input raises UsageError or ConfigError: printed as one line, exit code 2. As a
+last resort, a database error that reaches `main` (e.g. a write to a read-only database) is
+printed the same way, naming HAMTA_DB_URL/--db; `-v` also prints its traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 
 from ivr.config import ConfigError
 
@@ -54,10 +57,47 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (UsageError, ConfigError) as exc:
-        print(f"hamta-ivr: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(exc)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        explained = _database_error(exc, args)
+        if explained is None:
+            raise
+        if args.verbose:
+            traceback.print_exc()
+        return _error(explained)
+
+
+def _error(exc: Exception) -> int:
+    line = " ".join(str(exc).split())  # one line, whatever the message holds
+    print(f"hamta-ivr: error: {line}", file=sys.stderr)
+    return 2
+
+
+def _database_error(exc: Exception, args: argparse.Namespace) -> ConfigError | None:
+    """A database failure as a ConfigError naming HAMTA_DB_URL/--db; None for anything else."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    kinds: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error)
+    try:
+        import psycopg
+
+        kinds += (psycopg.Error,)
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    if not isinstance(exc, kinds):
+        return None
+    from ivr.config import db_url
+    from ivr.registry.db import explain
+
+    try:
+        url: str | None = db_url(getattr(args, "db", None))
+    except ConfigError:
+        url = None
+    return explain(exc, url)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,17 @@ normalised with ivr.registry.msisdn.normalize and stored as E.164 (+989…). Not
 a password or activation code in clear: only peppered argon2id hashes (ivr.registry.hashing), and
 the audit log's `detail` never holds a secret. The parts are synchronous and thread-safe; the
 call flows reach them through ivr.registry.aio, so hashing never blocks an event loop.
+
+`Registry.open` refuses a pepper other than the one the registry's hashes were made with (its
+fingerprint is kept in `registry_meta`, see ivr.registry.meta), and turns every failure to reach
+or read the database into a one-line ConfigError naming HAMTA_DB_URL/--db.
 """
 
 from __future__ import annotations
 
+from ivr.registry import meta
 from ivr.registry.call_log import CallLog
-from ivr.registry.db import check_schema, make_engine
+from ivr.registry.db import check_schema, database_errors, make_engine
 from ivr.registry.devices import Devices
 from ivr.registry.hashing import OWASP_MINIMUM, HashParams, SecretHasher
 from ivr.registry.kartabl import Kartabl
@@ -35,19 +40,34 @@ class Registry:
     def open(
         cls, url: str | None = None, *, pepper: bytes | None = None,
         hash_params: HashParams = OWASP_MINIMUM, clock: Clock | None = None,
-        check: bool = True,
+        check: bool = True, check_pepper: bool = True,
     ) -> Registry:
         """Connect (ivr.config.db_url/load_pepper when not given). Does not migrate: see
         ivr.registry.db.upgrade(url), which `hamta-ivr db upgrade` runs. With `check`, a database
-        that is not at the latest migration raises SchemaNotReady naming the fix.
+        that is not at the latest migration raises SchemaNotReady naming the fix, and the pepper
+        is checked against the registry's fingerprint of it (ivr.registry.meta; recorded for a
+        new registry): another pepper is a ConfigError naming HAMTA_PEPPER/HAMTA_PEPPER_FILE.
+        The pepper file is created only for a new registry (no hash, no fingerprint).
+        `check_pepper=False` is for reading names only (ivr.cli.prompts, with a dummy pepper).
+        A database that cannot be reached or read is a ConfigError naming HAMTA_DB_URL/--db.
         `hash_params` below the OWASP minimum are for tests only."""
-        from ivr.config import db_url, load_pepper
+        from ivr.config import db_url, load_pepper, pepper_source
 
         engine = make_engine(db_url(url))
         try:
-            if check:
-                check_schema(engine)
-            hasher = SecretHasher(pepper if pepper is not None else load_pepper(), hash_params)
+            with database_errors(engine.url):
+                state = None
+                if check:
+                    check_schema(engine)
+                    state = meta.pepper_state(engine)
+                if pepper is None:
+                    pepper = load_pepper(create=state is not None and state.new)
+                    source = pepper_source()
+                else:
+                    source = "the pepper given to Registry.open"
+                hasher = SecretHasher(pepper, hash_params)
+                if state is not None and check_pepper:
+                    meta.check_pepper(engine, pepper, state, source)
         except BaseException:
             engine.dispose()
             raise

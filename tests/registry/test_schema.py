@@ -8,6 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from ivr.config import ConfigError
 from ivr.registry.db import (
     current_revision,
     downgrade,
@@ -94,8 +95,10 @@ def test_urls():
     assert normalize_url("postgresql://u@h/d").drivername == "postgresql+psycopg"
     assert normalize_url("postgres://u@h/d").drivername == "postgresql+psycopg"
     assert normalize_url("sqlite:////tmp/x.db").drivername == "sqlite"
-    with pytest.raises(ValueError, match="SQLite file"):
-        make_engine("sqlite://")
+    for in_memory in ("sqlite://", "sqlite:///:memory:",
+                      "sqlite:///file::memory:?uri=true", "sqlite:///file:x?mode=memory&uri=true"):
+        with pytest.raises(ConfigError, match=r"HAMTA_DB_URL/--db.*SQLite file"):
+            make_engine(in_memory)
 
 
 def test_sqlite_pragmas_and_immediate_writes(sqlite_registry_factory):
