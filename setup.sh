@@ -25,11 +25,74 @@ install_debian_packages() {
   for p in "${DEBIAN_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+  install_mbrola
+}
+
+# MBROLA and its Persian diphone voice ir1: the default prompt voice (espeak-ng voice mb-ir1).
+# `mbrola` is in Debian's contrib, `mbrola-ir1` in non-free. When this machine's sources lack
+# those components, one file adds them for the machine's own Debian release and mirror, and a
+# pin lets apt take only these two packages from them: every other package keeps coming from
+# where it came from. Without them the prompts fall back to espeak-ng's formant voice `fa`.
+MBROLA_PACKAGES=(mbrola mbrola-ir1)
+MBROLA_SOURCES=/etc/apt/sources.list.d/hamta-ivr-mbrola.sources
+MBROLA_PIN=/etc/apt/preferences.d/hamta-ivr-mbrola
+
+deb_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+deb_candidate() {  # apt has a version of $1 it would install
+  apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}' | grep -qvx '(none)'
+}
+
+install_mbrola() {
+  local p missing=()
+  for p in "${MBROLA_PACKAGES[@]}"; do deb_installed "$p" || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
-  say "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  apt-get update -qq
+  if ! deb_candidate mbrola || ! deb_candidate mbrola-ir1; then
+    add_mbrola_source
+    apt-get update -qq
+  fi
+  say "installing MBROLA and its Persian voice (contrib, non-free): ${missing[*]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    printf 'setup.sh: warning: could not install %s; the prompts use the formant voice\n' \
+      "${missing[*]}" >&2
+}
+
+add_mbrola_source() {
+  local codename uri components=() c keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  [ -n "$codename" ] || { printf 'setup.sh: warning: unknown Debian release: no MBROLA\n' >&2; return 0; }
+  # the mirror this machine already takes its release's main component from
+  uri=$(apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' \
+          'Identifier: Packages' 2>/dev/null | awk -v r="$codename" '$2 == r && $3 == "main" {print $1; exit}')
+  uri=${uri:-http://deb.debian.org/debian/}
+  deb_candidate mbrola || components+=(contrib)
+  deb_candidate mbrola-ir1 || components+=(non-free)
+  {
+    echo "# hamta-ivr setup.sh: MBROLA (contrib) and its Persian voice ir1 (non-free) only;"
+    echo "# $MBROLA_PIN lets apt take nothing else from these components."
+    echo "Types: deb"
+    echo "URIs: $uri"
+    echo "Suites: $codename"
+    echo "Components: ${components[*]}"
+    if [ -f "$keyring" ]; then echo "Signed-By: $keyring"; fi
+  } > "$MBROLA_SOURCES.tmp"
+  {
+    for c in "${components[@]}"; do
+      printf 'Explanation: hamta-ivr: nothing from %s but MBROLA\nPackage: *\n' "$c"
+      printf 'Pin: release o=Debian, n=%s, c=%s\nPin-Priority: -1\n\n' "$codename" "$c"
+    done
+    printf 'Explanation: hamta-ivr: MBROLA and its Persian voice\nPackage: %s\n' "${MBROLA_PACKAGES[*]}"
+    printf 'Pin: release o=Debian, n=%s\nPin-Priority: 500\n' "$codename"
+  } > "$MBROLA_PIN.tmp"
+  mv "$MBROLA_SOURCES.tmp" "$MBROLA_SOURCES"
+  mv "$MBROLA_PIN.tmp" "$MBROLA_PIN"
 }
 
 install_python_package() {
@@ -72,7 +135,7 @@ demo() {
   cat <<EOF
 
 The IVR answers extension 7777 (Persian prompts, main menu 1-6, * repeats).
-- Place a call without a phone:  $venv/bin/hamta-ivr dial --from 09121111111 --keys "5 1 1234#"
+- Place a call without a phone:  $venv/bin/hamta-ivr dial --from 09121111111 --keys "5 1 1 1234# h"
 - Softphone (SIP on 127.0.0.1):  an account printed above, dial 7777
 - Console caller (no Asterisk):  $venv/bin/hamta-ivr call --from 09121111111
 The demo numbers, passwords and codes are in README.md ("The demo registry").

@@ -1,26 +1,40 @@
-"""hamta-ivr prompts build | check: the Persian audio Asterisk plays (see ivr/prompts/build.py).
+"""hamta-ivr prompts build | check | script | timing: the Persian audio Asterisk plays (see
+ivr/prompts/build.py), the voice artists' script, and the speech time of each operation.
 
 The composition layer of ivr.prompts: the prompt code knows nothing of the flows or the registry;
-this module hands it the prompt keys the flows play (ivr.flows.keys.USED_KEYS) and the device
-names the registry holds.
+this module hands it the prompt keys the flows play (ivr.flows.keys.USED_KEYS), the device
+names the registry holds, and (`timing`) the sounds real console calls play.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import io
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ivr.call.console import ConsoleCall
 from ivr.config import PEPPER_MIN_BYTES, db_url
+
+if TYPE_CHECKING:
+    from ivr.call.api import DeviceName, Sound
+    from ivr.prompts.timing import CallSounds, Heard, Operation  # noqa: F401
 
 log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ivr.prompts.engines import DEFAULT_ENGINE, ENGINES
+    from ivr.prompts.engines import ENGINES
 
     group = sub.add_parser(
         "prompts", help="build and check the Persian prompt audio",
@@ -36,9 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "is rebuilt. Device names come from the registry (--db / HAMTA_DB_URL) "
                     "and --device.",
     )
-    build.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
-                       help="speech engine for sounds without a recording (default: espeak, "
-                            "offline; gtts needs internet)")
+    build.add_argument("--engine", choices=ENGINES,
+                       help="speech engine for sounds without a recording (default: mbrola, "
+                            "the MBROLA Persian voice ir1, when installed, else espeak's "
+                            "formant voice; both offline; gtts needs internet)")
     build.add_argument("--recorded", metavar="DIR", type=Path,
                        help="studio recordings that replace generated audio: <key>.wav|mp3|ogg|"
                             "flac, num/<n>.…, digits/<d>.…, device/<slug>.…")
@@ -61,6 +76,38 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="sounds directory (default: HAMTA_SOUNDS_DIR, else <data dir>/sounds)")
     check.set_defaults(func=run_check)
 
+    script = actions.add_parser(
+        "script", help="the recording script for voice artists (every key, its text, a length)",
+        description="Every catalogue key with its text, where it is heard (the catalogue's "
+                    "note) and a target length in seconds (the key's `budget` when the "
+                    "catalogue gives one, else the default voice's length rounded up to half a "
+                    "second), then the number words and digits. The files named in it are what "
+                    "`prompts build --recorded DIR` takes.",
+    )
+    script.add_argument("--out", metavar="FILE", type=Path,
+                        help="write the script here (default: standard output)")
+    script.add_argument("--format", choices=("csv", "md"), default=None,
+                        help="csv (a spreadsheet) or md (a Markdown table); default: from "
+                             "--out's extension, else csv")
+    script.set_defaults(func=run_script)
+
+    timing = actions.add_parser(
+        "timing", help="seconds of speech on each operation's main path, from the built audio",
+        description="Places console calls with the key scripts of ivr/prompts/timing.py "
+                    "(OPERATIONS) on a throwaway demo registry, and sums the durations of the "
+                    "sounds each one plays, from the sounds dir (after `prompts build`): keys "
+                    "typed at once, no barge-in, every prompt heard. PASS/OVER per budget.",
+    )
+    timing.add_argument("--out", metavar="DIR",
+                        help="sounds directory (default: HAMTA_SOUNDS_DIR, else <data dir>/sounds)")
+    timing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    timing.add_argument("--strict", action="store_true",
+                        help="exit status 1 when an operation is over its budget")
+    timing.add_argument("--sounds", action="store_true", dest="list_sounds",
+                        help="also list the sounds of each main path with their seconds "
+                             "(to see where the time goes, or to update the key scripts)")
+    timing.set_defaults(func=run_timing)
+
 
 def read_device_names(url: str) -> list[tuple[str, str]]:
     """Every (brand, model) in the registry at `url`: the one call into the registry's API here.
@@ -69,7 +116,8 @@ def read_device_names(url: str) -> list[tuple[str, str]]:
     """
     from ivr.registry.service import Registry
 
-    with Registry.open(url, pepper=bytes(PEPPER_MIN_BYTES)) as registry:
+    # names only: a dummy pepper, never checked against the registry's nor recorded
+    with Registry.open(url, pepper=bytes(PEPPER_MIN_BYTES), check_pepper=False) as registry:
         return list(registry.portal.device_names())
 
 
@@ -153,3 +201,206 @@ def run_check(args: argparse.Namespace) -> int:
     print(f"prompts check: OK — {report.files} sounds in {where}; "
           f"{report.keys} prompt keys the flows use are all in the catalogue")
     return 0
+
+
+def run_script(args: argparse.Namespace) -> int:
+    from ivr.prompts import script
+    from ivr.prompts.build import build, catalogue_items, digit_items, number_items
+    from ivr.prompts.engines import make_engine
+    from ivr.prompts.layout import sound_path
+
+    fmt = args.format or ("md" if args.out and args.out.suffix.lower() == ".md" else "csv")
+    engine = make_engine(None)
+    items = [*catalogue_items(), *number_items(), *digit_items()]
+    with tempfile.TemporaryDirectory(prefix="hamta-script-") as tmp:
+        build(items, Path(tmp), engine, prune=False)  # lengths in the default voice, as built
+        lengths = {item.name: _seconds(sound_path(Path(tmp), item.name)) for item in items}
+    text = script.render(script.lines(lambda item: lengths.get(item.name)), fmt)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"prompts script: {len(items)} lines ({fmt}, target lengths from "
+              f"{engine.identity}) -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _seconds(path: Path) -> float | None:
+    from ivr.prompts.audio import BadWav, inspect_wav
+
+    try:
+        return inspect_wav(path).seconds
+    except (OSError, BadWav):
+        return None
+
+
+@dataclass
+class ListeningCall(ConsoleCall):
+    """A console call that records every sound it plays, as the FastAGI channel would play it
+    from `sounds`: a device name only when its sound was built (else the flow reads the IMEI's
+    ending), a secret digit string with the channel's gaps. Hangs up when the IVR next waits for
+    a key after the last scripted one: everything the script leads to has been said by then."""
+
+    sounds: Path = Path()
+    digit_gap: float = 0.0
+    record: CallSounds = field(default_factory=lambda: _timing().CallSounds())
+
+    def _hear(self, name: str, gap: float = 0.0) -> None:
+        self.record.heard.append(_timing().Heard(name, gap))
+
+    async def stream(self, sound: Sound, escape: str) -> str | None:
+        self._hear(sound.file)
+        return await super().stream(sound, escape)
+
+    async def say_number(self, value: int, escape: str) -> str | None:
+        from ivr.prompts.persian import number_files
+
+        for file in number_files(value):
+            self._hear(file)
+        return await super().say_number(value, escape)
+
+    async def say_digit_string(self, digits: str, escape: str, *, secret: bool) -> str | None:
+        from ivr.prompts.persian import DIGITS_FOLDER
+
+        for i, digit in enumerate(digits):
+            gap = self.digit_gap if secret and i < len(digits) - 1 else 0.0
+            self._hear(f"{DIGITS_FOLDER}/{digit}", gap)
+        return await super().say_digit_string(digits, escape, secret=secret)
+
+    async def pause(self, seconds: float, escape: str) -> str | None:
+        if self.record.heard:  # silence after the last sound (between digit groups)
+            last = self.record.heard[-1]
+            self.record.heard[-1] = _timing().Heard(last.name, last.gap_after + seconds)
+        return await super().pause(seconds, escape)
+
+    async def device_name(self, name: DeviceName, escape: str) -> tuple[bool, str | None]:
+        from ivr.prompts.devices import device_sound
+
+        file = device_sound(name.brand, name.model, self.sounds)
+        if file is None:
+            return False, None
+        self._hear(file)
+        return await super().device_name(name, escape)
+
+    async def wait_digit(self, timeout: float) -> str | None:
+        from ivr.call.api import CallerHungUp
+
+        if not self.keys:
+            self.hung_up = True
+            raise CallerHungUp
+        key = await super().wait_digit(timeout)
+        if not self.keys:
+            self.record.last_key_at = len(self.record.heard)
+        return key
+
+
+def _timing():  # type: ignore[no-untyped-def]
+    from ivr.prompts import timing
+
+    return timing
+
+
+@dataclass(frozen=True)
+class DemoTemplate:
+    """A throwaway SQLite file holding the demo registry and the one-device subscriber."""
+
+    path: Path
+    pepper: bytes
+
+
+@contextmanager
+def demo_template() -> Iterator[DemoTemplate]:
+    from ivr.prompts import timing
+    from ivr.registry import demo
+    from ivr.registry.db import upgrade
+    from ivr.registry.hashing import TEST_ONLY_FAST
+    from ivr.registry.service import Registry
+
+    with tempfile.TemporaryDirectory(prefix="hamta-timing-") as tmp:
+        path = Path(tmp) / "template.db"
+        url = f"sqlite:///{path}"
+        alembic_log = logging.getLogger("alembic")
+        level = alembic_log.level
+        alembic_log.setLevel(logging.WARNING)  # its INFO lines are for `hamta-ivr db upgrade`
+        try:
+            upgrade(url)
+        finally:
+            alembic_log.setLevel(level)
+        # throwaway: fast hashes and a random pepper; nothing here outlives the command
+        pepper = os.urandom(PEPPER_MIN_BYTES)
+        with Registry.open(url, pepper=pepper, hash_params=TEST_ONLY_FAST) as registry:
+            demo.seed_demo(registry)
+            registry.portal.add_subscriber(timing.ONE_DEVICE, password=timing.ONE_DEVICE_PIN)
+            brand, model = timing.ONE_DEVICE_NAME
+            registry.portal.add_device(timing.ONE_DEVICE_IMEI, owner=timing.ONE_DEVICE,
+                                       brand=brand, model=model, status="registered",
+                                       activation_code=timing.ONE_DEVICE_CODE)
+        yield DemoTemplate(path, pepper)
+
+
+async def listen(operation: Operation, template: DemoTemplate, sounds: Path) -> CallSounds:
+    """Place `operation`'s call on a fresh copy of the demo registry; the sounds it played."""
+    from ivr.app import Ivr
+    from ivr.call.console import scripted_keys
+    from ivr.call.fastagi import DIGIT_GAP_SECONDS
+    from ivr.registry.hashing import TEST_ONLY_FAST
+    from ivr.registry.service import Registry
+
+    copy = template.path.with_name(f"call-{id(operation)}.db")
+    shutil.copyfile(template.path, copy)
+    try:
+        registry = Registry.open(f"sqlite:///{copy}", pepper=template.pepper,
+                                 hash_params=TEST_ONLY_FAST)
+        call = ListeningCall(caller_id=operation.caller, keys=scripted_keys(operation.keys),
+                             out=io.StringIO(), sounds=sounds, digit_gap=DIGIT_GAP_SECONDS)
+        async with Ivr(registry) as ivr:
+            await ivr.handle(call)
+        return call.record
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def listen_all(sounds: Path, operations: Sequence[Operation] | None = None,
+               ) -> dict[str, CallSounds]:
+    """The sounds each operation's call plays (by operation name), one fresh registry each."""
+    from ivr.prompts.timing import OPERATIONS
+
+    chosen = OPERATIONS if operations is None else operations
+    with demo_template() as template:
+        return {op.name: asyncio.run(listen(op, template, sounds)) for op in chosen}
+
+
+def run_timing(args: argparse.Namespace) -> int:
+    from ivr.prompts.build import load_manifest
+    from ivr.prompts.layout import LANGUAGE, sounds_dir
+    from ivr.prompts.timing import (
+        OPERATIONS,
+        durations,
+        main_path,
+        render,
+        time_operations,
+        to_json,
+    )
+
+    out = sounds_dir(args.out)
+    voice = load_manifest(out).get("hamta/main_menu", {}).get("source", "unknown (no manifest)")
+    calls = listen_all(out)
+    timings = time_operations(calls, out)
+    if args.json:
+        print(to_json(timings, out, voice))
+    else:
+        print(f"Speech a caller hears on each main path (keys typed at once, no barge-in), "
+              f"from {out / LANGUAGE}; voice: {voice}\n")
+        print(render(timings))
+    if args.list_sounds:
+        for op in OPERATIONS:
+            path = main_path(calls[op.name], op.until)
+            seconds = durations(out, (h.name for h in path))
+            print(f"\n{op.name} (keys {op.keys!r}, ends with {op.until!r}):",
+                  file=sys.stderr if args.json else sys.stdout)
+            for h in path:
+                gap = f" + {h.gap_after:.2f} s gap" if h.gap_after else ""
+                print(f"  {seconds[h.name]:5.2f} s  {h.name}{gap}",
+                      file=sys.stderr if args.json else sys.stdout)
+    over = [t.operation for t in timings if t.verdict == "OVER"]
+    return 1 if args.strict and over else 0

@@ -56,10 +56,11 @@ class Item:
     name: str
     text: str
     kind: str
-    pronounce: tuple[tuple[str, str], ...] = ()  # (engine, text that engine says instead)
+    # (engine pronunciation key, text those engines say instead): see Engine.pronunciation
+    pronounce: tuple[tuple[str, str], ...] = ()
 
-    def spoken(self, engine: str) -> str:
-        return dict(self.pronounce).get(engine, self.text)
+    def spoken(self, pronunciation: str) -> str:
+        return dict(self.pronounce).get(pronunciation, self.text)
 
     @property
     def recording_name(self) -> str:
@@ -178,7 +179,7 @@ def build_hash(item: Item, engine: Engine | None, recording_sha: str | None) -> 
     else:
         assert engine is not None
         payload["engine"] = engine.identity
-        payload["spoken"] = item.spoken(engine.name)
+        payload["spoken"] = item.spoken(engine.pronunciation)
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -306,7 +307,7 @@ def _make(item: Item, recording: Path | None, engine: Engine, out: Path, tmp: Pa
         origin = f"the recording {recording}"
     else:
         source = tmp / f"{index}{engine.suffix}"
-        engine.synthesize(item.spoken(engine.name), source)
+        engine.synthesize(item.spoken(engine.pronunciation), source)
         origin = f"{engine.name} audio"
     wav = tmp / f"{index}.out.wav"
     convert(source, wav)

@@ -1,4 +1,18 @@
-"""Speech engines that turn Persian text into audio: espeak-ng (offline, the default) and gTTS.
+"""Speech engines that turn Persian text into audio: espeak-ng + MBROLA, espeak-ng, and gTTS.
+
+- `mbrola` (the default when installed): espeak-ng's Persian rules driving the MBROLA diphone
+  voice ir1 (espeak-ng voice `mb-ir1`; Debian packages `mbrola` from contrib and `mbrola-ir1`
+  from non-free, installed by setup.sh). Recorded diphones: far more natural than a formant voice.
+  MBROLA's licence allows use and copying free of charge, not sale or inclusion in a product
+  that is sold.
+- `espeak` (the fallback when MBROLA or its voice is missing): espeak-ng's formant voice `fa`.
+- `gtts`: Google's voice, online (below).
+`default_engine()` picks the first of the two offline engines that can run here.
+
+Both espeak-ng engines read the same text through the same Persian rules, so they say the same
+phonemes (`espeak-ng -v fa -x -q TEXT` prints them; tests/prompts/test_pronunciation.py pins
+every digit and number word) and share one pronunciation key, `espeak`: a sound whose text they
+say wrongly gives them phoneme input instead (build.ESPEAK_PRONUNCIATION).
 
 An engine writes one audio file for one text in whatever format it produces; the builder converts
 it with sox. `identity` names the engine, its version and voice, and is part of every generated
@@ -15,7 +29,9 @@ or `--engine espeak` / `--recorded DIR`). Nothing is silently substituted.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from functools import cached_property
@@ -25,8 +41,14 @@ from typing import Any, Protocol
 from ivr.prompts.audio import require_sox_format, require_tool
 from ivr.prompts.layout import PromptsError
 
-ENGINES = ("espeak", "gtts")
-DEFAULT_ENGINE = "espeak"
+ENGINES = ("mbrola", "espeak", "gtts")
+FALLBACK_ENGINE = "espeak"  # the formant voice: always there with espeak-ng-data
+
+# Where espeak-ng looks for an MBROLA voice (besides its own data folder): mbrola-ir1 installs
+# /usr/share/mbrola/ir1/ir1.
+MBROLA_VOICE_FILES = ("/usr/share/mbrola/{v}/{v}", "/usr/share/mbrola/{v}",
+                      "/usr/share/mbrola/voices/{v}")
+MBROLA_VOICE = "ir1"
 
 
 class EngineError(PromptsError):
@@ -34,7 +56,8 @@ class EngineError(PromptsError):
 
 
 class Engine(Protocol):
-    name: str  # the --engine value; also the key of a sound's engine-specific pronunciation
+    name: str  # the --engine value
+    pronunciation: str  # the key of a sound's engine-specific spoken text (Item.pronounce)
     suffix: str  # the audio format synthesize() writes
     jobs: int  # how many sounds to synthesise at once
 
@@ -53,6 +76,7 @@ class EspeakEngine:
     """espeak-ng with its Persian voice: offline, fast, robotic — a stand-in for recordings."""
 
     name = "espeak"
+    pronunciation = "espeak"
     suffix = ".wav"
     jobs = 4
 
@@ -62,6 +86,10 @@ class EspeakEngine:
 
     def prepare(self) -> None:
         exe = require_tool("espeak-ng")
+        self._require_voice(exe)
+        self.identity  # noqa: B018 - read the version now, not in a worker thread
+
+    def _require_voice(self, exe: str) -> None:
         voices = subprocess.run(
             [exe, f"--voices={self.voice}"], capture_output=True, text=True, check=False
         ).stdout
@@ -70,16 +98,10 @@ class EspeakEngine:
                 f"espeak-ng has no voice {self.voice!r}; install the Debian package "
                 "espeak-ng-data (it holds the Persian voice `fa`)"
             )
-        self.identity  # noqa: B018 - read the version now, not in a worker thread
 
     @cached_property
     def identity(self) -> str:
-        out = subprocess.run(
-            [require_tool("espeak-ng"), "--version"], capture_output=True, text=True, check=False
-        ).stdout
-        match = re.search(r"text-to-speech:\s*(\S+)", out)
-        version = match.group(1) if match else "unknown"
-        return f"espeak-ng {version} voice={self.voice} speed={self.speed}"
+        return f"espeak-ng {espeak_version()} voice={self.voice} speed={self.speed}"
 
     def synthesize(self, text: str, dest: Path) -> None:
         cmd = [require_tool("espeak-ng"), "-v", self.voice, "-s", str(self.speed),
@@ -90,11 +112,88 @@ class EspeakEngine:
             raise EngineError(f"espeak-ng failed on {text!r}: {detail}")
 
 
+def espeak_version() -> str:
+    out = subprocess.run(
+        [require_tool("espeak-ng"), "--version"], capture_output=True, text=True, check=False
+    ).stdout
+    match = re.search(r"text-to-speech:\s*(\S+)", out)
+    return match.group(1) if match else "unknown"
+
+
+def mbrola_voice_file(voice: str = MBROLA_VOICE) -> Path | None:
+    """The installed MBROLA voice database espeak-ng will load, if any."""
+    for pattern in MBROLA_VOICE_FILES:
+        path = Path(pattern.format(v=voice))
+        if path.is_file():
+            return path
+    return None
+
+
+def mbrola_missing(voice: str = MBROLA_VOICE) -> str | None:
+    """Why the MBROLA engine cannot run here (None: it can), naming the package to install."""
+    if shutil.which("mbrola") is None:
+        return ("the `mbrola` program is not installed (Debian package mbrola, in contrib; "
+                "setup.sh installs it)")
+    if mbrola_voice_file(voice) is None:
+        return (f"the MBROLA voice {voice} is not installed (Debian package mbrola-{voice}, in "
+                "non-free; setup.sh installs it)")
+    if shutil.which("espeak-ng") is None:
+        return "`espeak-ng` is not installed (Debian package espeak-ng)"
+    return None
+
+
+def default_engine() -> str:
+    """The best offline voice this machine has: MBROLA ir1 when installed, else espeak's `fa`."""
+    return "mbrola" if mbrola_missing() is None else FALLBACK_ENGINE
+
+
+class MbrolaEngine(EspeakEngine):
+    """espeak-ng's Persian rules speaking through the MBROLA diphone voice ir1 (`mb-ir1`).
+
+    Rate for the 8 kHz telephone line: 160 words per minute. At espeak's 175 the diphones blur
+    once band-limited to 3.4 kHz; at 150 the main menu is 1.6 s longer for no gain. espeak-ng
+    scales clause pauses with the rate: at 160 a comma pauses about 0.25 s and a full stop or
+    «؛» about 0.48 s (measured on the main menu), enough to hear the items apart.
+    Licence: MBROLA and its voices may be used and copied free of charge, not sold or included
+    in a product that is sold.
+    """
+
+    name = "mbrola"
+    pronunciation = "espeak"  # the same espeak-ng Persian rules as the formant voice
+
+    def __init__(self, voice: str = MBROLA_VOICE, speed: int = 170) -> None:
+        super().__init__(voice=f"mb-{voice}", speed=speed)
+        self.mbrola_voice = voice
+
+    def _require_voice(self, exe: str) -> None:
+        why = mbrola_missing(self.mbrola_voice)
+        if why is not None:
+            raise EngineError(f"the mbrola engine cannot run: {why}; or use --engine espeak "
+                              "(the formant voice)")
+        listed = subprocess.run(
+            [exe, "--voices=mb"], capture_output=True, text=True, check=False
+        ).stdout  # columns: Pty Language Age/Gender VoiceName File Other
+        if not any(line.split()[4:5] == [f"mb/{self.voice}"] for line in listed.splitlines()[1:]):
+            raise EngineError(
+                f"espeak-ng has no voice {self.voice!r} (the MBROLA voice definition); install "
+                "the Debian package espeak-ng-data, or use --engine espeak"
+            )
+
+    @cached_property
+    def identity(self) -> str:
+        voice_file = mbrola_voice_file(self.mbrola_voice)
+        digest = (hashlib.sha256(voice_file.read_bytes()).hexdigest()[:12]
+                  if voice_file else "absent")
+        return (f"espeak-ng {espeak_version()} voice={self.voice} "
+                f"mbrola={self.mbrola_voice}:{digest} speed={self.speed}")
+
+
 class GttsEngine:
     """Google Translate's speech through gTTS: online; Persian is sent with the language check
     off (see the module docstring) and any failure is reported, never papered over."""
 
     name = "gtts"
+    pronunciation = "gtts"
     suffix = ".mp3"
     jobs = 2  # polite to the service
 
@@ -157,7 +256,11 @@ def _gtts_failure(exc: BaseException | None, lang: str) -> str:
             "studio recordings instead")
 
 
-def make_engine(name: str) -> Engine:
+def make_engine(name: str | None = None) -> Engine:
+    """The engine called `name`; None: default_engine() (MBROLA when installed, else espeak)."""
+    name = name or default_engine()
+    if name == "mbrola":
+        return MbrolaEngine()
     if name == "espeak":
         return EspeakEngine()
     if name == "gtts":

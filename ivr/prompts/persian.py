@@ -1,10 +1,19 @@
-"""Persian numbers: words with Persian grammar for counts, and the sound files that speak them."""
+"""Persian numbers: words with Persian grammar for counts, and the sound files that speak them.
+
+Homographs: written without short vowels, nine «نه» (noh) is the word for "no" «نه» (na), and
+espeak-ng says "na" (`espeak-ng -v fa -x -q نه` prints n'a). Nine is therefore written with its
+vowel, «نُه» (n'oh), the spelling a careful Persian text uses where it could be misread; every
+engine (espeak-ng, MBROLA, gTTS) and every reader gets it right. Every other digit and number
+word below was checked against what espeak-ng says (tests/prompts/test_pronunciation.py pins the
+phonemes): only «و» needs help, read alone as the formal «va» where a number says «o»
+(build.ESPEAK_PRONUNCIATION).
+"""
 
 from __future__ import annotations
 
 from ivr.prompts.catalogue import SOUND_FOLDER
 
-_ONES = ["صفر", "یک", "دو", "سه", "چهار", "پنج", "شش", "هفت", "هشت", "نه", "ده", "یازده",
+_ONES = ["صفر", "یک", "دو", "سه", "چهار", "پنج", "شش", "هفت", "هشت", "نُه", "ده", "یازده",
          "دوازده", "سیزده", "چهارده", "پانزده", "شانزده", "هفده", "هجده", "نوزده"]
 _TENS = {20: "بیست", 30: "سی", 40: "چهل", 50: "پنجاه", 60: "شصت", 70: "هفتاد", 80: "هشتاد",
          90: "نود"}
@@ -16,7 +25,8 @@ AND = "و"
 AND_NAME = "and"  # the sound file of «و»: hamta/num/and
 NUMBER_FOLDER = f"{SOUND_FOLDER}/num"
 DIGITS_FOLDER = "digits"  # Asterisk's SAY DIGITS plays <language>/digits/<d>
-DIGIT_WORDS = tuple(_ONES[:10])  # «صفر» … «نه», as IMEIs and phone numbers are read
+NINE = "نُه"  # with its vowel (damma): unvowelled «نه» is "no", see the module docstring
+DIGIT_WORDS = tuple(_ONES[:10])  # «صفر» … «نُه», as IMEIs and phone numbers are read
 
 
 def _tokens(n: int) -> list[int | str]:

@@ -13,11 +13,12 @@ from ivr.prompts import catalogue
 ZWNJ = "\u200c"
 LETTERS = set("ءآأؤئابپتثجچحخدذرزژسشصضطظعغفقکگلمنوهی")
 NON_JOINING = set("ءآأؤادذرزژو")  # letters that never join the next one: a ZWNJ after them is noise
-MARKS = {"\u064b", "\u0654"}  # tanvin in «لطفاً», hamza above in «ۀ»
+# tanvin in «لطفاً», hamza above in «ۀ», damma in nine «نُه» (bare «نه» is "no")
+MARKS = {"\u064b", "\u0654", "\u064f"}
 PUNCTUATION = set(" .،؛:؟!«»")
 ALLOWED = LETTERS | MARKS | PUNCTUATION | {ZWNJ}
 KEY_NAMES = {"صفر": "0", "یک": "1", "دو": "2", "سه": "3", "چهار": "4", "پنج": "5", "شش": "6",
-             "هفت": "7", "هشت": "8", "نه": "9", "ستاره": "*", "مربع": "#"}
+             "هفت": "7", "هشت": "8", "نُه": "9", "نه": "9", "ستاره": "*", "مربع": "#"}
 
 ENTRIES = catalogue.entries()
 TEXTS = {key: entry["text"] for key, entry in ENTRIES.items()}
@@ -95,7 +96,10 @@ def test_one_way_of_pressing_keys(key):
 
 
 @pytest.mark.parametrize(("key", "keys"), [
-    ("main_menu", ["1", "2", "3", "4", "5", "6", "*"]),  # README: the keys a caller presses
+    ("main_menu", ["1", "2", "3", "4", "5"]),  # README: the keys a caller presses
+    ("main_menu_again", ["*"]),
+    ("menu_more", ["1", "2"]),
+    ("choose_device_long_last", ["#", "0"]),
     ("confirm_or_cancel", ["1", "2"]),
     ("whose_devices", ["1", "2"]),
     ("code_repeat_or_finish", ["1", "2"]),
@@ -108,10 +112,19 @@ def test_menu_digits_are_the_flows_digits(key, keys):
 
 def test_main_menu_says_what_each_key_does():
     menu = TEXTS["main_menu"]
-    order = ["استعلام", "فعال‌سازی", "انتقال مالکیت", "دریافت کد", "فهرست دستگاه",
-             "تغییر کد", "دوباره"]
+    order = ["استعلام", "فعال‌سازی", "انتقال مالکیت", "کد فعال‌سازی", "دستگاه‌های من"]
     positions = [menu.index(words) for words in order]
     assert positions == sorted(positions)
+
+
+def test_no_sentence_ends_in_a_colon_before_a_lone_number():
+    """Numbers sit inside sentences («تا دو بار دیگر …»), never after «…:» like a form."""
+    assert [key for key, text in TEXTS.items() if text.endswith(":")] == []
+
+
+def test_confirmation_questions_have_a_verb():
+    for key in ("transfer_confirm_end", "activate_confirm_end"):
+        assert TEXTS[key].endswith("شود؟"), key
 
 
 def test_polite_plural():

@@ -45,7 +45,7 @@ def test_slug_of_a_name_outside_ascii_is_safe_and_distinct():
     ("Apple", "iPhone 15 Pro Max", "آیفون پانزده پرو مکس"),
     ("Xiaomi", "Redmi Note 12", "شیائومی ردمی نوت دوازده"),
     ("Xiaomi", "Xiaomi 13", "شیائومی سیزده"),
-    ("Huawei", "Nova 9", "هوآوی نوا نه"),
+    ("Huawei", "Nova 9", "هوآوی نوا نُه"),
     ("Nokia", "G21", "نوکیا جی بیست و یک"),
     ("Motorola", "Moto G54", "موتورولا موتو جی پنجاه و چهار"),
     ("Honor", "X7", "آنر ایکس هفت"),
