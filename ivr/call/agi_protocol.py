@@ -47,6 +47,8 @@ _REPLY = re.compile(r"^(?P<status>\d{3})(?:[ -](?P<rest>.*))?$")
 _RESULT = re.compile(r"result=(?P<value>\S*)(?:\s+\((?P<data>[^)]*)\))?")
 _ENDPOS = re.compile(r"\bendpos=(?P<endpos>-?\d+)")
 _MASKED = re.compile(r"^(SAY (?:DIGITS|NUMBER|ALPHA)) (\S+)", re.IGNORECASE)
+_CODE = re.compile(r"-?[0-9]{1,9}")  # ASCII digits only (str.isdigit takes ۱ too)
+UNEXPECTED_KEY = "?"  # a result code no telephone key has; never one of 0-9 * #
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -123,6 +125,12 @@ def set_variable(name: str, value: str) -> str:
     return f"SET VARIABLE {name} {value}"
 
 
+def wait(seconds: float) -> str:
+    """A short silence (the dialplan's Wait): not a question, so callers that key as the IVR
+    asks (`hamta-ivr dial`, the fake Asterisk, the bench) do not key into it."""
+    return f"EXEC Wait {seconds:g}"
+
+
 CHANNEL_STATUS = "CHANNEL STATUS"
 HANGUP = "HANGUP"
 
@@ -149,9 +157,16 @@ class AgiReply:
 
     @property
     def key(self) -> str | None:
-        """The key in `result=` (its ASCII code; 0: none). ValueError for a non-number."""
-        code = int(self.result or 0)
-        return chr(code) if code > 0 else None
+        """The key in `result=` (its ASCII code; 0 or nothing: none). Never raises: a code that
+        is not a printable ASCII character (`99999999`, negative, non-ASCII digits, text) is
+        UNEXPECTED_KEY, which the call API takes as an invalid entry. DTMF A-D come as `A`-`D`."""
+        text = self.result.strip()
+        if text in ("", "0"):
+            return None
+        if not _CODE.fullmatch(text):
+            return UNEXPECTED_KEY
+        code = int(text)
+        return chr(code) if 32 < code < 127 else UNEXPECTED_KEY
 
     @property
     def line(self) -> str:

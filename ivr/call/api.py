@@ -24,8 +24,14 @@ log = logging.getLogger(__name__)
 FIRST_DIGIT_TIMEOUT = 8.0  # seconds a caller gets to start an entry after the prompt ends
 INTER_DIGIT_TIMEOUT = 5.0  # seconds between two keys of one entry
 RETRIES = 3  # tries per question before the polite goodbye
+GROUP_PAUSE = 0.2  # seconds of silence between the groups of a digit string
 FREE_RESTARTS = 3  # `*` pressed in an entry starts it over this often without costing a try
 ALL_KEYS = "0123456789*#"
+UNEXPECTED = "unexpected key"  # how a try ends on a key outside ALL_KEYS
+BACK_KEY = "#"  # pressed alone in any question: back to the main menu
+PHONE_CODE = "phone code"  # how a try ends on `*#…#` (a phone code such as *#06#)
+PHONE_CODE_PEEK = 1.5  # seconds after `*` to tell a phone code from a restart
+PHONE_CODE_MAX = 6  # keys read after `*#` to its closing `#`
 
 
 class CallerHungUp(Exception):
@@ -35,10 +41,23 @@ class CallerHungUp(Exception):
 # --- what can be played: prompt keys and spoken values ------------------------------------------
 @dataclass(frozen=True)
 class Digits:
-    """Digits read one by one (IMEIs, phone numbers, codes, reference numbers)."""
+    """Digits read one by one (IMEIs, phone numbers, codes, reference numbers), in the groups
+    people read them in (a mobile number 0912 345 6789), with a short pause between groups."""
 
     value: str
+    groups: tuple[int, ...] = ()  # group sizes; the rest of the digits make a last group
     secret: bool = False  # a code read to its owner: spoken, but masked in transcripts and logs
+
+    def grouped(self) -> list[str]:
+        """The digit groups in order."""
+        parts, at = [], 0
+        for size in self.groups:
+            if at < len(self.value):
+                parts.append(self.value[at:at + size])
+            at += size
+        if at < len(self.value):
+            parts.append(self.value[at:])
+        return parts or [self.value]
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,7 @@ class Status(StrEnum):
     ENTERED = "entered"
     TIMED_OUT = "timed_out"  # silence on the last try
     GAVE_UP = "gave_up"  # a wrong entry on the last try
+    BACK = "back"  # the caller asked for the main menu (`#` alone)
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,7 @@ class Question:
     label: str  # names the question in transcripts and logs
     prompt: tuple[Say, ...]
     reprompt: tuple[Say, ...] = ()  # tries after the first (default: the prompt again)
+    star: tuple[Say, ...] = ()  # what `*` plays (default: the prompt again)
     keys: str = ""  # a menu: one of these keys
     min_len: int = 1
     max_len: int = 1
@@ -104,6 +125,7 @@ class Question:
     secret: bool = False  # masked in transcripts and logs
     immediate: str = ""  # a key that, pressed first, is the whole entry
     tries: int = RETRIES
+    patience: int | None = None  # silences that end it at once, unannounced (None: the tries)
     first_timeout: float = FIRST_DIGIT_TIMEOUT
     inter_timeout: float = INTER_DIGIT_TIMEOUT
 
@@ -118,8 +140,10 @@ class Question:
         return self.validator(entry) if self.validator is not None else None
 
 
-def menu(label: str, *prompt: Say, keys: str, reprompt: Sequence[Say] = ()) -> Question:
-    return Question(label, tuple(prompt), tuple(reprompt), keys=keys)
+def menu(label: str, *prompt: Say, keys: str, reprompt: Sequence[Say] = (),
+         star: Sequence[Say] = (), patience: int | None = None) -> Question:
+    return Question(label, tuple(prompt), tuple(reprompt), tuple(star), keys=keys,
+                    patience=patience)
 
 
 def entry(label: str, *prompt: Say, length: int | tuple[int, int],
@@ -174,6 +198,10 @@ class Call(ABC):
         """Say a device name if the channel has audio for it: (spoken, key pressed)."""
         return False, None
 
+    async def pause(self, seconds: float, escape: str) -> str | None:
+        """A short silence (between digit groups); the key pressed meanwhile, if any."""
+        return None
+
     def note(self, line: str) -> None:  # noqa: B027 - optional hook
         """A transcript line (console) or log line; never called with a secret."""
 
@@ -193,7 +221,12 @@ class Call(ABC):
         if isinstance(item, str):
             return await self.stream(sound_for(item), escape)
         if isinstance(item, Digits):
-            return await self.say_digit_string(item.value, escape, secret=item.secret)
+            for n, group in enumerate(item.grouped()):
+                key = await self.pause(GROUP_PAUSE, escape) if n else None
+                key = key or await self.say_digit_string(group, escape, secret=item.secret)
+                if key:
+                    return key
+            return None
         if isinstance(item, Number):
             return await self.say_number(item.value, escape)
         _, key = await self.device_name(item, escape)
@@ -209,40 +242,63 @@ class Call(ABC):
         min_len..max_len digits: a fixed-length one completes on its last digit, a variable one
         on `#` (or a pause after at least min_len digits); a key in `immediate` pressed first is
         the whole entry; `*` starts the entry over, not counted as a try (up to FREE_RESTARTS
-        times a question). A wrong entry hears why (the validator's prompt key); silence hears
-        `no_input`; then the next try's prompt (the question's re-prompt after the first).
+        times a question), and `*#…#` (a phone code such as *#06#) is explained and asked again
+        the same way. `#` alone answers BACK (the caller wants the main menu). A wrong entry hears
+        why (the validator's prompt key); silence hears `no_input`; then the next try's prompt
+        (the question's re-prompt after the first).
         """
         first = tuple(prompt) if prompt is not None else question.prompt
         status = Status.TIMED_OUT
-        attempt = restarts = 0
+        attempt = restarts = silences = 0
         how = ""
         while attempt < question.tries:
-            again = attempt > 0 and how != "restart"  # `*` hears the whole question again
-            await self.play(*(question.reprompt or first) if again else first)
+            if how == "restart":  # `*`: the whole question again
+                said = question.star or first
+            else:
+                said = question.reprompt or first if attempt > 0 else first
+            await self.play(*said)
             entry, how = await self._collect(question)
             shown = mask(entry) if question.secret else entry
             self.note(f"  [{question.label}] {shown or '-'} ({how})")
+            if how == "back":
+                return Answer(Status.BACK)
+            if how == PHONE_CODE and restarts < FREE_RESTARTS:  # explained, asked again, free
+                restarts += 1
+                await self.play("phone_code")
+                how = ""
+                continue
             if how == "restart" and (question.keys or restarts < FREE_RESTARTS):
                 restarts += 1
                 continue
             attempt += 1
             if how == "silence":
                 status = Status.TIMED_OUT
+                silences += 1
+                if question.patience is not None and silences >= question.patience:
+                    break
                 await self.play("no_input")
                 continue
             status = Status.GAVE_UP
-            reason = "invalid_entry" if how == "restart" else question.check(entry)
+            if how == UNEXPECTED:  # a key no telephone keypad has (A-D, a bad result code)
+                reason: str | None = "invalid_choice" if question.keys else "invalid_entry"
+            else:
+                reason = "invalid_entry" if how == "restart" else question.check(entry)
             if reason is None:
                 return Answer(Status.ENTERED, entry)
             await self.play(reason)
         return Answer(status)
 
     async def _collect(self, question: Question) -> tuple[str, str]:
-        """One try's keys: (entry, how it ended)."""
+        """One try's keys: (entry, how it ended). A key outside 0-9 * # ends the try at once as
+        UNEXPECTED (an invalid entry, counted as a try); it never reaches the entry."""
         if question.keys:
             key = await self._next_key(question.first_timeout)
             if key is None:
                 return "", "silence"
+            if key not in ALL_KEYS:
+                return "", UNEXPECTED
+            if key == BACK_KEY:
+                return "", "back"
             return ("", "restart") if key == "*" else (key, "entered")
         min_len, max_len = question.min_len, question.max_len
         fixed = min_len == max_len
@@ -256,10 +312,12 @@ class Call(ABC):
                 if entry and not fixed and len(entry) >= min_len:
                     return entry, "paused"
                 return entry, "silence" if not entry else "incomplete"
-            if key == "#":
-                return entry, "entered"
+            if key not in ALL_KEYS:
+                return entry, UNEXPECTED
+            if key == BACK_KEY:
+                return entry, "entered" if entry else "back"
             if key == "*":
-                return entry, "restart"
+                return entry, await self._star()
             entry += key
             if len(entry) >= max_len:
                 if fixed:
@@ -268,7 +326,23 @@ class Call(ABC):
                 key = await self._next_key(question.inter_timeout)
                 if key in ("#", None):
                     return entry, "entered"
+                if key not in ALL_KEYS:
+                    return entry, UNEXPECTED
                 return entry + key, "too long"
+
+    async def _star(self) -> str:
+        """`*` in an entry: a restart, or the start of a phone code (`*#06#`, dialled here by a
+        caller told to read the IMEI that way) when `#` follows at once."""
+        key = await self._next_key(PHONE_CODE_PEEK)
+        if key != "#":
+            if key is not None:
+                self._typed = key + self._typed  # the first key of the entry started over
+            return "restart"
+        for _ in range(PHONE_CODE_MAX):
+            key = await self._next_key(INTER_DIGIT_TIMEOUT)
+            if key in ("#", None):
+                break
+        return PHONE_CODE
 
     async def _next_key(self, timeout: float) -> str | None:
         if self._typed:

@@ -2,9 +2,11 @@
 
 For a PBX that runs AGI scripts rather than a FastAGI server: Asterisk starts this program per
 call with the AGI environment on stdin. The call runs through the same AgiCall and flows as
-FastAGI. pyst2 writes every command and result line to stderr, which Asterisk logs — with the
-keys a caller pressed — so its stderr goes through a filter that masks every digit. The settings
-(HAMTA_DB_URL, HAMTA_SOUNDS_DIR, …) come from Asterisk's environment.
+FastAGI. Each run first sweeps the spool: secret files of a script that is gone (kill -9, a
+crash) and any older than the longest prompt (with IDLE_SLACK) are deleted. pyst2 writes every
+command and result line to stderr, which Asterisk logs — with the keys a caller pressed — so its
+stderr goes through a filter that masks every digit. The settings (HAMTA_DB_URL,
+HAMTA_SOUNDS_DIR, …) come from Asterisk's environment.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import logging
 import re
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from asterisk.agi import (
@@ -26,7 +29,14 @@ from asterisk.agi import (
 )
 
 from ivr.call.agi_protocol import AgiReply
-from ivr.call.fastagi import AgiCall, AgiError
+from ivr.call.fastagi import (
+    COMMAND_TIMEOUT,
+    IDLE_SLACK,
+    AgiCall,
+    AgiError,
+    longest_command,
+    sweep_spool,
+)
 
 log = logging.getLogger("hamta-ivr-agi")
 
@@ -72,13 +82,21 @@ class PystTransport:
         return await asyncio.to_thread(self._exchange, line)
 
 
+def sweep_leftovers(sounds: Path, spool: Path) -> int:
+    """Secret files nobody plays any more: a dead script's, or older than the longest prompt."""
+    longest = longest_command(sounds)
+    return sweep_spool(spool, COMMAND_TIMEOUT if longest is None else longest + IDLE_SLACK)
+
+
 async def run_call(agi: AGI) -> object:
     from ivr.app import Ivr
     from ivr.asterisk.config import sounds_dir, spool_dir
 
+    sounds, spool = sounds_dir(), spool_dir()
+    await asyncio.to_thread(sweep_leftovers, sounds, spool)
     ivr = await asyncio.to_thread(Ivr.open, None, workers=2)
     call = AgiCall.from_env(agi.env, PystTransport(agi), channel_name="agi",
-                            sounds=sounds_dir(), spool=spool_dir())
+                            sounds=sounds, spool=spool)
     async with ivr:
         outcome = await ivr.handle(call)
     with contextlib.suppress(AgiError):  # the caller already gone

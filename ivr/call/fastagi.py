@@ -13,9 +13,19 @@ Traps this module handles (see issue 4):
 - panoramisk's header reader spins when a peer disconnects mid-handshake: the handshake is read
   here, bounded in time and size.
 - Secrets never go into an AGI command (every command is an AMI event): a secret digit string is
-  assembled from the digit prompts into a temporary WAV file that Asterisk plays by path.
+  assembled from the digit prompts into a temporary WAV file that Asterisk plays by path. The file
+  (`secret-<pid>-<process token>-<random>.wav`, mode 0640, the spool folder's group: the group
+  Asterisk reads with) is deleted right after the prompt; `sweep_spool` removes the files a dead
+  process left (kill -9) and any older than a bound: at every start and on a timer while serving.
+- A result code no key has (`200 result=99999999`, negative, non-ASCII, DTMF A-D) is an unexpected
+  key, which the call API counts as an invalid entry; it is never an error.
 - Asterisk reports SUCCESS when the server dies mid-call, so the server sets HAMTA_RESULT=done at a
   normal end and the dialplan plays `service_unavailable` otherwise.
+- Load shedding: above `max_calls` calls in progress a new caller hears `busy` at once, the server
+  sets HAMTA_RESULT=busy and hangs up, no registry work done (`?overflow=yes` in the AGI URL: only
+  HAMTA_RESULT=busy, so the dialplan can try another server). A peer that leaves a command
+  unanswered longer than the idle limit (`command_timeout`, which `idle_limit()` derives from the
+  built audio) is dropped as gone.
 """
 
 from __future__ import annotations
@@ -24,31 +34,55 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 import signal
+import time
 import wave
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 from panoramisk.fast_agi import Application, Request
 
 from ivr.call import agi_protocol as agi
 from ivr.call.agi_protocol import AgiReply, loggable
-from ivr.call.api import Call, CallerHungUp, DeviceName, Sound
+from ivr.call.api import (
+    FIRST_DIGIT_TIMEOUT,
+    INTER_DIGIT_TIMEOUT,
+    Call,
+    CallerHungUp,
+    DeviceName,
+    Sound,
+)
 from ivr.prompts.devices import device_sound
 
 log = logging.getLogger(__name__)
 
 ROUTE = "hamta"
 RESULT_VARIABLE = "HAMTA_RESULT"  # the dialplan plays service_unavailable unless it is "done"
+BUSY = "busy"  # HAMTA_RESULT when the server turned the caller away (the `busy` prompt)
 HANDSHAKE_TIMEOUT = 5.0  # seconds for Asterisk to send the AGI environment
 HANDSHAKE_MAX_BYTES = 64 * 1024
-COMMAND_TIMEOUT = 600.0  # no single AGI command (a long prompt) takes longer
+# The idle limit: seconds one AGI command may go unanswered before the peer counts as gone. Used
+# when the built audio cannot be measured (`idle_limit` derives a tighter one from it); the
+# longest command is a prompt or a digit string said, then WAIT FOR DIGIT takes at most 8 s.
+COMMAND_TIMEOUT = 120.0
+IDLE_SLACK = 15.0  # added to the longest command: a loaded Asterisk, a slow start of playback
+IDLE_LIMIT_RANGE = (30.0, 600.0)  # what `idle_limit` may return
+MOST_DIGITS_SAID = 20  # the longest digit string one SAY DIGITS reads (an IMEI is 15)
+DEVICE_NAME_SECONDS = 10.0  # the longest device-name sound `prompts check` accepts
+MAX_CALLS = 500  # calls in progress per server: 2 cores carry 1,000 paced bench callers (~3,000
+# real ones), and each call holds a socket and maybe a database connection (ulimit -n 1024)
 DRAIN_SECONDS = 120.0  # on SIGTERM, how long running calls may go on
 DIGIT_GAP_SECONDS = 0.12  # silence between the digits of a secret digit string
+SECRET_PREFIX = "secret-"
+SECRET_MODE = 0o640  # the owner writes, the spool's group (Asterisk's) reads, nobody else
+PROCESS_TOKEN = secrets.token_hex(4)  # tells this process's files from a dead one's of the same pid
+_SECRET_NAME = re.compile(r"secret-(?P<pid>[0-9]+)-(?P<token>[0-9a-f]+)-[0-9a-f]+\.wav")
 
 CallHandler = Callable[[Call], Awaitable[Any]]
 
@@ -64,23 +98,34 @@ class AgiTransport(Protocol):
 
 
 class StreamTransport:
-    """FastAGI: command lines written to, and replies read from, the connection from Asterisk."""
+    """FastAGI: command lines written to, and replies read from, the connection from Asterisk.
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    A command left unanswered for `timeout` seconds (the idle limit) means the peer is gone: the
+    reply is a closed connection (a hang-up to AgiCall), and so is every later one, at once."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 timeout: float = COMMAND_TIMEOUT) -> None:
         self.reader = reader
         self.writer = writer
+        self.timeout = timeout
+        self.gone = False
 
     async def command(self, line: str) -> AgiReply:
+        if self.gone:
+            return agi.CLOSED
         try:
             self.writer.write(line.encode() + b"\n")
-            async with asyncio.timeout(COMMAND_TIMEOUT):
+            async with asyncio.timeout(self.timeout):
                 await self.writer.drain()
                 reply, _ = await agi.read_reply(self.reader.readline)
         except (ConnectionError, ValueError, asyncio.IncompleteReadError):
+            self.gone = True
             return agi.CLOSED
         except TimeoutError:
-            raise AgiError(f"no reply to {loggable(line).split()[0]} in {COMMAND_TIMEOUT}s") \
-                from None
+            self.gone = True
+            log.warning("no reply to %s in %gs (the idle limit): the call is dropped",
+                        agi.parse_command(line).verb or "a command", self.timeout)
+            return agi.AgiReply(0, message=f"no reply in {self.timeout:g}s")
         return reply
 
 
@@ -138,10 +183,13 @@ class AgiCall(Call):
 
     @staticmethod
     def _key(reply: AgiReply) -> str | None:
-        try:
-            return reply.key
-        except ValueError:
-            raise AgiError(f"unexpected AGI result {reply.result!r}") from None
+        """The key a reply carries; a code no key has is agi.UNEXPECTED_KEY, never an error (the
+        call API makes it an invalid entry)."""
+        key = reply.key
+        if key is not None and key not in "0123456789*#":
+            log.info("unexpected key code %r from the AGI peer: an invalid entry",
+                     reply.result[:12])
+        return key
 
     # --- the call API primitives ---------------------------------------------------------------
     async def stream(self, sound: Sound, escape: str) -> str | None:
@@ -169,8 +217,9 @@ class AgiCall(Call):
 
     def _assemble_digits(self, digits: str) -> Path:
         folder = self.sounds / self.language / "digits"
-        self.spool.mkdir(parents=True, exist_ok=True)
-        path = self.spool / f"secret-{secrets.token_hex(12)}.wav"
+        self.spool.mkdir(parents=True, exist_ok=True, mode=0o750)
+        path = self.spool / f"{SECRET_PREFIX}{os.getpid()}-{PROCESS_TOKEN}-" \
+            f"{secrets.token_hex(12)}.wav"
         params = None
         frames: list[bytes] = []
         for digit in digits:
@@ -184,16 +233,26 @@ class AgiCall(Call):
             raise AgiError("nothing to say")
         gap = b"\0" * int(params.framerate * DIGIT_GAP_SECONDS) * params.sampwidth \
             * params.nchannels
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        with os.fdopen(fd, "wb") as fh, wave.open(fh, "wb") as out:
-            out.setnchannels(params.nchannels)
-            out.setsampwidth(params.sampwidth)
-            out.setframerate(params.framerate)
-            out.writeframes(gap.join(frames))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_MODE)
+        try:
+            _owner_and_asterisk_only(fd, self.spool)
+            with os.fdopen(fd, "wb") as fh, wave.open(fh, "wb") as out:
+                out.setnchannels(params.nchannels)
+                out.setsampwidth(params.sampwidth)
+                out.setframerate(params.framerate)
+                out.writeframes(gap.join(frames))
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
         return path
 
     async def wait_digit(self, timeout: float) -> str | None:
         return self._key(await self._send(agi.wait_for_digit(int(timeout * 1000))))
+
+    async def pause(self, seconds: float, escape: str) -> str | None:
+        """Silence between digit groups (Asterisk's Wait)."""
+        await self._send(agi.wait(seconds))
+        return None
 
     async def device_name(self, name: DeviceName, escape: str) -> tuple[bool, str | None]:
         file = await asyncio.to_thread(device_sound, name.brand, name.model, self.sounds)
@@ -217,6 +276,98 @@ class AgiCall(Call):
 
     def note(self, line: str) -> None:
         log.debug("%s %s", self.call_id, line)
+
+
+# --- the spool of secret files ------------------------------------------------------------------
+def _owner_and_asterisk_only(fd: int, spool: Path) -> None:
+    """Mode 0640 whatever the umask, group the spool folder's (the group Asterisk reads with)."""
+    os.fchmod(fd, SECRET_MODE)
+    with contextlib.suppress(OSError):
+        group = spool.stat().st_gid
+        if os.fstat(fd).st_gid != group:
+            os.fchown(fd, -1, group)  # allowed when we belong to that group (or are root)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, someone else's
+        return True
+    return True
+
+
+def sweep_spool(spool: Path, max_age: float, *, now: float | None = None,
+                mine: bool = False) -> int:
+    """Delete the secret files nobody needs any more; the number deleted.
+
+    A secret file is needed only until Asterisk has opened it for its one STREAM FILE (Linux
+    plays on from an open file that is deleted). Deleted: files of a process that is gone (a
+    crash, kill -9; a restarted process with the same pid tells its files by PROCESS_TOKEN), files
+    of an unknown name, and any older than `max_age` seconds (a call cancelled mid-prompt);
+    with `mine`, this process's too (it has no call left)."""
+    now = time.time() if now is None else now
+    removed = 0
+    try:
+        entries = list(os.scandir(spool))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if not entry.name.startswith(SECRET_PREFIX):
+            continue
+        match = _SECRET_NAME.fullmatch(entry.name)
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+            if match is not None and age <= max_age:
+                pid = int(match["pid"])
+                if pid == os.getpid() and match["token"] == PROCESS_TOKEN and not mine:
+                    continue  # ours, playing now
+                if pid != os.getpid() and _alive(pid):
+                    continue  # another server's or AGI script's, playing now
+            os.unlink(entry.path)
+            removed += 1
+        except FileNotFoundError:
+            continue  # deleted meanwhile by its call
+        except OSError as exc:
+            log.error("cannot delete %s from the spool: %s", entry.path, exc.strerror)
+    if removed:
+        log.info("spool %s: %d leftover secret file(s) deleted", spool, removed)
+    return removed
+
+
+def _wav_seconds(path: Path) -> float:
+    try:
+        with wave.open(str(path), "rb") as wav:
+            return wav.getnframes() / float(wav.getframerate() or 1)
+    except (OSError, EOFError, wave.Error):
+        return 0.0
+
+
+def longest_command(sounds: Path, language: str = "fa") -> float | None:
+    """Seconds the longest playing AGI command lasts with the built audio: the longest prompt,
+    a device name, or MOST_DIGITS_SAID of the longest digit. None when nothing is built."""
+    folder = sounds / language
+    prompts = [_wav_seconds(p) for p in (folder / "hamta").glob("*.wav")]
+    digits = [_wav_seconds(p) for p in (folder / "digits").glob("*.wav")]
+    if not prompts or not digits:
+        return None
+    digit = max(digits) + DIGIT_GAP_SECONDS
+    return max(max(prompts), DEVICE_NAME_SECONDS, MOST_DIGITS_SAID * digit)
+
+
+def idle_limit(sounds: Path, language: str = "fa") -> float:
+    """How long one AGI command may go unanswered: the longest playing command with the built
+    audio, plus the two digit timeouts and IDLE_SLACK (within IDLE_LIMIT_RANGE); COMMAND_TIMEOUT
+    when the audio is not built."""
+    longest = longest_command(sounds, language)
+    if longest is None:
+        return COMMAND_TIMEOUT
+    limit = longest + FIRST_DIGIT_TIMEOUT + INTER_DIGIT_TIMEOUT + IDLE_SLACK
+    low, high = IDLE_LIMIT_RANGE
+    return round(min(max(limit, low), high), 1)
 
 
 # --- the FastAGI server -------------------------------------------------------------------------
@@ -258,6 +409,17 @@ class ServerSettings:
     sounds: Path = Path("sounds")
     spool: Path = Path("spool")
     drain_seconds: float = DRAIN_SECONDS
+    max_calls: int = MAX_CALLS  # calls in progress; above it a new caller hears `busy`
+    command_timeout: float = COMMAND_TIMEOUT  # the idle limit (see `idle_limit`)
+
+    @property
+    def secret_max_age(self) -> float:
+        """A secret file older than one command's whole time limit belongs to no prompt."""
+        return self.command_timeout
+
+    @property
+    def sweep_interval(self) -> float:
+        return max(1.0, min(30.0, self.secret_max_age / 4))
 
 
 class FastAgiServer:
@@ -272,13 +434,31 @@ class FastAgiServer:
         self.calls: set[asyncio.Task[Any]] = set()
         self.server: asyncio.Server | None = None
         self.outcomes: list[Any] = []  # recent outcomes (tests), bounded
+        self.in_progress = 0  # calls being handled (not counting those turned away)
+        self.turned_away = 0  # callers who heard `busy`, since the start
+        self._turned_away_logged = (0.0, 0)  # (when, count) of the last warning
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Sweep the spool of secret files a crash left, then listen; the spool is swept on a
+        timer while serving."""
+        await asyncio.to_thread(sweep_spool, self.settings.spool, self.settings.secret_max_age)
         self.server = await asyncio.start_server(self._connection, self.settings.host,
                                                  self.settings.port)
+        self._sweeper = asyncio.create_task(self._sweep_regularly(), name="spool-sweeper")
         sockets = ", ".join(str(s.getsockname()[:2]) for s in self.server.sockets)
-        log.info("FastAGI server on %s, route agi://%s:%d/%s", sockets, self.settings.host,
-                 self.port, ROUTE)
+        log.info("FastAGI server on %s, route agi://%s:%d/%s (at most %d calls, idle limit "
+                 "%gs)", sockets, self.settings.host, self.port, ROUTE, self.settings.max_calls,
+                 self.settings.command_timeout)
+
+    async def _sweep_regularly(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval)
+            try:
+                await asyncio.to_thread(sweep_spool, self.settings.spool,
+                                        self.settings.secret_max_age)
+            except Exception:
+                log.exception("sweeping the spool failed")
 
     @property
     def port(self) -> int:
@@ -314,9 +494,40 @@ class FastAgiServer:
 
     async def _route(self, request: Request) -> None:
         call = AgiCall.from_env(
-            request.headers, StreamTransport(request.reader, request.writer),
+            request.headers,
+            StreamTransport(request.reader, request.writer, self.settings.command_timeout),
             sounds=self.settings.sounds,
             spool=self.settings.spool)
+        if self.in_progress >= self.settings.max_calls:
+            await self._turn_away(call, request.headers)
+            return
+        self.in_progress += 1
+        try:
+            await self._run(call)
+        finally:
+            self.in_progress -= 1
+
+    async def _turn_away(self, call: AgiCall, env: dict[str, str]) -> None:
+        """Above max_calls: HAMTA_RESULT=busy, then (unless the dialplan sends the caller to
+        another server: `?overflow=yes`) the `busy` prompt and a hang-up. No registry work."""
+        self.turned_away += 1
+        now, (last, count) = time.monotonic(), self._turned_away_logged
+        if now - last >= 10.0:
+            log.warning("%d caller(s) turned away (busy): %d calls in progress, --max-calls %d",
+                        self.turned_away - count, self.in_progress, self.settings.max_calls)
+            self._turned_away_logged = (now, self.turned_away)
+        script = env.get("agi_network_script", "")
+        query = parse_qs(script.partition("?")[2])
+        overflow = query.get("overflow", [""])[0].lower() in ("yes", "1", "true")
+        try:
+            await call._send(agi.set_variable(RESULT_VARIABLE, BUSY))
+            if not overflow:
+                await call.play(BUSY, barge_in=False)
+                await call._send(agi.HANGUP)
+        except (CallerHungUp, AgiError) as exc:
+            log.debug("busy call %s ended: %s", call.call_id, type(exc).__name__)
+
+    async def _run(self, call: AgiCall) -> None:
         log.info("call %s on %s from %s", call.call_id, call.asterisk_channel,
                  "withheld" if call.caller_id is None else "a caller ID")
         if call.language != "fa":
@@ -338,6 +549,11 @@ class FastAgiServer:
         (Asterisk then plays service_unavailable to them rather than silence)."""
         if self.server is not None:
             self.server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         running = {t for t in self.calls if not t.done()}
         if running:
             log.info("waiting up to %.0fs for %d call(s) to end", self.settings.drain_seconds,
@@ -347,6 +563,9 @@ class FastAgiServer:
                 task.cancel()
             if late:
                 await asyncio.wait(late, timeout=5)
+        # no call of ours is left to play a secret file: none may stay behind
+        await asyncio.to_thread(sweep_spool, self.settings.spool, self.settings.secret_max_age,
+                                mine=True)
 
     async def serve_until_signalled(self) -> None:
         stop = asyncio.Event()

@@ -1,12 +1,24 @@
-"""`hamta-ivr serve`: the FastAGI server Asterisk's dialplan calls (`AGI(agi://…/hamta)`)."""
+"""`hamta-ivr serve`: the FastAGI server Asterisk's dialplan calls (`AGI(agi://…/hamta)`).
+
+Before it listens it checks that it can work: the settings are sane (a bad one is a usage error
+naming it, exit 2), the registry is reachable and takes writes (closing the calls a crash of this
+server left "in progress" as `interrupted` proves it; a read-only database is named with the fix),
+and the spool holds no secret file a crash left behind.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
+import resource
+from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
+
+MAX_CALLS_ENV = "HAMTA_MAX_CALLS"
+IDLE_LIMIT_ENV = "HAMTA_IDLE_LIMIT"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,19 +35,113 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "database work has its own 4")
     serve.add_argument("--drain", type=float, default=120.0,
                        help="seconds running calls get to end after SIGTERM (default 120)")
+    serve.add_argument("--max-calls", type=int, metavar="N",
+                       help=f"calls in progress at most; a caller above it hears 'busy' and the "
+                       f"dialplan gets HAMTA_RESULT=busy (default {MAX_CALLS_ENV} or 500)")
+    serve.add_argument("--idle-limit", type=float, metavar="SECONDS",
+                       help=f"seconds one AGI command may go unanswered before the call is "
+                       f"dropped (default {IDLE_LIMIT_ENV}, else the longest built prompt plus "
+                       "the digit timeouts and 15 s, 120 without built audio)")
     serve.set_defaults(func=run_serve)
+
+
+def _usage(message: str) -> Exception:
+    from ivr.cli import UsageError
+
+    return UsageError(message)
+
+
+def _number(value: object, name: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        return kind(str(value))
+    except ValueError:
+        raise _usage(f"{name} {value!r} is not a number") from None
+
+
+def checked_settings(args: argparse.Namespace) -> tuple[int | None, float, int, float | None]:
+    """(workers, drain, max_calls, idle limit or None to derive it); UsageError names the bad
+    one."""
+    from ivr.call.fastagi import MAX_CALLS
+
+    workers = args.workers
+    if workers is not None and not 1 <= workers <= 64:
+        raise _usage(f"--workers {workers}: give 1-64 hashing threads (or leave it out: one per "
+                     "CPU but one)")
+    drain = float(args.drain)
+    if not 0 <= drain <= 3600:  # NaN fails too
+        raise _usage(f"--drain {args.drain:g}: give 0-3600 seconds for running calls to end")
+    raw_calls = args.max_calls if args.max_calls is not None else os.environ.get(MAX_CALLS_ENV)
+    name = "--max-calls" if args.max_calls is not None else MAX_CALLS_ENV
+    max_calls = MAX_CALLS if raw_calls in (None, "") else int(_number(raw_calls, name, int))
+    if not 1 <= max_calls <= 100_000:
+        raise _usage(f"{name} {max_calls}: give 1-100000 calls in progress (default "
+                     f"{MAX_CALLS})")
+    raw_idle = args.idle_limit if args.idle_limit is not None else os.environ.get(IDLE_LIMIT_ENV)
+    name = "--idle-limit" if args.idle_limit is not None else IDLE_LIMIT_ENV
+    idle = None if raw_idle in (None, "") else float(_number(raw_idle, name, float))
+    if idle is not None and not 1 <= idle <= 3600:
+        raise _usage(f"{name} {idle:g}: give 1-3600 seconds (or leave it out: derived from the "
+                     "built prompts)")
+    return workers, drain, max_calls, idle
+
+
+def check_registry(ivr: object, server: str) -> int:
+    """Close this server's stale calls: the registry is reachable and takes writes. ConfigError
+    naming HAMTA_DB_URL/--db and the fix otherwise."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from ivr.app import Ivr
+    from ivr.config import ConfigError
+
+    assert isinstance(ivr, Ivr)
+    try:
+        return ivr.registry.call_log.close_stale(server, datetime.now(UTC))
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        if "readonly" in reason.replace("-", "").replace(" ", "").lower():
+            raise ConfigError(
+                f"the registry (HAMTA_DB_URL/--db) does not take writes ({reason}); serve needs "
+                "a writable database: fix the file's owner or mode (and its folder's), drop "
+                "mode=ro, or point HAMTA_DB_URL/--db at the writable registry") from None
+        raise ConfigError(
+            f"the registry (HAMTA_DB_URL/--db) cannot be written ({reason}); check that the "
+            "database is up and HAMTA_DB_URL/--db names it, then `hamta-ivr db upgrade`"
+        ) from None
+    except SQLAlchemyError as exc:
+        raise ConfigError(f"the registry (HAMTA_DB_URL/--db) cannot be written "
+                          f"({type(exc).__name__}); check HAMTA_DB_URL/--db") from None
+
+
+def _warn_file_limit(max_calls: int) -> None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < max_calls + 64:
+        log.warning("open-file limit %d is below --max-calls %d + 64: raise it (ulimit -n, "
+                    "LimitNOFILE=) or lower --max-calls", soft, max_calls)
 
 
 def run_serve(args: argparse.Namespace) -> int:
     from ivr.app import Ivr
     from ivr.asterisk.config import sounds_dir, spool_dir
-    from ivr.call.fastagi import FastAgiServer, ServerSettings
-    from ivr.config import agi_address
+    from ivr.call.fastagi import FastAgiServer, ServerSettings, idle_limit
+    from ivr.config import ConfigError, agi_address
 
+    workers, drain, max_calls, idle = checked_settings(args)
     address = agi_address(args.host, args.port)
-    settings = ServerSettings(host=address.host, port=address.port, sounds=sounds_dir(),
-                              spool=spool_dir(), drain_seconds=args.drain)
-    ivr = Ivr.open(args.db, workers=args.workers)
+    sounds = sounds_dir()
+    settings = ServerSettings(host=address.host, port=address.port, sounds=sounds,
+                              spool=spool_dir(), drain_seconds=drain, max_calls=max_calls,
+                              command_timeout=idle if idle is not None else idle_limit(sounds))
+    server = f"{address.host}:{address.port}"
+    ivr = Ivr.open(args.db, workers=workers, server=server)
+    try:
+        closed = check_registry(ivr, server)
+    except BaseException:
+        ivr.close()
+        raise
+    if closed:
+        log.warning("%d call(s) this server (%s) left in progress closed as interrupted", closed,
+                    server)
+    _warn_file_limit(max_calls)
 
     async def run() -> None:
         try:
@@ -46,8 +152,6 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         asyncio.run(run())
     except OSError as exc:
-        from ivr.config import ConfigError
-
         raise ConfigError(f"cannot listen on {address.host}:{address.port}: {exc.strerror}; "
                           "is another server running? (--port / HAMTA_AGI_PORT)") from None
     log.info("FastAGI server stopped")

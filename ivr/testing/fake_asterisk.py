@@ -14,9 +14,12 @@ Asterisk 22 (tests/asterisk, tests/fixtures/agi):
 - an unknown command: `510 Invalid or unknown command`.
 
 Keys use the console caller's syntax (`ivr.call.console.scripted_keys`): digits, `*`, `#`; `.`
-lets one question time out; `h` hangs up. Keys are pressed when the IVR waits for one (`WAIT FOR
-DIGIT`), so a script that works with `hamta-ivr call --keys` works here; with `barge_in` a key is
-pressed during a prompt whose escape digits take it, as a caller who knows the menu does. Pacing
+lets one question time out; `h` hangs up. Beyond what a console has: `A`-`D` (the DTMF keys a
+keypad may have) and `[text]`, a raw `result=text` reply as a broken or hostile peer may send
+(`[99999999]`, `[-7]`, `[۱]`); see `fake_keys`. Keys are pressed when the IVR waits for one
+(`WAIT FOR DIGIT`), so a script that works with `hamta-ivr call --keys` works here; with
+`barge_in` a key is pressed during a prompt whose escape digits take it, as a caller who knows the
+menu does (`ignore_escape`: any key cuts any prompt short, as a broken peer might). Pacing
 (how long prompts play, how long the caller takes) only delays replies.
 
 Every exchange is kept (command, reply, when each came and went): tests read what was played and
@@ -28,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -46,6 +50,37 @@ DEAD_OK = frozenset({
 SAMPLE_RATE = 8000  # endpos counts samples of 8 kHz audio
 FULL_PROMPT_SAMPLES = 16000  # endpos of a prompt played to its end without pacing (2 s)
 RESULT_VARIABLE = "HAMTA_RESULT"
+DTMF_EXTRA = "ABCD"
+RAW = "="  # a key item starting with it is a raw result value
+_RAW_ITEM = re.compile(r"\[([^\]]*)\]")
+
+
+def fake_keys(keys: str) -> deque[str]:
+    """The console syntax plus `A`-`D` and `[raw]` (-> the item `=raw`, replied as
+    `200 result=raw`), in order."""
+    out: deque[str] = deque()
+    position = 0
+    for match in _RAW_ITEM.finditer(keys):
+        out.extend(_plain_keys(keys[position:match.start()]))
+        out.append(RAW + match[1])
+        position = match.end()
+    out.extend(_plain_keys(keys[position:]))
+    return out
+
+
+def _plain_keys(keys: str) -> deque[str]:
+    out: deque[str] = deque()
+    for key in "".join(keys.split()):
+        out.extend(key if key in DTMF_EXTRA else scripted_keys(key))
+    return out
+
+
+def key_line(key: str, *, endpos: int | None = None) -> str:
+    """The reply to WAIT FOR DIGIT (or to a prompt, with `endpos`) when the caller presses
+    `key` (a `fake_keys` item)."""
+    if key.startswith(RAW):
+        return agi.AgiReply(200, key[len(RAW):], endpos=endpos).line
+    return agi.key_reply(key, endpos=endpos).line
 
 
 @dataclass(frozen=True)
@@ -107,9 +142,10 @@ class FakeChannel:
     """Asterisk's side of one AGI session, without I/O: answers commands, presses the keys."""
 
     def __init__(self, keys: str = "", *, barge_in: bool = False, pacing: Pacing = NO_PACING,
-                 sighup: bool = False) -> None:
-        self.keys: deque[str] = scripted_keys(keys)
+                 sighup: bool = False, ignore_escape: bool = False) -> None:
+        self.keys: deque[str] = fake_keys(keys)
         self.barge_in = barge_in
+        self.ignore_escape = ignore_escape  # a broken peer: any key cuts any prompt short
         self.pacing = pacing
         self.sighup = sighup  # AGISIGHUP=yes sends a HANGUP line; the dialplan sets it to no
         self.dead = False
@@ -169,8 +205,9 @@ class FakeChannel:
             self.played.append(command.arg(0))
             length = self.pacing.prompt
         escape = command.escape
-        if self.barge_in and self.keys and (self.keys[0] in escape
-                                            or self.keys[0] == HANG_UP_KEY):
+        takes = (lambda key: key != PAUSE_KEY) if self.ignore_escape else \
+            (lambda key: len(key) == 1 and key in escape)
+        if self.barge_in and self.keys and (takes(self.keys[0]) or self.keys[0] == HANG_UP_KEY):
             key = self.keys[0]
             pressed_at = min(self.pacing.key, length)
             await self._sleep(pressed_at)
@@ -178,7 +215,7 @@ class FakeChannel:
                 return self._hang_up(), False
             self.keys.popleft()
             endpos = None if saying else int(pressed_at * SAMPLE_RATE)
-            return agi.key_reply(key, endpos=endpos).line, True
+            return key_line(key, endpos=endpos), True
         await self._sleep(length)
         endpos = None if saying else int(length * SAMPLE_RATE) or FULL_PROMPT_SAMPLES
         return agi.AgiReply(200, "0", endpos=endpos).line, False
@@ -197,7 +234,7 @@ class FakeChannel:
         await self._sleep(self.pacing.key)
         if self.keys[0] == HANG_UP_KEY:
             return self._hang_up(), False
-        return agi.key_reply(self.keys.popleft()).line, True
+        return key_line(self.keys.popleft()), True
 
     async def _get_data(self, command: AgiCommand) -> tuple[str, bool]:
         if command.args:
@@ -337,6 +374,7 @@ async def place_call(
     script: str = "hamta", uniqueid: str | None = None, extra_env: Mapping[str, str] | None = None,
     barge_in: bool = False, pacing: Pacing = NO_PACING, sighup: bool = False,
     linger: float | None = None, connect_gate: asyncio.Semaphore | None = None,
+    ignore_escape: bool = False,
 ) -> CallResult:
     """One call over FastAGI, as Asterisk's `AGI(agi://host:port/hamta)` places it.
 
@@ -347,7 +385,8 @@ async def place_call(
     try:
         env = agi_environment(caller_id=caller_id, index=index, uniqueid=uniqueid,
                               request=f"agi://{host}:{port}/{script}", extra=extra_env)
-        channel = FakeChannel(keys, barge_in=barge_in, pacing=pacing, sighup=sighup)
+        channel = FakeChannel(keys, barge_in=barge_in, pacing=pacing, sighup=sighup,
+                              ignore_escape=ignore_escape)
         return await run_session(reader, writer, env, channel, linger=linger)
     finally:
         writer.close()
@@ -372,9 +411,11 @@ class FakeAsterisk:
 
     async def call(self, keys: str = "", *, caller_id: str | None = None,
                    barge_in: bool = False, pacing: Pacing = NO_PACING, sighup: bool = False,
-                   linger: float | None = 10.0) -> CallResult:
+                   linger: float | None = 10.0, ignore_escape: bool = False,
+                   script: str | None = None) -> CallResult:
+        """`script`: the AGI URL's path, e.g. `hamta?overflow=yes` (default: the route)."""
         index = next(self._numbers)
         return await place_call(
-            self.host, self.port, keys, caller_id=caller_id, index=index, script=self.script,
-            uniqueid=f"{self.base}.{index}", barge_in=barge_in, pacing=pacing, sighup=sighup,
-            linger=linger)
+            self.host, self.port, keys, caller_id=caller_id, index=index,
+            script=script or self.script, uniqueid=f"{self.base}.{index}", barge_in=barge_in,
+            pacing=pacing, sighup=sighup, linger=linger, ignore_escape=ignore_escape)

@@ -22,7 +22,7 @@ from ivr.call.agi_protocol import AgiReply, parse_command
 
 SECRET_FILE = "<spool>/secret-<random>"
 REFERENCE = "<reference>"
-_SECRET = re.compile(r"^(STREAM FILE )\S*/secret-[0-9a-f]+(?=\s|$)")
+_SECRET = re.compile(r"^(STREAM FILE )\S*/secret-[0-9a-f-]+(?=\s|$)")
 
 
 def normalize(commands: Iterable[str]) -> list[str]:

@@ -110,9 +110,26 @@ async def test_too_long_variable_entry_is_refused():
 
 
 async def test_star_starts_the_entry_over():
-    call = phone("1", "2", "*", *"5678#")
+    call = phone("1", "2", "*", "~", *"5678#")
     assert (await call.ask(PASSWORD)).value == "5678"
     assert call.played == ["enter_password", "enter_password"]
+
+
+async def test_a_key_right_after_star_starts_the_new_entry_and_skips_the_prompt():
+    call = phone("1", "2", "*", *"5678#")
+    assert (await call.ask(PASSWORD)).value == "5678"
+    assert call.played == ["enter_password"]  # already keying: no need to hear it again
+
+
+async def test_star_hash_code_is_explained_and_asked_again_for_free():
+    call = phone(*"*#06#", *"*#06#", *"*#06#", *"1234#")
+    assert (await call.ask(PASSWORD)).value == "1234"
+    assert call.played == ["enter_password", "phone_code"] * 3 + ["enter_password"]
+
+
+async def test_hash_alone_asks_for_the_main_menu():
+    assert (await phone("#").ask(PASSWORD)).status is Status.BACK
+    assert (await phone("#").ask(MAIN)).status is Status.BACK
 
 
 async def test_star_does_not_cost_a_try():
