@@ -49,7 +49,7 @@ def inquiry_script() -> CallScript:
 
 
 def my_devices_script(i: int) -> CallScript:
-    return CallScript("my_devices", bench_msisdn(i), f"5 1 {BENCH_PIN}#",
+    return CallScript("my_devices", bench_msisdn(i), f"5 1 1 {BENCH_PIN}#",
                       expect=("hamta/list_end",))
 
 

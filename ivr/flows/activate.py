@@ -2,14 +2,26 @@
 
 From the seed: the seller hands over the device with its activation code; when the buyer
 activates it, the device leaves the seller's kartabl and enters the buyer's — the buyer's being
-the number they call from.
+the number they call from. What stops it (unknown, unregistered, blocked, already yours, no code)
+is told right after the IMEI, before the code; afterwards the reference number and the next step
+(the device has no code now: get one with option 4 to sell it on).
 """
 
 from __future__ import annotations
 
 from ivr.call.api import Call, Digits
 from ivr.flows import questions as q
-from ivr.flows.common import REFUSAL_PROMPTS, ask_activation_code, confirm, origin_of, refuse
+from ivr.flows.common import (
+    IMEI_GROUPS,
+    MOBILE_GROUPS,
+    REFERENCE_GROUPS,
+    REFUSAL_PROMPTS,
+    ask_activation_code,
+    confirm,
+    origin_of,
+    read_back,
+    refuse,
+)
 from ivr.flows.outcome import COMPLETED, Outcome
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.msisdn import national, try_normalize
@@ -27,20 +39,24 @@ async def activate_device(call: Call, registry: AsyncRegistry) -> Outcome:
     imei = await call.ask(q.IMEI)
     if not imei.ok:
         return Outcome.unanswered(imei)
+    check = await registry.for_buyer(imei.value, buyer, origin_of(call))
+    if not check.ok:
+        return _already_yours(await refuse(call, check, BUYER_PROMPTS))
     grant = await ask_activation_code(call, registry, imei.value, buyer=buyer,
                                       prompts=BUYER_PROMPTS)
     if isinstance(grant, Outcome):
         return _already_yours(grant)
-    declined = await confirm(call, "activate_confirm", Digits(imei.value), "activate_confirm_to",
-                             Digits(national(buyer)))
+    declined = await confirm(call, "activate_confirm", Digits(imei.value, IMEI_GROUPS),
+                             "activate_confirm_to", Digits(national(buyer), MOBILE_GROUPS),
+                             "activate_confirm_end")
     if declined:
         return declined
     activated = await registry.activate(buyer, grant, origin=origin_of(call))
     if not activated.ok:
         return _already_yours(await refuse(call, activated, BUYER_PROMPTS))
-    await call.play("activated", "reference_is", Digits(activated.reference or ""),
-                    "change_code_advice")
-    return COMPLETED
+    await call.play("activated", "change_code_advice")
+    return await read_back(call, "reference_is", Digits(activated.reference or "",
+                                                         REFERENCE_GROUPS)) or COMPLETED
 
 
 def _already_yours(outcome: Outcome) -> Outcome:

@@ -2,15 +2,24 @@
 
 Seed: the same whose-devices and password steps, then the device list; the caller chooses a
 device and receives its activation code, which goes to the buyer with the device. A new code is
-made each time (the old one stops working): the registry keeps only its hash, so it cannot read
-an old one back.
+made each time (the old one stops working, so the owner is told and asked to confirm first):
+the registry keeps only its hash, so it cannot read an old one back.
 """
 
 from __future__ import annotations
 
 from ivr.call.api import Call, Digits
-from ivr.flows import questions as q
-from ivr.flows.common import choose_device, open_kartabl, origin_of, refuse
+from ivr.flows.common import (
+    CODE_GROUPS,
+    choose_device,
+    confirm,
+    device_refusal,
+    open_kartabl,
+    origin_of,
+    read_back,
+    refuse,
+    refuse_device,
+)
 from ivr.flows.outcome import COMPLETED, Outcome
 from ivr.registry.aio import AsyncRegistry
 
@@ -22,14 +31,16 @@ async def get_activation_code(call: Call, registry: AsyncRegistry) -> Outcome:
     device = await choose_device(call, owner.devices)
     if isinstance(device, Outcome):
         return device
+    refusal = device_refusal(device)
+    if refusal is not None:
+        return await refuse_device(call, device, refusal)
+    if device.has_code:
+        declined = await confirm(call, "code_replace_confirm")
+        if declined:
+            return declined
     generated = await registry.generate_code(owner, device, origin=origin_of(call))
     if not generated.ok:
         return await refuse(call, generated)
     await call.play("code_generated")
-    while True:
-        await call.play("code_is", Digits(generated.code or "", secret=True))
-        again = await call.ask(q.CODE_REPEAT)
-        if not again.ok:
-            return Outcome.unanswered(again)
-        if again.value == "2":
-            return COMPLETED
+    code = Digits(generated.code or "", CODE_GROUPS, secret=True)
+    return await read_back(call, "code_is", code) or COMPLETED

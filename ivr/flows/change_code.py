@@ -2,13 +2,21 @@
 
 The purchase guide tells the buyer to change the code received with the device at once, so that
 it stays secret: the owner (after the password) chooses the device and keys the new code twice.
+A code of one repeated digit or a run (12345678) is refused and asked again.
 """
 
 from __future__ import annotations
 
 from ivr.call.api import Call
 from ivr.flows import questions as q
-from ivr.flows.common import choose_device, open_kartabl, origin_of, refuse
+from ivr.flows.common import (
+    choose_device,
+    device_refusal,
+    open_kartabl,
+    origin_of,
+    refuse,
+    refuse_device,
+)
 from ivr.flows.outcome import COMPLETED, End, Outcome
 from ivr.registry.aio import AsyncRegistry
 
@@ -22,6 +30,9 @@ async def change_activation_code(call: Call, registry: AsyncRegistry) -> Outcome
     device = await choose_device(call, owner.devices)
     if isinstance(device, Outcome):
         return device
+    refusal = device_refusal(device)
+    if refusal is not None:
+        return await refuse_device(call, device, refusal)
     new_code = await ask_new_code(call)
     if isinstance(new_code, Outcome):
         return new_code

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from ivr.call.api import Call, DeviceName, Digits, Number, Say
+from ivr.call.api import Call, DeviceName, Digits, Number, Say, Status
 from ivr.flows import questions as q
 from ivr.flows.outcome import End, Outcome
 from ivr.registry.aio import AsyncRegistry
@@ -23,6 +23,7 @@ from ivr.registry.types import (
     CodeCheck,
     Device,
     Grant,
+    ImeiStatus,
     Origin,
     Owner,
     PasswordStatus,
@@ -48,10 +49,23 @@ REFUSAL_PROMPTS: dict[Refusal, str] = {
 }
 
 
+# the prompts an owner hears for a refusal, where they differ from a buyer's
+OWNER_PROMPTS = {**REFUSAL_PROMPTS, Refusal.NO_CODE: "no_code_owner"}
+
+# digit strings read in the groups people use, with a short pause between groups
+MOBILE_GROUPS = (4, 3, 4)  # 0912 345 6789
+IMEI_GROUPS = (5, 5, 5)
+CODE_GROUPS = (4, 4)
+REFERENCE_GROUPS = (3, 3, 4)
+
+
 def origin_of(call: Call) -> Origin:
     """Who asks the registry: the calling line and the call (lockouts and throttles count by
     it, and the audit log records it)."""
     return Origin(try_normalize(call.caller_id), call.call_id)
+
+
+HOURS_FROM_MINUTES = 90  # a wait longer than this is said in hours
 
 
 def minutes_until(moment: datetime | None) -> int:
@@ -62,15 +76,28 @@ def minutes_until(moment: datetime | None) -> int:
     return max(1, math.ceil((moment - datetime.now(UTC)).total_seconds() / 60))
 
 
+def try_again_after(moment: datetime | None) -> list[Say]:
+    """«you can try again in 15 minutes» / «… in 24 hours»: the number inside the sentence."""
+    minutes = minutes_until(moment)
+    if minutes <= HOURS_FROM_MINUTES:
+        return ["try_again_after", Number(minutes), "minutes_later"]
+    return ["try_again_after", Number(math.ceil(minutes / 60)), "hours_later"]
+
+
+def attempts_left(count: int) -> list[Say]:
+    """«you can try up to two more times»."""
+    return ["attempts_left", Number(count), "attempts_left_end"]
+
+
 def refusal_words(refused: CodeCheck | Change,
                   prompts: Mapping[Refusal, str] = REFUSAL_PROMPTS) -> list[Say]:
     assert refused.refusal is not None
     words: list[Say] = [prompts[refused.refusal]]
     if isinstance(refused, CodeCheck) and refused.refusal is Refusal.WRONG_CODE \
             and refused.attempts_left is not None:
-        words += ["attempts_left", Number(refused.attempts_left)]
+        words += attempts_left(refused.attempts_left)
     if isinstance(refused, CodeCheck) and refused.refusal is Refusal.CODE_LOCKED:
-        words += ["try_again_after", Number(minutes_until(refused.locked_until))]
+        words += try_again_after(refused.locked_until)
     return words
 
 
@@ -84,15 +111,17 @@ async def refuse(call: Call, refused: CodeCheck | Change,
 
 # --- seed step 2: whose devices ------------------------------------------------------------------
 async def whose_number(call: Call) -> str | Outcome:
-    """`1` the number the caller is calling from, `2` another number (then its 11 digits)."""
-    whose = await call.ask(q.WHOSE_DEVICES)
-    if not whose.ok:
-        return Outcome.unanswered(whose)
-    if whose.value == "1":
-        own = try_normalize(call.caller_id)
-        if own:
+    """`1` the number the caller is calling from, `2` another number (then its 11 digits). A
+    withheld caller ID is not offered 'this number': the caller keys it."""
+    own = try_normalize(call.caller_id)
+    if own is None:
+        await call.play("no_caller_id")
+    else:
+        whose = await call.ask(q.WHOSE_DEVICES)
+        if not whose.ok:
+            return Outcome.unanswered(whose)
+        if whose.value == "1":
             return own
-        await call.play("no_caller_id")  # withheld: the caller keys the number instead
     number = await call.ask(q.OTHER_NUMBER)
     return normalize(number.value) if number.ok else Outcome.unanswered(number)
 
@@ -105,7 +134,7 @@ async def sign_in(call: Call, registry: AsyncRegistry, msisdn: str) -> Owner | O
     check = await registry.door(msisdn, origin)
     while check.status in (PasswordStatus.ASK, PasswordStatus.WRONG):
         if check.status is PasswordStatus.WRONG:
-            await call.play("wrong_password", "attempts_left", Number(check.attempts_left or 0))
+            await call.play("wrong_password", *attempts_left(check.attempts_left or 0))
         pin = await call.ask(q.PASSWORD)
         if not pin.ok:
             return Outcome.unanswered(pin)
@@ -113,7 +142,7 @@ async def sign_in(call: Call, registry: AsyncRegistry, msisdn: str) -> Owner | O
     if check.status is PasswordStatus.OK and check.owner is not None:
         return check.owner
     if check.status is PasswordStatus.LOCKED:
-        await call.play("locked", "try_again_after", Number(minutes_until(check.locked_until)))
+        await call.play("locked", *try_again_after(check.locked_until))
         return Outcome.refused("locked")
     if check.status is PasswordStatus.THROTTLED:
         await call.play("throttled")
@@ -138,11 +167,14 @@ async def open_kartabl(call: Call, registry: AsyncRegistry) -> Owner | Outcome:
 
 # --- seed step 4-5: the device list and the choice -----------------------------------------------
 def device_entry(number: int, device: Device) -> list[Say]:
-    """«device one: Samsung Galaxy A54, IMEI ending 4821»."""
-    return [
+    """«device one: Samsung Galaxy A54, IMEI ending 4821» (and «this device is blocked»)."""
+    said: list[Say] = [
         "device_number", Number(number), DeviceName(device.brand, device.model),
         "imei_ending", Digits(device.imei[-4:]),
     ]
+    if device.status is ImeiStatus.BLOCKED:
+        said.append("device_blocked")
+    return said
 
 
 def device_list(devices: tuple[Device, ...], start: int = 0) -> list[Say]:
@@ -154,7 +186,11 @@ def device_list(devices: tuple[Device, ...], start: int = 0) -> list[Say]:
 
 async def choose_device(call: Call, devices: tuple[Device, ...]) -> Device | Outcome:
     """The caller presses the device's number: one key for up to nine devices; with ten or more,
-    the number then `#`, the list read nine at a time, `0` for the next nine."""
+    the number then `#`, the list read nine at a time, `0` for the next nine. A kartabl of one
+    device is said, not asked about."""
+    if len(devices) == 1:
+        await call.play(*device_entry(1, devices[0]))
+        return devices[0]
     if len(devices) <= PAGE:
         keys = "".join(str(n) for n in range(1, len(devices) + 1))
         choice = await call.ask(dataclasses.replace(q.DEVICE, keys=keys),
@@ -164,18 +200,52 @@ async def choose_device(call: Call, devices: tuple[Device, ...]) -> Device | Out
     def in_range(keyed: str) -> str | None:
         return None if keyed == "0" or 1 <= int(keyed) <= len(devices) else "invalid_choice"
 
-    question = dataclasses.replace(q.DEVICE_LONG, validator=in_range)
     start = 0
     while True:
         page = device_list(devices[start:start + PAGE], start)
-        if start + PAGE >= len(devices):
+        last = start + PAGE >= len(devices)
+        choose = "choose_device_long_last" if last else "choose_device_long"  # what 0 does
+        if last:
             page.append("list_end")
-        choice = await call.ask(question, prompt=[*page, *q.DEVICE_LONG.prompt])
+        question = dataclasses.replace(q.DEVICE_LONG, validator=in_range, reprompt=(choose,))
+        choice = await call.ask(question, prompt=[*page, choose])
         if not choice.ok:
             return Outcome.unanswered(choice)
         if choice.value != "0":
             return devices[int(choice.value) - 1]
         start = start + PAGE if start + PAGE < len(devices) else 0
+
+
+def device_refusal(device: Device, *, needs_code: bool = False) -> Refusal | None:
+    """What stops an operation on a device the owner just chose, told before anything else is
+    asked: blocked, not registered, (for a sale) no code or its code locked."""
+    if device.status is ImeiStatus.BLOCKED:
+        return Refusal.BLOCKED
+    if device.status is not ImeiStatus.REGISTERED:
+        return Refusal.NOT_REGISTERED
+    if needs_code and not device.has_code:
+        return Refusal.NO_CODE
+    if needs_code and device.code_locked_until is not None:
+        return Refusal.CODE_LOCKED
+    return None
+
+
+async def refuse_device(call: Call, device: Device, refusal: Refusal,
+                        prompts: Mapping[Refusal, str] = REFUSAL_PROMPTS) -> Outcome:
+    return await refuse(call, CodeCheck(refusal=refusal, device=device,
+                                        locked_until=device.code_locked_until), prompts)
+
+
+async def read_back(call: Call, intro: str, digits: Digits) -> Outcome | None:
+    """«your reference number is …», then `1` to hear it again, `2` (or silence: it was heard)
+    to go on (None)."""
+    while True:
+        await call.play(intro, digits, "is_end")
+        again = await call.ask(q.REPEAT)
+        if again.status is Status.TIMED_OUT or again.value == "2":
+            return None
+        if not again.ok:
+            return Outcome.unanswered(again)
 
 
 # --- seed step 5: the device's activation code ---------------------------------------------------

@@ -1,28 +1,43 @@
 """Every prompt key the flows and the call API play — `prompts check` verifies each has text and
-audio, and the transcript tests verify each is actually heard on some path."""
+audio, and the transcript tests verify each is actually heard on some path. The keys the declared
+questions say are collected from ivr.flows.questions; the rest are listed here."""
 
 from __future__ import annotations
 
-from ivr.flows.common import REFUSAL_PROMPTS
+from ivr.call.api import Question
+from ivr.flows import questions
+from ivr.flows.activate import BUYER_PROMPTS
+from ivr.flows.common import OWNER_PROMPTS, REFUSAL_PROMPTS
 from ivr.flows.inquiry import ANSWERS
+
+
+def _asked() -> set[str]:
+    said: set[str] = set()
+    for question in vars(questions).values():
+        if isinstance(question, Question):
+            parts = (*question.prompt, *question.reprompt, *question.star)
+            said.update(part for part in parts if isinstance(part, str))
+    return said
+
 
 USED_KEYS: frozenset[str] = frozenset({
     # session and call API
-    "welcome", "main_menu", "invalid_choice", "invalid_entry", "no_input", "too_many_attempts",
-    "goodbye", "system_error", "cancelled", "confirm_or_cancel",
-    # played by the dialplan when the IVR server is unreachable
-    "service_unavailable",
+    "welcome", "invalid_choice", "invalid_entry", "no_input", "too_many_attempts",
+    "goodbye", "system_error", "cancelled",
+    # played by the dialplan when the IVR server is unreachable, by the server when it is full
+    "service_unavailable", "busy",
     # whose devices, password, device list
-    "whose_devices", "enter_other_number", "invalid_number", "no_caller_id",
-    "enter_password", "no_password", "wrong_password", "attempts_left", "locked",
-    "try_again_after", "no_devices", "device_count", "device_number", "imei_ending",
-    "choose_device", "choose_device_long", "list_end",
+    "no_caller_id", "no_password", "wrong_password", "attempts_left", "attempts_left_end",
+    "locked", "try_again_after", "minutes_later", "hours_later", "no_devices", "device_count",
+    "device_count_end", "device_number", "imei_ending", "device_blocked",
+    "choose_device_long_last", "list_end",
     # the operations
-    "enter_imei", "enter_activation_code", "code_is", "code_generated", "code_repeat_or_finish",
-    "enter_new_code", "repeat_new_code", "codes_mismatch", "code_changed", "change_code_advice",
-    "activate_confirm", "activate_confirm_to", "no_caller_id_activate", "activated",
-    "already_yours", "enter_buyer_number",
-    "transfer_confirm", "transfer_confirm_to", "transferred", "reference_is",
-    *REFUSAL_PROMPTS.values(),
+    "phone_code", "code_is", "is_end", "code_generated", "code_replace_confirm",
+    "codes_mismatch", "code_too_simple", "code_changed", "change_code_advice",
+    "activate_confirm", "activate_confirm_to", "activate_confirm_end", "no_caller_id_activate",
+    "activated", "transfer_confirm", "transfer_confirm_to", "transfer_confirm_end",
+    "transferred", "reference_is",
+    *_asked(),
+    *REFUSAL_PROMPTS.values(), *OWNER_PROMPTS.values(), *BUYER_PROMPTS.values(),
     *ANSWERS.values(),
 })

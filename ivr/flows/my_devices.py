@@ -1,4 +1,5 @@
-"""Option 5 — hear my devices: how many the kartabl holds, then each one."""
+"""Option 5, then 1 — hear my devices: how many the kartabl holds, then each one (a blocked one
+says so)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,6 @@ async def list_my_devices(call: Call, registry: AsyncRegistry) -> Outcome:
     owner = await open_kartabl(call, registry)
     if isinstance(owner, Outcome):
         return owner
-    await call.play("device_count", Number(len(owner.devices)), *device_list(owner.devices),
-                    "list_end")
+    await call.play("device_count", Number(len(owner.devices)), "device_count_end",
+                    *device_list(owner.devices), "list_end")
     return COMPLETED

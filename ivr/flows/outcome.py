@@ -20,6 +20,7 @@ class End(StrEnum):
     CANCELLED = "cancelled"
     NO_PASSWORD = "no_password"  # go to the web portal first
     NO_DEVICES = "no_devices"
+    BACK = "back"  # the caller pressed `#` alone: back to the main menu, nothing changed
     TIMED_OUT = "timed_out"  # silence on every try of a question: the call ends
     GAVE_UP = "gave_up"  # wrong entries on every try of a question: the call ends
 
@@ -35,8 +36,9 @@ class Outcome:
 
     @classmethod
     def unanswered(cls, answer: Answer) -> Outcome:
-        """A question whose tries ran out."""
-        return cls(End.TIMED_OUT if answer.status is Status.TIMED_OUT else End.GAVE_UP)
+        """A question that got no entry: its tries ran out, or the caller went back."""
+        ends = {Status.TIMED_OUT: End.TIMED_OUT, Status.BACK: End.BACK}
+        return cls(ends.get(answer.status, End.GAVE_UP))
 
     @property
     def ends_call(self) -> bool:

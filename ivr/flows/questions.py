@@ -22,7 +22,17 @@ def _rule(is_valid: Callable[[str], bool], prompt: str) -> Validator:
 valid_imei = _rule(validate.is_imei, "imei_invalid")
 valid_mobile = _rule(validate.is_keyed_mobile, "invalid_number")
 
-MAIN_MENU = menu("main menu", "main_menu", keys="123456")
+
+def valid_new_code(keyed: str) -> str | None:
+    """Eight digits that are not one digit repeated or a run (12345678, 87654321)."""
+    return None if validate.is_strong_code(keyed) else "code_too_simple"
+
+
+MAIN_MENU = menu("main menu", "main_menu", keys="12345")
+# back at the menu after an operation: short; `*` hears the whole menu; one silence ends the call
+MAIN_MENU_AGAIN = menu("main menu", "main_menu_again", keys="12345", star=["main_menu"],
+                       patience=1)
+MORE = menu("more", "menu_more", keys="12")
 WHOSE_DEVICES = menu("whose", "whose_devices", keys="12")
 OTHER_NUMBER = entry("number", "enter_other_number", length=validate.MSISDN_LEN,
                      validator=valid_mobile)
@@ -39,7 +49,8 @@ ACTIVATION_CODE = entry("activation code", "enter_activation_code", length=valid
 BUYER_NUMBER = entry("buyer", "enter_buyer_number", length=validate.MSISDN_LEN,
                      validator=valid_mobile)
 CONFIRM = menu("confirm", "confirm_or_cancel", keys="12")
-NEW_CODE = entry("new code", "enter_new_code", length=validate.CODE_LEN, secret=True)
+NEW_CODE = entry("new code", "enter_new_code", length=validate.CODE_LEN, secret=True,
+                 validator=valid_new_code)
 NEW_CODE_AGAIN = entry("new code again", "repeat_new_code", length=validate.CODE_LEN,
                        secret=True)
-CODE_REPEAT = menu("repeat code", "code_repeat_or_finish", keys="12")
+REPEAT = menu("repeat", "code_repeat_or_finish", keys="12", patience=1)  # silence: go on

@@ -1,9 +1,10 @@
 """One call from the welcome to the goodbye: the main menu, the call log, and how a call ends.
 
-Main menu (the first three keep the numbering `*7777#` users know): `1` IMEI inquiry, `2` activate
-a bought device, `3` transfer ownership, `4` get an activation code, `5` my devices, `6` change an
-activation code, `*` repeat. After each operation the caller is back at the main menu; silence
-there ends the call politely.
+Main menu, at most five choices, the first three keeping the numbering `*7777#` users know: `1`
+IMEI inquiry, `2` activate a bought device, `3` transfer ownership, `4` get an activation code,
+`5` my devices and code change (then `1` my devices, `2` change a code); `*` hears it again; `#`
+alone in any question comes back here. After an operation the caller hears a short menu (`*`:
+the whole one), and one silence there ends the call.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ OPERATIONS: dict[str, tuple[str, Flow]] = {
     "2": ("activate", activate_device),
     "3": ("transfer", transfer_ownership),
     "4": ("activation_code", get_activation_code),
-    "5": ("my_devices", list_my_devices),
-    "6": ("change_code", change_activation_code),
+}
+MORE: dict[str, tuple[str, Flow]] = {  # main menu `5`
+    "1": ("my_devices", list_my_devices),
+    "2": ("change_code", change_activation_code),
 }
 
 
@@ -81,22 +84,43 @@ async def handle_call(call: Call, registry: AsyncRegistry, server: str | None = 
 
 async def main_menu(call: Call, registry: AsyncRegistry, result: CallResult) -> str:
     """Operations until the caller falls silent at the menu; the call's outcome."""
+    question = q.MAIN_MENU
     while True:
-        choice = await call.ask(q.MAIN_MENU)
+        choice = await call.ask(question)
+        if choice.status is Status.BACK:  # `#` at the main menu: hear it again
+            question = q.MAIN_MENU
+            continue
         if choice.status is Status.TIMED_OUT:
             await call.goodbye()
             return result.finished or End.TIMED_OUT.value
         if not choice.ok:
             await _last_words(call, "too_many_attempts", "goodbye")
             return End.GAVE_UP.value
-        name, flow = OPERATIONS[choice.value]
-        result.path.append(name)
-        result.finished = None
-        outcome = await flow(call, registry)
+        operation = await _operation(call, choice.value)
+        if isinstance(operation, Outcome):  # the sub-menu's tries ran out, or `#`
+            outcome, name = operation, "more"
+        else:
+            name, flow = operation
+            result.path.append(name)
+            result.finished = None
+            outcome = await flow(call, registry)
         if outcome.ends_call:  # a question's tries ran out inside the operation
             await _last_words(call, "too_many_attempts", "goodbye")
             return outcome.end.value
-        result.path[-1] = result.finished = f"{name}:{outcome.logged}"
+        if name in OPERATION_NAMES:
+            result.path[-1] = result.finished = f"{name}:{outcome.logged}"
+        question = q.MAIN_MENU if outcome.end is End.BACK else q.MAIN_MENU_AGAIN
+
+
+OPERATION_NAMES = {name for name, _ in [*OPERATIONS.values(), *MORE.values()]}
+
+
+async def _operation(call: Call, key: str) -> tuple[str, Flow] | Outcome:
+    """The operation a main-menu key starts (`5` asks which of the two)."""
+    if key in OPERATIONS:
+        return OPERATIONS[key]
+    more = await call.ask(q.MORE)
+    return MORE[more.value] if more.ok else Outcome.unanswered(more)
 
 
 async def _last_words(call: Call, *keys: str) -> None:

@@ -3,7 +3,9 @@
 1. (main menu) «transfer ownership»  2. the calling number's devices, or another number's
 3. the kartabl password (none set: stop, set one on the web portal first)  4. the devices that
 number owns are read  5. choose one and key its activation code  6. the buyer's number, then
-«transfer IMEI X to mobile number Y», `1` to confirm.
+«transfer IMEI X to mobile number Y?», `1` to confirm; the reference number, which can be heard
+again. What stops the sale (blocked, unregistered, no code, code locked) is told as soon as the
+device is chosen.
 
 The password and the code are each verified once: signing in answers the kartabl, the code
 answers a Grant, and the move itself hashes nothing.
@@ -16,12 +18,19 @@ import dataclasses
 from ivr.call.api import Call, Digits
 from ivr.flows import questions as q
 from ivr.flows.common import (
+    IMEI_GROUPS,
+    MOBILE_GROUPS,
+    OWNER_PROMPTS,
+    REFERENCE_GROUPS,
     ask_activation_code,
     choose_device,
     confirm,
+    device_refusal,
     open_kartabl,
     origin_of,
+    read_back,
     refuse,
+    refuse_device,
 )
 from ivr.flows.outcome import COMPLETED, Outcome
 from ivr.registry.aio import AsyncRegistry
@@ -36,6 +45,9 @@ async def transfer_ownership(call: Call, registry: AsyncRegistry) -> Outcome:
     device = await choose_device(call, owner.devices)
     if isinstance(device, Outcome):
         return device
+    refusal = device_refusal(device, needs_code=True)
+    if refusal is not None:
+        return await refuse_device(call, device, refusal, OWNER_PROMPTS)
     grant = await ask_activation_code(call, registry, device.imei, owner=owner,
                                       expected_version=device.version)
     if isinstance(grant, Outcome):
@@ -43,15 +55,17 @@ async def transfer_ownership(call: Call, registry: AsyncRegistry) -> Outcome:
     buyer = await ask_buyer(call, owner)
     if isinstance(buyer, Outcome):
         return buyer
-    declined = await confirm(call, "transfer_confirm", Digits(device.imei),
-                             "transfer_confirm_to", Digits(national(buyer)))
+    declined = await confirm(call, "transfer_confirm", Digits(device.imei, IMEI_GROUPS),
+                             "transfer_confirm_to", Digits(national(buyer), MOBILE_GROUPS),
+                             "transfer_confirm_end")
     if declined:
         return declined
     moved = await registry.transfer(owner, grant, buyer, origin=origin_of(call))
     if not moved.ok:
         return await refuse(call, moved)
-    await call.play("transferred", "reference_is", Digits(moved.reference or ""))
-    return COMPLETED
+    await call.play("transferred")
+    return await read_back(call, "reference_is", Digits(moved.reference or "",
+                                                         REFERENCE_GROUPS)) or COMPLETED
 
 
 async def ask_buyer(call: Call, owner: Owner) -> str | Outcome:

@@ -91,6 +91,7 @@ class AsyncRegistry:
     door = _offload(_kartabl, Kartabl.door, DATABASE)
     sign_in = _offload(_kartabl, Kartabl.sign_in, HASHING)
     inquire = _offload(_devices, Devices.inquire, DATABASE)
+    for_buyer = _offload(_devices, Devices.for_buyer, DATABASE)
     check_code = _offload(_devices, Devices.check_code, HASHING)
     transfer = _offload(_devices, Devices.transfer, DATABASE)
     activate = _offload(_devices, Devices.activate, DATABASE)

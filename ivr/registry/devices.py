@@ -118,6 +118,34 @@ class Devices:
         return Inquiry(imei=imei, status=ImeiStatus(row.status), brand=row.brand,
                        model=row.model)
 
+    # --- what a buyer meets before keying a code -------------------------------------------------
+    def for_buyer(self, imei: str, buyer: str, origin: Origin = ADMIN) -> CodeCheck:
+        """Can `buyer` activate this device with a code? Answered right after the IMEI, before
+        any code is keyed: unknown, not registered, blocked, already the buyer's, no code, the
+        buyers' code lock, this line's throttle. Reads only; counts nothing."""
+        if not validate.is_imei(imei):
+            return CodeCheck(refusal=Refusal.INVALID_IMEI)
+        number = try_normalize(buyer)
+        if number is None:
+            return CodeCheck(refusal=Refusal.BUYER_INVALID)
+        store = self.store
+        with store.reading() as conn:
+            row = store.device(conn, imei)
+            now = store.now()
+            refusal = precheck(row, buyer=number)
+            if refusal is None and row is not None and row.code_hash is None:
+                refusal = Refusal.NO_CODE
+            if refusal is None and self._throttled(conn, imei, origin, now):
+                refusal = Refusal.THROTTLED
+        device = as_device(row, now) if row is not None else None
+        if refusal is not None:
+            return CodeCheck(refusal=refusal, device=device)
+        assert row is not None
+        locked = lockout.live_lock(BUYERS.read(row).locked_until, now)
+        if locked is not None:
+            return CodeCheck(refusal=Refusal.CODE_LOCKED, locked_until=locked, device=device)
+        return CodeCheck(device=device)
+
     # --- a keyed activation code, verified once ---------------------------------------------------
     def check_code(self, imei: str, code: str, *, owner: Owner | None = None,
                    buyer: str | None = None, expected_version: int | None = None,

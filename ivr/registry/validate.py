@@ -16,6 +16,7 @@ digits through).
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 
@@ -67,6 +68,16 @@ def is_keyed_mobile(raw: str | None) -> bool:
 
 def is_code(raw: str | None) -> bool:
     return isinstance(raw, str) and re.fullmatch(rf"[0-9]{{{CODE_LEN}}}", raw) is not None
+
+
+def is_strong_code(raw: str | None) -> bool:
+    """A code an owner may choose: 8 digits, not one digit repeated (00000000) and not a run up
+    or down (12345678, 98765432, wrapping 90123456 too)."""
+    if not is_code(raw):
+        return False
+    assert raw is not None
+    steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(raw)}
+    return steps not in ({0}, {1}, {9})
 
 
 def code(raw: str) -> str:

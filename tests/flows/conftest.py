@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from ivr.call.api import Digits
 from ivr.call.console import ConsoleCall, scripted_keys
 from ivr.flows.session import CallResult, handle_call
 from ivr.registry import demo
@@ -63,8 +64,10 @@ class Result:
         """The digits read right after the last time prompt `key` played (a code, a reference)."""
         lines = self.call.transcript
         at = max(i for i, line in enumerate(lines) if line.startswith(f"> {key}:"))
-        digits = next(line for line in lines[at:] if line.startswith("> (digits)"))
-        return digits.removeprefix("> (digits) ").replace(" ", "")
+        start = next(i for i in range(at, len(lines)) if lines[i].startswith("> (digits)"))
+        end = next((i for i in range(start, len(lines))
+                    if not lines[i].startswith("> (digits)")), len(lines))
+        return "".join(ch for line in lines[start:end] for ch in line if ch.isdigit())
 
     def heard_in_order(self, *keys: str) -> bool:
         it = iter(self.heard)
@@ -101,6 +104,11 @@ class _Null:
 @pytest.fixture
 def dial(registry: Registry) -> Caller:
     return Caller(registry)
+
+
+def said(digits: str, *groups: int) -> str:
+    """How the console caller shows digits read out: one by one, a line per group."""
+    return "\n".join(f"> (digits) {' '.join(part)}" for part in Digits(digits, groups).grouped())
 
 
 def snapshot(registry: Registry) -> dict:

@@ -30,7 +30,7 @@ def test_scripted_call_prints_the_transcript_and_logs_the_call(cli):
     done = cli("call", "--from", SELLER, "--keys", f"3 1 {SELLER_PIN}# 1 {CODE} {BUYER} 1")
     assert done.returncode == 0, done.stderr
     assert "> transferred:" in done.stdout
-    assert "انتقال مالکیت با موفقیت انجام شد" in done.stdout
+    assert "مالکیت منتقل شد" in done.stdout
     assert SELLER_PIN + "#" not in done.stdout and CODE not in done.stdout
     assert done.stdout.strip().endswith("[call ended: transfer:completed]")
     device = json.loads(cli("device", "show", PHONE, "--json").stdout)

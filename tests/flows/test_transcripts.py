@@ -5,6 +5,7 @@ against a real SQLite registry. Key strings read like what a caller types: space
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -28,6 +29,7 @@ from .conftest import (
     STRANGER,
     UNKNOWN,
     UNREGISTERED,
+    said,
     snapshot,
 )
 
@@ -66,7 +68,7 @@ async def test_after_an_operation_the_caller_is_back_at_the_main_menu(dial):
 ])
 async def test_inquiry_answers(dial, imei, answer):
     result = await dial(f"1 {imei}")
-    assert result.heard_in_order("enter_imei", answer, "main_menu")
+    assert result.heard_in_order("enter_imei", answer, "main_menu_again")
 
 
 async def test_inquiry_of_a_registered_phone_says_its_name(dial):
@@ -99,14 +101,15 @@ async def test_direct_transfer_moves_the_device(dial, registry):
     assert result.heard_in_order(
         "whose_devices", "enter_password", "device_number", "choose_device",
         "enter_activation_code", "enter_buyer_number", "transfer_confirm",
-        "transfer_confirm_to", "confirm_or_cancel", "transferred", "reference_is", "main_menu",
+        "transfer_confirm_to", "transfer_confirm_end", "confirm_or_cancel", "transferred",
+        "reference_is", "is_end", "code_repeat_or_finish", "main_menu_again", "goodbye",
     )
     assert owner_of(registry, PHONE) == normalize(BUYER)
     transfers = registry.portal.transfers(imei=PHONE)
     assert len(transfers) == 1
     assert transfers[0].reference == result.digits_after("reference_is")
-    assert f"> (digits) {' '.join(PHONE)}" in result.text  # «transfer IMEI X …»
-    assert f"> (digits) {' '.join(BUYER)}" in result.text  # «… to mobile number Y»
+    assert said(PHONE, 5, 5, 5) in result.text  # «transfer IMEI X …»
+    assert said(BUYER, 4, 3, 4) in result.text  # «… to mobile number Y?»
     assert result.outcome == "transfer:completed"
     assert not registry.portal.device_info(PHONE).has_activation_code  # the old code is gone
 
@@ -116,7 +119,7 @@ async def test_the_device_list_reads_name_and_imei_ending_in_kartabl_order(dial)
     lines = [line for line in result.text.splitlines() if "(device)" in line]
     assert lines[:3] == ["> (device) Samsung Galaxy A54", "> (device) Xiaomi Redmi Note 12",
                          "> (device) Apple iPhone 13"]
-    assert f"> (digits) {' '.join(PHONE[-4:])}" in result.text
+    assert said(PHONE[-4:]) in result.text
 
 
 async def test_transfer_for_another_number(dial, registry):
@@ -125,10 +128,12 @@ async def test_transfer_for_another_number(dial, registry):
     assert owner_of(registry, PHONE) == normalize(BUYER)
 
 
-async def test_withheld_caller_choosing_own_number_is_asked_for_it(dial, registry):
-    result = await dial(f"3 1 {SELLER} {SELLER_PIN}# 1 {CODE} {BUYER} 1", caller=None)
-    assert result.heard_in_order("whose_devices", "no_caller_id", "enter_other_number",
-                                 "enter_password", "transferred")
+async def test_a_withheld_caller_is_not_offered_this_number_but_asked_for_it(dial, registry):
+    result = await dial(f"3 {SELLER} {SELLER_PIN}# 1 {CODE} {BUYER} 1", caller=None)
+    assert result.heard_in_order("no_caller_id", "enter_other_number", "enter_password",
+                                 "transferred")
+    assert "whose_devices" not in result.heard
+    assert owner_of(registry, PHONE) == normalize(BUYER)
 
 
 async def test_invalid_other_number_is_asked_again(dial):
@@ -141,7 +146,7 @@ async def test_invalid_other_number_is_asked_again(dial):
 async def test_no_password_stops_and_sends_the_caller_to_the_web_portal(dial, registry, caller):
     before = snapshot(registry)
     result = await dial("3 1", caller=caller)
-    assert result.heard_in_order("whose_devices", "no_password", "main_menu")
+    assert result.heard_in_order("whose_devices", "no_password", "main_menu_again")
     assert "enter_password" not in result.heard
     assert result.path == ["transfer:no_password"]
     assert snapshot(registry) == before
@@ -150,13 +155,16 @@ async def test_no_password_stops_and_sends_the_caller_to_the_web_portal(dial, re
 async def test_wrong_password_is_told_with_attempts_left_then_locks(dial, registry):
     result = await dial("3 1 0000# 0000# 0000#")
     assert result.heard_in_order("enter_password", "wrong_password", "attempts_left",
-                                 "enter_password", "wrong_password", "attempts_left",
-                                 "enter_password", "locked", "try_again_after", "main_menu")
+                                 "attempts_left_end", "enter_password", "wrong_password",
+                                 "attempts_left", "attempts_left_end", "enter_password",
+                                 "locked", "try_again_after", "minutes_later", "main_menu_again")
+    assert "> (number) 2: دو" in result.text  # «you can try up to two more times»
+    assert "> (number) 15: پانزده" in result.text  # «… again in fifteen minutes»
     assert result.path == ["transfer:refused:locked"]
     assert registry.portal.subscriber_info(SELLER).locked_until is not None
     # locked: said before the password is asked, so even the right one is never keyed
     again = await dial(SIGN_IN)
-    assert again.heard_in_order("whose_devices", "locked", "try_again_after", "main_menu")
+    assert again.heard_in_order("whose_devices", "locked", "try_again_after", "main_menu_again")
     assert "enter_password" not in again.heard
 
 
@@ -168,7 +176,7 @@ async def test_wrong_then_right_password(dial, registry):
 
 async def test_no_devices(dial):
     result = await dial(f"3 1 {EMPTY_PIN}#", caller=EMPTY)
-    assert result.heard_in_order("enter_password", "no_devices", "main_menu")
+    assert result.heard_in_order("enter_password", "no_devices", "main_menu_again")
     assert result.path == ["transfer:no_devices"]
 
 
@@ -177,8 +185,8 @@ async def test_ten_or_more_devices_read_nine_at_a_time(dial, registry):
     result = await dial(f"3 1 {MANY_PIN}# 0 12# {CODE} {BUYER} 1", caller=MANY)
     device_lines = [line for line in result.text.splitlines() if "(device)" in line]
     assert len(device_lines) == 12
-    assert result.heard_in_order("choose_device_long", "list_end", "choose_device_long",
-                                 "transferred")
+    assert result.heard_in_order("choose_device_long", "list_end", "choose_device_long_last",
+                                 "transferred")  # the last page says 0 starts the list again
     assert owner_of(registry, MANY_IMEIS[11]) == normalize(BUYER)
     assert owner_of(registry, MANY_IMEIS[0]) == normalize(MANY)
 
@@ -204,21 +212,24 @@ async def test_wrong_activation_code_three_times_locks_the_device(dial, registry
     before = snapshot(registry)
     result = await dial(f"{SIGN_IN} 1 87654321 87654321 87654321")
     assert result.heard_in_order("wrong_code", "wrong_code", "locked", "try_again_after",
-                                 "main_menu")
+                                 "main_menu_again")
     assert result.path == ["transfer:refused:code_locked"]
     assert snapshot(registry)["transfers"] == before["transfers"]
     assert owner_of(registry, PHONE) == normalize(SELLER)
 
 
-async def test_transfer_of_a_device_without_a_code_is_refused(dial, registry):
-    result = await dial(f"{SIGN_IN} 2 {CODE}")
-    assert result.heard_in_order("enter_activation_code", "refused_no_code", "main_menu")
+async def test_a_device_without_a_code_is_refused_as_soon_as_it_is_chosen(dial, registry):
+    result = await dial(f"{SIGN_IN} 2")
+    assert result.heard_in_order("choose_device", "no_code_owner", "main_menu_again")
+    assert "enter_activation_code" not in result.heard  # the owner has no code to key
+    assert result.path == ["transfer:refused:no_code"]
     assert owner_of(registry, PHONE_NO_CODE) == normalize(SELLER)
 
 
-async def test_transfer_of_a_blocked_device_is_refused(dial, registry):
-    result = await dial(f"{SIGN_IN} 3 {CODE}")
-    assert "refused_blocked" in result.heard
+async def test_a_blocked_device_is_refused_as_soon_as_it_is_chosen(dial, registry):
+    result = await dial(f"{SIGN_IN} 3")
+    assert result.heard_in_order("choose_device", "refused_blocked", "main_menu_again")
+    assert "enter_activation_code" not in result.heard
     assert result.path == ["transfer:refused:blocked"]
     assert owner_of(registry, PHONE_BLOCKED) == normalize(SELLER)
 
@@ -238,7 +249,7 @@ async def test_invalid_buyer_number_is_refused_and_asked_again(dial, registry):
 async def test_cancel_at_the_confirmation_changes_nothing(dial, registry):
     before = snapshot(registry)
     result = await dial(f"{SIGN_IN} 1 {CODE} {BUYER} 2")
-    assert result.heard_in_order("confirm_or_cancel", "cancelled", "main_menu")
+    assert result.heard_in_order("confirm_or_cancel", "cancelled", "main_menu_again")
     assert result.path == ["transfer:cancelled"]
     assert snapshot(registry) == before
 
@@ -256,12 +267,12 @@ async def test_a_strangers_wrong_passwords_never_lock_the_owner_out(dial, regist
 
 
 async def test_a_call_that_tries_a_third_number_is_refused_before_its_password(dial):
-    result = await dial(f"5 2 {SELLER} {SELLER_PIN}# 5 2 {MANY} {MANY_PIN}# 5 2 {EMPTY}",
+    result = await dial(f"5 1 2 {SELLER} {SELLER_PIN}# 5 1 2 {MANY} {MANY_PIN}# 5 1 2 {EMPTY}",
                         caller=BUYER)
     assert result.path == ["my_devices:completed", "my_devices:completed",
                            "my_devices:refused:throttled"]
     assert result.heard.count("enter_password") == 2
-    assert result.heard_in_order("enter_other_number", "throttled", "main_menu")
+    assert result.heard_in_order("enter_other_number", "throttled", "main_menu_again")
 
 
 # --- silence and hang-up at every step of a transfer ---------------------------------------------
@@ -291,23 +302,27 @@ async def test_hang_up_at_each_transfer_step_changes_nothing(dial, registry, ste
 # --- 4: activation code (indirect sale, seller's half) -------------------------------------------
 async def test_get_activation_code_then_the_buyer_activates_with_it(dial, registry):
     result = await dial(f"4 1 {SELLER_PIN}# 2 1 2", caller=SELLER)
-    assert result.heard_in_order("choose_device", "code_generated", "code_is",
+    assert result.heard_in_order("choose_device", "code_generated", "code_is", "is_end",
                                  "code_repeat_or_finish", "code_is", "code_repeat_or_finish",
-                                 "main_menu")
+                                 "main_menu_again")
+    assert "code_replace_confirm" not in result.heard  # that device had no code to replace
     code = result.digits_after("code_is")
     assert len(code) == 8 and code.isdigit()
     assert registry.portal.device_info(PHONE_NO_CODE).has_activation_code
 
     activated = await dial(f"2 {PHONE_NO_CODE} {code} 1", caller=BUYER)
     assert activated.heard_in_order("enter_imei", "enter_activation_code", "activate_confirm",
-                                    "activate_confirm_to", "confirm_or_cancel", "activated",
-                                    "reference_is", "change_code_advice", "main_menu")
+                                    "activate_confirm_to", "activate_confirm_end",
+                                    "confirm_or_cancel", "activated", "change_code_advice",
+                                    "reference_is", "is_end", "main_menu_again")
     assert owner_of(registry, PHONE_NO_CODE) == normalize(BUYER)
     assert activated.outcome == "activate:completed"
 
 
-async def test_a_new_activation_code_replaces_the_old_one(dial, registry):
-    await dial(f"4 1 {SELLER_PIN}# 1 2")
+async def test_a_new_activation_code_replaces_the_old_one_once_confirmed(dial, registry):
+    result = await dial(f"4 1 {SELLER_PIN}# 1 1 2")
+    assert result.heard_in_order("choose_device", "code_replace_confirm", "confirm_or_cancel",
+                                 "code_generated", "code_is")
     result = await dial(f"2 {PHONE} {CODE}", caller=BUYER)  # the old code
     assert "wrong_code" in result.heard
     assert owner_of(registry, PHONE) == normalize(SELLER)
@@ -315,13 +330,13 @@ async def test_a_new_activation_code_replaces_the_old_one(dial, registry):
 
 async def test_activation_code_for_a_blocked_device_is_refused(dial, registry):
     result = await dial(f"4 1 {SELLER_PIN}# 3")
-    assert result.heard_in_order("choose_device", "refused_blocked", "main_menu")
+    assert result.heard_in_order("choose_device", "refused_blocked", "main_menu_again")
 
 
 # --- 2: activate a bought device -----------------------------------------------------------------
 async def test_activate_with_withheld_caller_id_is_refused_politely(dial):
     result = await dial(f"2 {PHONE} {CODE} 1", caller=None)
-    assert result.heard_in_order("no_caller_id_activate", "main_menu")
+    assert result.heard_in_order("no_caller_id_activate", "main_menu_again")
     assert result.path[0] == "activate:refused:no_caller_id"
 
 
@@ -334,41 +349,38 @@ async def test_activate_cancelled_changes_nothing(dial, registry):
 
 async def test_activate_a_device_you_already_own(dial, registry):
     before = snapshot(registry)
-    result = await dial(f"2 {PHONE} {CODE}", caller=SELLER)
-    assert result.heard_in_order("enter_activation_code", "already_yours", "main_menu")
-    assert "confirm_or_cancel" not in result.heard  # told before the confirmation
+    result = await dial(f"2 {PHONE}", caller=SELLER)
+    assert result.heard_in_order("enter_imei", "already_yours", "main_menu_again")
+    assert "enter_activation_code" not in result.heard  # told right after the IMEI
     assert result.path == ["activate:refused:already_yours"]
     assert snapshot(registry) == before
 
 
-async def test_activate_a_device_without_code(dial, registry):
-    result = await dial(f"2 {PHONE_NO_CODE} {CODE}", caller=BUYER)
-    assert "refused_no_code" in result.heard
+@pytest.mark.parametrize(("imei", "refusal"), [
+    (PHONE_NO_CODE, "refused_no_code"), (PHONE_BLOCKED, "refused_blocked"),
+    (UNKNOWN, "imei_unknown"), (UNREGISTERED, "refused_not_registered"),
+])
+async def test_activation_refusals_come_right_after_the_imei(dial, registry, imei, refusal):
+    result = await dial(f"2 {imei}", caller=BUYER)
+    assert result.heard_in_order("enter_imei", refusal, "main_menu_again")
+    assert "enter_activation_code" not in result.heard
+    assert registry.portal.transfers() == []
 
 
-async def test_activate_a_blocked_device(dial, registry):
-    result = await dial(f"2 {PHONE_BLOCKED} {CODE}", caller=BUYER)
-    assert "refused_blocked" in result.heard
-    assert owner_of(registry, PHONE_BLOCKED) == normalize(SELLER)
-
-
-async def test_activate_an_unknown_device(dial):
-    result = await dial(f"2 {UNKNOWN} {CODE}", caller=BUYER)
-    assert "imei_unknown" in result.heard
-
-
-# --- 5: my devices -------------------------------------------------------------------------------
+# --- 5 1: my devices ------------------------------------------------------------------------------
 async def test_my_devices_says_how_many_and_lists_them(dial):
-    result = await dial(f"5 1 {SELLER_PIN}#")
-    assert result.heard_in_order("enter_password", "device_count", "device_number", "list_end",
-                                 "main_menu")
+    result = await dial(f"5 1 1 {SELLER_PIN}#")
+    assert result.heard_in_order("menu_more", "enter_password", "device_count",
+                                 "device_count_end", "device_number", "device_blocked",
+                                 "list_end", "main_menu_again")
+    assert result.heard.count("device_blocked") == 1  # the iPhone 13, the third
     assert "> (number) 3: سه" in result.text
     assert result.outcome == "my_devices:completed"
 
 
-# --- 6: change activation code -------------------------------------------------------------------
+# --- 5 2: change activation code ------------------------------------------------------------------
 async def test_change_activation_code(dial, registry):
-    result = await dial(f"6 1 {SELLER_PIN}# 1 11112222 11113333 11112222 11112222")
+    result = await dial(f"5 2 1 {SELLER_PIN}# 1 11112222 11113333 11112222 11112222")
     assert result.heard_in_order("enter_new_code", "repeat_new_code", "codes_mismatch",
                                  "enter_new_code", "repeat_new_code", "code_changed")
     assert "11112222" not in result.text  # a secret entry is masked in the transcript
@@ -415,3 +427,106 @@ async def test_two_transfers_of_one_device_at_once_exactly_one_wins(dial, regist
     loser = first if first.path[0].endswith("changed") else second
     assert "changed_meanwhile" in loser.heard
     assert len(registry.portal.transfers(imei=PHONE)) == 1
+
+
+# --- the caller's experience: navigation, short menus, early refusals ----------------------------
+async def test_star_restarts_an_entry_without_costing_a_try(dial):
+    """`5 1 1 1* 1* 1* 1234#` once hung up: three restarts used the three tries."""
+    result = await dial(f"5 1 1 1* 1* 1* {SELLER_PIN}#")
+    assert result.path == ["my_devices:completed"]
+    assert "invalid_entry" not in result.heard
+
+
+async def test_after_an_operation_a_short_menu_and_one_silence_ends_the_call(dial):
+    result = await dial(f"1 {PHONE}")
+    assert result.heard[-3:] == ["imei_registered", "main_menu_again", "goodbye"]
+    assert result.heard.count("main_menu") == 1  # the long menu only once
+    assert result.outcome == "inquiry:registered"
+
+
+async def test_star_at_the_short_menu_reads_the_whole_menu(dial):
+    result = await dial(f"1 {PHONE} * 1 {PHONE}")
+    assert result.heard_in_order("imei_registered", "main_menu_again", "main_menu", "enter_imei")
+
+
+async def test_a_wrong_choice_does_not_read_the_device_list_again(dial):
+    result = await dial(f"{SIGN_IN} 7 1 {CODE} {BUYER} 1")
+    assert result.heard_in_order("choose_device", "invalid_choice", "choose_device",
+                                 "enter_activation_code")
+    assert result.heard.count("device_number") == 3  # read once, not once per try
+
+
+async def test_star_at_the_device_choice_reads_the_list_again(dial):
+    result = await dial(f"{SIGN_IN} * 1")
+    assert result.heard.count("device_number") == 6
+
+
+async def test_the_reference_number_can_be_heard_again(dial, registry):
+    result = await dial(f"{SIGN_IN} 1 {CODE} {BUYER} 1 1 2")
+    assert result.heard.count("reference_is") == 2
+    reference = registry.portal.transfers(imei=PHONE)[0].reference
+    assert result.digits_after("reference_is") == reference
+    assert said(reference, 3, 3, 4) in result.text  # read in groups
+
+
+async def test_cancelling_a_new_code_keeps_the_old_one(dial, registry):
+    result = await dial(f"4 1 {SELLER_PIN}# 1 2")
+    assert result.heard_in_order("code_replace_confirm", "confirm_or_cancel", "cancelled")
+    assert "code_generated" not in result.heard
+    assert result.path == ["activation_code:cancelled"]
+    assert (await dial(f"2 {PHONE} {CODE} 1", caller=BUYER)).path == ["activate:completed"]
+
+
+@pytest.mark.parametrize("trivial", ["00000000", "12345678", "87654321", "90123456"])
+async def test_a_trivial_new_code_is_refused_and_asked_again(dial, trivial):
+    result = await dial(f"5 2 1 {SELLER_PIN}# 1 {trivial} 11112222 11112222")
+    assert result.heard_in_order("enter_new_code", "code_too_simple", "enter_new_code",
+                                 "repeat_new_code", "code_changed")
+
+
+async def test_a_long_lock_is_told_in_hours(dial, registry):
+    from sqlalchemy import update
+
+    from ivr.registry.tables import subscribers
+
+    until = datetime.now(UTC) + timedelta(hours=23, minutes=10)
+    with registry.store.engine.begin() as conn:
+        conn.execute(update(subscribers).values(locked_until=until, lock_level=3))
+    result = await dial(SIGN_IN)
+    assert result.heard_in_order("locked", "try_again_after", "hours_later")
+    assert "> (number) 24: بیست و چهار" in result.text
+
+
+async def test_the_code_is_read_in_two_groups_of_four(dial):
+    result = await dial(f"4 1 {SELLER_PIN}# 2")
+    code = result.digits_after("code_is")
+    assert said(code, 4, 4) in result.text
+
+
+@pytest.mark.parametrize(("keys", "where"), [
+    ("1 #", "enter_imei"), ("3 #", "whose_devices"), ("3 1 #", "enter_password"),
+    (f"{SIGN_IN} #", "choose_device"), (f"{SIGN_IN} 1 #", "enter_activation_code"),
+    (f"{SIGN_IN} 1 {CODE} #", "enter_buyer_number"), ("5 #", "menu_more"),
+])
+async def test_hash_alone_goes_back_to_the_main_menu_from_any_question(dial, registry, keys,
+                                                                       where):
+    before = snapshot(registry)
+    result = await dial(f"{keys} 1 {PHONE}")
+    assert result.heard_in_order(where, "main_menu", "enter_imei", "imei_registered")
+    assert result.path[-1] == "inquiry:registered"
+    assert snapshot(registry) == before
+
+
+async def test_star_hash_06_hash_at_the_imei_question_is_explained_without_a_try(dial):
+    result = await dial(f"1 *#06# *#06# *#06# {PHONE}")
+    assert result.heard_in_order("enter_imei", "phone_code", "enter_imei", "phone_code",
+                                 "enter_imei", "phone_code", "enter_imei", "imei_registered")
+    assert "invalid_entry" not in result.heard
+    assert result.path == ["inquiry:registered"]
+
+
+async def test_the_imei_prompt_never_asks_to_dial_on_this_phone():
+    from ivr.prompts import catalogue
+
+    assert "ستاره" not in catalogue.text("enter_imei") and "مربع" not in catalogue.text(
+        "enter_imei")

@@ -194,3 +194,20 @@ def test_owner_keeps_selling_after_a_strangers_activation_guesses(reg):
         activate(reg, STRANGER, PHONE, "87654321")
     check = reg.devices.check_code(PHONE, CODE, owner=owner(SELLER))
     assert check.ok
+
+
+@pytest.mark.parametrize(("imei", "buyer", "refusal"), [
+    ("350000000009999", BUYER, Refusal.UNKNOWN_DEVICE),
+    (PHONE, SELLER, Refusal.BUYER_IS_OWNER),
+    (PHONE, BUYER, None),
+])
+def test_a_buyer_hears_what_stops_an_activation_before_keying_a_code(reg, imei, buyer, refusal):
+    assert reg.devices.for_buyer(imei, buyer).refusal is refusal
+    assert not [e for e in reg.portal.audit() if e.event.startswith("code_")]  # nothing counted
+
+
+def test_for_buyer_tells_the_buyers_lock_with_its_end(reg):
+    for _ in range(3):
+        activate(reg, STRANGER, PHONE, "87654321")
+    check = reg.devices.for_buyer(PHONE, BUYER)
+    assert check.refusal is Refusal.CODE_LOCKED and check.locked_until is not None
