@@ -82,6 +82,13 @@ def render(report: dict[str, Any]) -> str:
              _f(wall["database"]), _f(wall["hashing"]), _f(wall["registry_queue"])],
         ])
         out.append(f"{b['hashes']} argon2 hashes ran on threads {', '.join(b['hash_threads'])}.")
+        t = b.get("transfer")
+        if t:
+            c = t["cpu_ms_per_transfer"]
+            out.append(f"A direct transfer ({t['ok']}/{t['calls']} ok, one at a time): "
+                       f"{_f(t['verifications_per_transfer'])} argon2 verifications (the PIN and "
+                       f"the code, once each); CPU ms per transfer: total {_f(c['total'])}, "
+                       f"database {_f(c['database'])}, hashing {_f(c['hashing'])}.")
         loop = b.get("event_loop", {})
         if loop:
             p = loop[0]["pacing"]

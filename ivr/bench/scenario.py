@@ -2,7 +2,7 @@
 
 Scripts must keep working when repeated by thousands of callers at once:
 - `inquiry`: key 1, a registered demo IMEI, hear "registered"; no secret, read-only.
-- `my_devices`: key 5, `1` (my number), the kartabl password, hear the list. A sign-in counts the
+- `my_devices`: keys 5 1, `1` (my number), the kartabl password, hear the list. A sign-in counts the
   attempt before verifying it (so parallel guesses cannot beat the lockout): more than three
   sign-ins in flight on one number lock it, as a brute-force attempt would. Every such caller
   therefore gets a bench subscriber of its own (at most two workers share one), created here
@@ -24,6 +24,8 @@ from ivr.bench.caller import CallScript
 from ivr.registry.demo import DEMO_PHONE, demo_imei, seed_demo
 
 BENCH_PIN = "2468"
+TRANSFER_CODE = "13572468"  # the activation code of the transfer sellers' devices
+TRANSFER_BUYER = "09359999999"
 SIGN_IN_EVERY = 4  # one caller in four signs in (argon2), the rest ask about an IMEI
 WORKERS_PER_SUBSCRIBER = 2
 DEVICES_PER_SUBSCRIBER = 2
@@ -51,6 +53,34 @@ def inquiry_script() -> CallScript:
 def my_devices_script(i: int) -> CallScript:
     return CallScript("my_devices", bench_msisdn(i), f"5 1 1 {BENCH_PIN}#",
                       expect=("hamta/list_end",))
+
+
+def transfer_msisdn(i: int) -> str:
+    return f"0918{i:07d}"
+
+
+def transfer_script(i: int) -> CallScript:
+    """A direct transfer of seller i's first device (two in the kartabl: the choice is asked);
+    each seller sells once, so a run needs a seller per call (prepare_transfers)."""
+    return CallScript("transfer", transfer_msisdn(i),
+                      f"3 1 {BENCH_PIN}# 1 {TRANSFER_CODE} {TRANSFER_BUYER} 1",
+                      expect=("hamta/transferred",))
+
+
+def prepare_transfers(db: BenchDb, count: int) -> None:
+    """`count` sellers, each with a PIN and two devices with TRANSFER_CODE (production cost)."""
+    from ivr.registry.service import Registry
+
+    registry = Registry.open(db.url, pepper=bytes.fromhex(db.pepper_hex))
+    try:
+        for i in range(count):
+            registry.portal.add_subscriber(transfer_msisdn(i), password=BENCH_PIN)
+            for k in range(DEVICES_PER_SUBSCRIBER):
+                registry.portal.add_device(demo_imei(900_000 + i * DEVICES_PER_SUBSCRIBER + k),
+                                           owner=transfer_msisdn(i), brand="Samsung",
+                                           model="Galaxy A54", activation_code=TRANSFER_CODE)
+    finally:
+        registry.close()
 
 
 def mix(subscribers: int) -> list[CallScript]:
@@ -104,8 +134,8 @@ def prepare(db: BenchDb, subscribers: int, threads: int = 2) -> None:
             except AlreadyExists:
                 return
             for k in range(DEVICES_PER_SUBSCRIBER):
-                registry.portal.add_device(bench_imei(i, k), owner=bench_msisdn(i), brand="Samsung",
-                                    model="Galaxy A54")
+                registry.portal.add_device(bench_imei(i, k), owner=bench_msisdn(i),
+                                           brand="Samsung", model="Galaxy A54")
 
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(add, range(db.subscribers, subscribers)))

@@ -334,6 +334,7 @@ class Bench:
         result["hashes"] = stats["hash"]["count"]
         result["hash_threads"] = stats["hash"]["threads"]
         result["registry_calls"] = {k: v["count"] for k, v in reg.items()}
+        result["transfer"] = await self._transfers(db, max(4, calls // 4))
         result["event_loop"] = []
         variants = [("pool", plan.workers)]
         if plan.workers != WIDE_POOL and not plan.quick:  # hashing on every core, for contrast
@@ -360,6 +361,31 @@ class Bench:
                 "hash_threads": stats["hash"]["threads"],
             })
         self.report["breakdown"] = result
+
+    async def _transfers(self, db: scenario.BenchDb, count: int) -> dict[str, Any]:
+        """Direct transfers one at a time through the probe: each secret verified once (a PIN
+        and a code: two argon2 verifications), and where a transfer's CPU goes."""
+        self.echo(f"run: where a direct transfer's time goes, {count} transfers one at a time")
+        await asyncio.to_thread(scenario.prepare_transfers, db, count)
+        port = free_port()
+        async with self.probe(db, port, "pool") as probe:
+            target = FastAgiTarget("127.0.0.1", port)
+            scripts = [scenario.transfer_script(i) for i in range(count)]
+            stats, mon, run = await self._probe_run(probe, target, scripts, 1, count,
+                                                    by_call=True)
+        ok = sum(1 for r in run.records if r.ok)
+        reg = stats["registry"]
+        reg_cpu = sum(v["cpu_s"] for v in reg.values()) * 1000 / count
+        hash_cpu = stats["hash"]["cpu_s"] * 1000 / count
+        return {
+            "calls": count, "ok": ok,
+            "verifications_per_transfer": round(stats["hash"]["count"] / count, 2),
+            "cpu_ms_per_transfer": {
+                "total": round(mon.usage.cpu_s * 1000 / count, 2),
+                "database": round(reg_cpu - hash_cpu, 2),
+                "hashing": round(hash_cpu, 2),
+            },
+        }
 
     async def _probe_run(self, probe: ServerProcess, target: Target, scripts: list[CallScript],
                          n: int, calls: int, by_call: bool = False, pacing: Pacing = NO_PACING,
