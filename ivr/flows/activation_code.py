@@ -11,29 +11,21 @@ from __future__ import annotations
 from ivr.call.api import Call, Digits
 from ivr.flows.common import (
     CODE_GROUPS,
-    choose_device,
     confirm,
-    device_refusal,
-    open_kartabl,
     origin_of,
+    owned_device,
     read_back,
     refuse,
-    refuse_device,
 )
 from ivr.flows.outcome import COMPLETED, Outcome
 from ivr.registry.aio import AsyncRegistry
 
 
 async def get_activation_code(call: Call, registry: AsyncRegistry) -> Outcome:
-    owner = await open_kartabl(call, registry)
-    if isinstance(owner, Outcome):
-        return owner
-    device = await choose_device(call, owner.devices)
-    if isinstance(device, Outcome):
-        return device
-    refusal = device_refusal(device)
-    if refusal is not None:
-        return await refuse_device(call, device, refusal)
+    chosen = await owned_device(call, registry)
+    if isinstance(chosen, Outcome):
+        return chosen
+    owner, device = chosen
     if device.has_code:
         declined = await confirm(call, "code_replace_confirm")
         if declined:

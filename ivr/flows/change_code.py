@@ -10,12 +10,9 @@ from __future__ import annotations
 from ivr.call.api import Call
 from ivr.flows import questions as q
 from ivr.flows.common import (
-    choose_device,
-    device_refusal,
-    open_kartabl,
     origin_of,
+    owned_device,
     refuse,
-    refuse_device,
 )
 from ivr.flows.outcome import COMPLETED, End, Outcome
 from ivr.registry.aio import AsyncRegistry
@@ -24,15 +21,10 @@ MATCH_TRIES = 3
 
 
 async def change_activation_code(call: Call, registry: AsyncRegistry) -> Outcome:
-    owner = await open_kartabl(call, registry)
-    if isinstance(owner, Outcome):
-        return owner
-    device = await choose_device(call, owner.devices)
-    if isinstance(device, Outcome):
-        return device
-    refusal = device_refusal(device)
-    if refusal is not None:
-        return await refuse_device(call, device, refusal)
+    chosen = await owned_device(call, registry)
+    if isinstance(chosen, Outcome):
+        return chosen
+    owner, device = chosen
     new_code = await ask_new_code(call)
     if isinstance(new_code, Outcome):
         return new_code

@@ -236,6 +236,23 @@ async def refuse_device(call: Call, device: Device, refusal: Refusal,
                                         locked_until=device.code_locked_until), prompts)
 
 
+async def owned_device(call: Call, registry: AsyncRegistry, *, needs_code: bool = False,
+                       prompts: Mapping[Refusal, str] = REFUSAL_PROMPTS
+                       ) -> tuple[Owner, Device] | Outcome:
+    """Seed steps 2-5 for an owner's operation: whose devices, the password, the list and the
+    choice; then what stops the operation on the chosen device, told at once."""
+    owner = await open_kartabl(call, registry)
+    if isinstance(owner, Outcome):
+        return owner
+    device = await choose_device(call, owner.devices)
+    if isinstance(device, Outcome):
+        return device
+    refusal = device_refusal(device, needs_code=needs_code)
+    if refusal is not None:
+        return await refuse_device(call, device, refusal, prompts)
+    return owner, device
+
+
 async def read_back(call: Call, intro: str, digits: Digits) -> Outcome | None:
     """«your reference number is …», then `1` to hear it again, `2` (or silence: it was heard)
     to go on (None)."""

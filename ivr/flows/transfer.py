@@ -23,14 +23,11 @@ from ivr.flows.common import (
     OWNER_PROMPTS,
     REFERENCE_GROUPS,
     ask_activation_code,
-    choose_device,
     confirm,
-    device_refusal,
-    open_kartabl,
     origin_of,
+    owned_device,
     read_back,
     refuse,
-    refuse_device,
 )
 from ivr.flows.outcome import COMPLETED, Outcome
 from ivr.registry.aio import AsyncRegistry
@@ -39,15 +36,10 @@ from ivr.registry.types import Owner
 
 
 async def transfer_ownership(call: Call, registry: AsyncRegistry) -> Outcome:
-    owner = await open_kartabl(call, registry)
-    if isinstance(owner, Outcome):
-        return owner
-    device = await choose_device(call, owner.devices)
-    if isinstance(device, Outcome):
-        return device
-    refusal = device_refusal(device, needs_code=True)
-    if refusal is not None:
-        return await refuse_device(call, device, refusal, OWNER_PROMPTS)
+    chosen = await owned_device(call, registry, needs_code=True, prompts=OWNER_PROMPTS)
+    if isinstance(chosen, Outcome):
+        return chosen
+    owner, device = chosen
     grant = await ask_activation_code(call, registry, device.imei, owner=owner,
                                       expected_version=device.version)
     if isinstance(grant, Outcome):
