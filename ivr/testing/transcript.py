@@ -27,17 +27,27 @@ _SECRET = re.compile(r"^(STREAM FILE )\S*/secret-[0-9a-f-]+(?=\s|$)")
 
 def normalize(commands: Iterable[str]) -> list[str]:
     """Commands with what varies per run replaced: the secret WAV path (`<spool>/secret-<random>`)
-    and the digits said right after the `reference_is` prompt (`<reference>`)."""
+    and the digits said right after the `reference_is` prompt (`<reference>`: each of its groups,
+    read with a pause between them; digits said after it without a pause are not its)."""
     out: list[str] = []
     previous = agi.AgiCommand("", (), "")
+    in_reference = False
     for line in commands:
         command = parse_command(line)
         text = _SECRET.sub(rf"\g<1>{SECRET_FILE}", line)
-        if command.verb == "SAY DIGITS" and previous.file == "hamta/reference_is":
+        # the reference's first group, then each pause and the group after it
+        in_reference = previous.file == "hamta/reference_is" or (in_reference and (
+            _is_pause(command) or (command.verb == "SAY DIGITS" and _is_pause(previous))))
+        if command.verb == "SAY DIGITS" and in_reference:
             text = agi.say_digits(REFERENCE, command.escape)
         out.append(text)
         previous = command
     return out
+
+
+def _is_pause(command: agi.AgiCommand) -> bool:
+    """The silence between the groups of a digit string (agi.wait)."""
+    return command.verb == "EXEC" and command.arg(0).lower() == "wait"
 
 
 @dataclass

@@ -137,14 +137,16 @@ class AgiServer:
     """`hamta-ivr serve` as a subprocess, restartable by tests that stop or kill it."""
 
     env: Env
+    options: tuple[str, ...] = ()  # more `hamta-ivr serve` options (`--max-calls 1`)
+    name: str = "serve"  # its log files: <data>/<name>-<n>.log
     proc: subprocess.Popen[str] | None = None
     logs: list[Path] = field(default_factory=list)
 
     def start(self) -> None:
-        log = self.env.data / f"serve-{len(self.logs)}.log"
+        log = self.env.data / f"{self.name}-{len(self.logs)}.log"
         self.logs.append(log)
         with open(log, "w") as out:
-            self.proc = subprocess.Popen([*CLI, "-v", "serve", "--drain", "150"],
+            self.proc = subprocess.Popen([*CLI, "-v", "serve", "--drain", "150", *self.options],
                                          env=self.env.vars, stdout=out, stderr=out, text=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

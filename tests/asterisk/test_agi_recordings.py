@@ -48,13 +48,14 @@ from tests.asterisk.conftest import AgiServer, dial
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "agi"
 RECORD = os.environ.get("HAMTA_RECORD_AGI", "") not in ("", "0")
 
-# name -> (caller, keys, barge_in): an inquiry, a direct transfer, a hang-up mid-operation (the
-# new activation code has been said from a secret WAV; the caller leaves at "hear it again?")
+# name -> (caller, keys, barge_in): an inquiry, a direct transfer (the reference number heard
+# once, `2` goes on), a hang-up mid-operation (a device with a code: `1` confirms replacing it;
+# the new activation code has been said from secret WAVs; the caller leaves at "hear it again?")
 CALLS = {
     "inquiry": (demo.DEMO_BUYER, f"1 {demo.DEMO_PHONE} h", False),
     "direct_transfer": (demo.DEMO_SELLER, f"3 1 {demo.DEMO_SELLER_PIN}# 1 {demo.DEMO_CODE} "
-                                          f"{demo.DEMO_BUYER} 1 h", False),
-    "hangup_activation_code": (demo.DEMO_MANY, f"4 1 {demo.DEMO_MANY_PIN}# 1# h", False),
+                                          f"{demo.DEMO_BUYER} 1 2 h", False),
+    "hangup_activation_code": (demo.DEMO_MANY, f"4 1 {demo.DEMO_MANY_PIN}# 1# 1 h", False),
 }
 
 
@@ -136,6 +137,18 @@ async def test_a_different_command_is_caught(sqlite_registry_factory: Any,
     transport = await replay(recording, registry, tmp_path)
     with pytest.raises(AssertionError, match="command 4"):
         transport.assert_done()
+
+
+def test_normalize_hides_every_group_of_the_reference() -> None:
+    """The reference number is read in groups with a pause between them: every group varies from
+    run to run, not only the first; digits said elsewhere stay as they are."""
+    commands = ['STREAM FILE hamta/reference_is "0123456789*#"', 'SAY DIGITS 412 "0123456789*#"',
+                "EXEC Wait 0.2", 'SAY DIGITS 963 "0123456789*#"', "EXEC Wait 0.2",
+                'SAY DIGITS 3751 "0123456789*#"', 'STREAM FILE hamta/is_end "0123456789*#"',
+                'SAY DIGITS 0014 "0123456789*#"']
+    hidden = 'SAY DIGITS <reference> "0123456789*#"'
+    assert normalize(commands) == [commands[0], hidden, "EXEC Wait 0.2", hidden, "EXEC Wait 0.2",
+                                   hidden, commands[6], commands[7]]
 
 
 # --- recording: the real Asterisk -----------------------------------------------------------------

@@ -3,7 +3,7 @@ Local channels, DTMF), a SIP softphone (SIPp, RFC 4733 DTMF) completing a direct
 call through classic AGI, hang-ups, and what the caller hears when the FastAGI server is down,
 dies mid-call or is asked to stop.
 
-The prompts play in full (the real Persian audio; the main menu alone lasts half a minute), so
+The prompts play in full (the real Persian audio; the welcome and main menu take 14 s), so
 the calls of the first part run at the same time (`batch`); each test then checks its call: the
 prompts played in order, the registry afterwards, the call log. Every test fails if Asterisk
 logged a missing sound file.
@@ -54,15 +54,16 @@ def keys_for(cast: dict, name: str) -> str:
     pin = cast["pin"]
     imei, _, _, _, code = cast["devices"].get(name, (None,) * 5)
     return {
+        # (each of these kartabls holds one device: it is said, not asked about)
         "inquiry": f"1 {DEMO_PHONE} h",
-        "activate": f"2 {imei} {code} 1 h",
-        "transfer": f"3 1 {pin}# 1 {code} {cast['b3']} 1 h",
-        "code": f"4 1 {pin}# 1 2 h",
-        "my_devices": f"5 1 {pin}# h",
-        "change": f"6 1 {pin}# 1 13243546 13243546 h",
-        "hangup": f"3 1 {pin}# 1 {code} 0918 h",
+        "activate": f"2 {imei} {code} 1 2 h",  # `2`: the reference number was heard, go on
+        "transfer": f"3 1 {pin}# {code} {cast['b3']} 1 2 h",
+        "code": f"4 1 {pin}# 2 h",  # the device has no code yet: nothing to confirm
+        "my_devices": f"5 1 1 {pin}# h",
+        "change": f"5 2 1 {pin}# 13243546 13243546 h",
+        "hangup": f"3 1 {pin}# {code} 0918 h",
         "classic": f"1 {DEMO_UNREGISTERED} h",
-        "barge_in": f"5 1 {DEMO_EMPTY_PIN}# h",
+        "barge_in": f"5 1 1 {DEMO_EMPTY_PIN}# h",
     }[name]
 
 
@@ -117,6 +118,25 @@ def call_log(registry: Registry, call_id: str) -> CallRecord:
     return rows[0]
 
 
+def said(digits: str, *groups: int) -> list[str]:
+    """How `dial` reports a digit string read in groups (a SAY DIGITS per group)."""
+    parts, at = [], 0
+    for size in groups:
+        parts.append(f"(digits) {' '.join(digits[at:at + size])}")
+        at += size
+    assert at == len(digits), (digits, groups)
+    return parts
+
+
+def reference_read(result: Dialed) -> None:
+    """The reference number: ten digits in groups of 3, 3 and 4, then is_end."""
+    start = result.prompts.index("reference_is")
+    read = result.prompts[start + 1:start + 5]
+    assert [len(part.split()) - 1 for part in read[:3]] == [3, 3, 4], result.prompts
+    assert all(part.startswith("(digits) ") for part in read[:3]), result.prompts
+    assert read[3] == "is_end", result.prompts
+
+
 def check(result: Dialed, expected: list[str]) -> None:
     assert result.ok, (result.doc, result.stderr)
     assert not result.doc["unused_keys"], result.doc
@@ -127,7 +147,8 @@ def check(result: Dialed, expected: list[str]) -> None:
 # --- every main-menu option through `hamta-ivr dial` ------------------------------------------
 def test_inquiry(batch: dict, registry: Registry, e2e_env: Env) -> None:
     result = batch["inquiry"]
-    check(result, ["enter_imei", "imei_registered", "device/samsung-galaxy-a54", "main_menu"])
+    check(result, ["enter_imei", "imei_registered", "device/samsung-galaxy-a54",
+                   "main_menu_again"])
     assert call_log(registry, result.call_id).outcome == "inquiry:registered"
     # the registry agrees, as the admin CLI shows it
     shown = e2e_env.run("device", "show", DEMO_PHONE, "--json").stdout
@@ -138,8 +159,11 @@ def test_activate(batch: dict, registry: Registry, cast: dict) -> None:
     result = batch["activate"]
     imei = cast["devices"]["activate"][0]
     check(result, ["enter_imei", "enter_activation_code", "activate_confirm",
-                   f"(digits) {' '.join(imei)}", "activate_confirm_to", "confirm_or_cancel",
-                   "activated", "reference_is", "change_code_advice", "main_menu"])
+                   *said(imei, 5, 5, 5), "activate_confirm_to", *said(cast["b2"], 4, 3, 4),
+                   "activate_confirm_end", "confirm_or_cancel", "activated",
+                   "change_code_advice", "reference_is", "is_end", "code_repeat_or_finish",
+                   "main_menu_again"])
+    reference_read(result)
     assert registry.portal.device_info(imei).owner == normalize(cast["b2"])
     assert call_log(registry, result.call_id).outcome == "activate:completed"
 
@@ -148,10 +172,13 @@ def test_transfer(batch: dict, registry: Registry, cast: dict) -> None:
     result = batch["transfer"]
     imei = cast["devices"]["transfer"][0]
     check(result, ["whose_devices", "enter_password", "device_number",
-                   "device/xiaomi-redmi-note-12", "choose_device", "enter_activation_code",
-                   "enter_buyer_number", "transfer_confirm", f"(digits) {' '.join(imei)}",
-                   "transfer_confirm_to", f"(digits) {' '.join(cast['b3'])}",
-                   "confirm_or_cancel", "main_menu"])
+                   "device/xiaomi-redmi-note-12", "enter_activation_code",
+                   "enter_buyer_number", "transfer_confirm", *said(imei, 5, 5, 5),
+                   "transfer_confirm_to", *said(cast["b3"], 4, 3, 4), "transfer_confirm_end",
+                   "confirm_or_cancel", "transferred", "reference_is", "is_end",
+                   "code_repeat_or_finish", "main_menu_again"])
+    assert "choose_device" not in result.prompts  # one device: said, not asked about
+    reference_read(result)
     info = registry.portal.device_info(imei)
     assert info.owner == normalize(cast["b3"])
     assert info.version == batch["before"]["transfer"].version + 1
@@ -162,8 +189,11 @@ def test_transfer(batch: dict, registry: Registry, cast: dict) -> None:
 def test_activation_code(batch: dict, registry: Registry, cast: dict, e2e_env: Env) -> None:
     result = batch["code"]
     imei = cast["devices"]["code"][0]
-    check(result, ["enter_password", "choose_device", "code_generated", "code_is", "(secret)",
-                   "code_repeat_or_finish", "main_menu"])
+    check(result, ["enter_password", "device_number", "device/nokia-c32", "code_generated",
+                   "code_is", "(secret)", "is_end", "code_repeat_or_finish", "main_menu_again"])
+    # one device, without a code: neither a device question nor 'the current code stops working'
+    assert "choose_device" not in result.prompts, result.prompts
+    assert "code_replace_confirm" not in result.prompts, result.prompts
     assert registry.portal.device_info(imei).has_activation_code is True
     assert call_log(registry, result.call_id).outcome == "activation_code:completed"
     # the code was said from a temporary file, deleted after; never in an AGI command
@@ -174,17 +204,19 @@ def test_activation_code(batch: dict, registry: Registry, cast: dict, e2e_env: E
 
 def test_my_devices(batch: dict, registry: Registry) -> None:
     result = batch["my_devices"]
-    check(result, ["enter_password", "device_count", "num/2", "device_number", "num/1",
-                   "device/samsung-galaxy-a54", "device_number", "num/2",
-                   "device/apple-iphone-13", "list_end", "main_menu"])
+    check(result, ["menu_more", "whose_devices", "enter_password", "device_count", "num/2",
+                   "device_count_end", "device_number", "num/1", "device/samsung-galaxy-a54",
+                   "device_number", "num/2", "device/apple-iphone-13", "list_end",
+                   "main_menu_again"])
     assert call_log(registry, result.call_id).outcome == "my_devices:completed"
 
 
 def test_change_code(batch: dict, registry: Registry, cast: dict) -> None:
     result = batch["change"]
     imei, owner, *_ = cast["devices"]["change"]
-    check(result, ["enter_password", "choose_device", "enter_new_code", "repeat_new_code",
-                   "code_changed", "main_menu"])
+    check(result, ["menu_more", "enter_password", "device_number", "device/honor-x5",
+                   "enter_new_code", "repeat_new_code", "code_changed", "main_menu_again"])
+    assert "choose_device" not in result.prompts, result.prompts
     assert call_log(registry, result.call_id).outcome == "change_code:completed"
     signed = registry.kartabl.sign_in(owner, cast["pin"])
     assert registry.devices.check_code(imei, "13243546", owner=signed.owner).ok
@@ -203,7 +235,7 @@ def test_caller_hangs_up_mid_transfer(batch: dict, registry: Registry, cast: dic
 
 def test_classic_agi(batch: dict, registry: Registry, e2e_env: Env) -> None:
     result = batch["classic"]
-    check(result, ["enter_imei", "imei_unregistered", "main_menu"])
+    check(result, ["enter_imei", "imei_unregistered", "main_menu_again"])
     row = call_log(registry, result.call_id)
     assert row.channel == "agi" and row.outcome == "inquiry:unregistered"
     # pyst2 echoes every command and result line to stderr (Asterisk's console log): masked
@@ -226,8 +258,8 @@ def test_barge_in_cuts_prompts_short(batch: dict, registry: Registry) -> None:
     """Keys pressed while a prompt plays answer the question: the main menu is never heard."""
     result = batch["barge_in"]
     assert result.ok, result.doc
-    assert result.prompts[:4] == ["welcome", "whose_devices", "enter_password", "no_devices"], \
-        result.prompts
+    assert result.prompts[:5] == ["welcome", "menu_more", "whose_devices", "enter_password",
+                                  "no_devices"], result.prompts
     assert call_log(registry, result.call_id).outcome == "my_devices:no_devices"
 
 
@@ -299,6 +331,37 @@ def test_sigterm_lets_the_running_call_end(batch: dict, agi_server: AgiServer, e
     finally:
         proc.kill()
         agi_server.start()
+
+
+def test_server_at_max_calls_turns_the_next_caller_away(batch: dict, agi_server: AgiServer,
+                                                        e2e_env: Env,
+                                                        registry: Registry) -> None:
+    """`serve --max-calls 1` with a call in progress: the next caller hears `busy` at once (not
+    'service unavailable') and leaves no call log row; the call in progress goes on."""
+    agi_server.stop()
+    limited = AgiServer(e2e_env, options=("--max-calls", "1"), name="serve-max-calls-1")
+    held: subprocess.Popen[str] | None = None
+    lines: list[str] = []
+    try:
+        limited.start()
+        held = _dial_streaming(e2e_env, "09120000005", "h")  # hangs up at the main menu
+        _read_until(held, "> welcome", lines)
+        busy = dial(e2e_env, "09120000006", "", timeout=60)
+        out, _ = held.communicate(timeout=120)
+        lines += out.splitlines()
+    finally:
+        if held is not None:
+            held.kill()
+        limited.stop()
+        agi_server.start()
+    assert busy.ok and not busy.doc["unavailable"], busy.doc
+    assert busy.prompts == ["busy"], busy.prompts
+    assert busy.doc["seconds"] < 20, busy.doc
+    assert held.returncode == 0 and "> main_menu" in lines and "> busy" not in lines, lines
+    calls = registry.call_log.calls()
+    assert busy.call_id not in {row.call_id for row in calls}
+    assert any(row.msisdn == normalize("09120000005") for row in calls)
+    assert "turned away (busy)" in limited.log_text
 
 
 def test_asterisk_status_says_what_runs(asterisk: Env) -> None:
