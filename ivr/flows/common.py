@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from ivr.call.api import Call, DeviceName, Digits, Number, Say, Status
+from ivr.call.api import Call, CallerHungUp, DeviceName, Digits, Number, Say, Status
 from ivr.flows import questions as q
 from ivr.flows.outcome import End, Outcome
 from ivr.registry.aio import AsyncRegistry
@@ -255,10 +255,14 @@ async def owned_device(call: Call, registry: AsyncRegistry, *, needs_code: bool 
 
 async def read_back(call: Call, intro: str, digits: Digits) -> Outcome | None:
     """«your reference number is …», then `1` to hear it again, `2` (or silence: it was heard)
-    to go on (None)."""
+    to go on (None). The operation is done by then: a caller who hangs up here ends the call
+    after it (the next prompt notices), and the call log keeps the operation's outcome."""
     while True:
-        await call.play(intro, digits, "is_end")
-        again = await call.ask(q.REPEAT)
+        try:
+            await call.play(intro, digits, "is_end")
+            again = await call.ask(q.REPEAT)
+        except CallerHungUp:
+            return None
         if again.status is Status.TIMED_OUT or again.value == "2":
             return None
         if not again.ok:

@@ -530,3 +530,15 @@ async def test_the_imei_prompt_never_asks_to_dial_on_this_phone():
 
     assert "ستاره" not in catalogue.text("enter_imei") and "مربع" not in catalogue.text(
         "enter_imei")
+
+
+@pytest.mark.parametrize(("keys", "caller", "logged"), [
+    (f"{SIGN_IN} 1 {CODE} {BUYER} 1 h", SELLER, "transfer:completed"),
+    (f"2 {PHONE} {CODE} 1 h", BUYER, "activate:completed"),
+    (f"4 1 {SELLER_PIN}# 2 h", SELLER, "activation_code:completed"),
+])
+async def test_hanging_up_while_a_number_is_read_back_keeps_the_operation_done(
+        dial, registry, keys, caller, logged):
+    result = await dial(keys, caller=caller)
+    assert result.outcome == logged
+    assert registry.call_log.calls()[0].outcome == logged
