@@ -2,6 +2,8 @@
 # One entry point for a fresh Debian machine, as root:
 #   ./setup.sh demo   set everything up, then run the IVR on a real Asterisk with a demo registry
 #   ./setup.sh test   set everything up, then run the whole test suite (what CI runs)
+#   ./setup.sh install  set up, then install `hamta-ivr serve` as the systemd service hamta-ivr@4573
+#                     (user hamta, /etc/hamta-ivr/config.toml, /var/lib/hamta-ivr); demo does it too
 #   ./setup.sh deps   only install and build what the other two need
 # Everything heavy is cached outside the clone, under $HAMTA_CACHE (default /var/cache/hamta-ivr):
 # the virtualenv, the Asterisk root file system, the PostgreSQL test cluster.
@@ -10,8 +12,13 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export HAMTA_CACHE=${HAMTA_CACHE:-/var/cache/hamta-ivr}
 venv=$HAMTA_CACHE/venv
+# postgresql-15 rather than `postgresql`: see install_postgresql (no unused default cluster);
+# systemd for systemd-analyze (the service unit is verified), util-linux for setpriv
 DEBIAN_PACKAGES=(python3 python3-venv python3-dev gcc espeak-ng sox libsox-fmt-mp3 debootstrap
-                 sip-tester postgresql procps iproute2 ca-certificates)
+                 sip-tester procps iproute2 ca-certificates systemd util-linux)
+POSTGRESQL_PACKAGES=(postgresql-15 postgresql-client-15)
+CONFIG_FILE=${HAMTA_CONFIG:-/etc/hamta-ivr/config.toml}
+SERVICE_USER=hamta
 
 say() { printf '\n==> %s\n' "$*"; }
 die() { printf 'setup.sh: %s\n' "$*" >&2; exit 2; }
@@ -31,7 +38,40 @@ install_debian_packages() {
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
+  install_postgresql
   install_mbrola
+}
+
+# PostgreSQL for the test server (db/pg-test-server.sh runs its own cluster under $HAMTA_CACHE).
+# Debian's postinst creates and starts a default cluster `main` nobody uses: postgresql-common
+# first, told not to create one, then the server.
+install_postgresql() {
+  local p missing=()
+  for p in "${POSTGRESQL_PACKAGES[@]}"; do deb_installed "$p" || missing+=("$p"); done
+  if [ ${#missing[@]} -eq 0 ]; then unused_main_cluster_hint; return 0; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  no_main_cluster
+  say "installing PostgreSQL (no default cluster): ${missing[*]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+no_main_cluster() {  # postgresql-common installed and told: create_main_cluster = false
+  local conf=/etc/postgresql-common/createcluster.conf
+  deb_installed postgresql-common ||
+    apt-get install -y -qq --no-install-recommends postgresql-common >/dev/null
+  if ! grep -Eq '^[[:space:]]*create_main_cluster[[:space:]]*=[[:space:]]*false' "$conf" 2>/dev/null; then
+    sed -i -E 's/^[#[:space:]]*create_main_cluster[[:space:]]*=.*/create_main_cluster = false/' "$conf"
+    grep -q '^create_main_cluster = false' "$conf" || echo 'create_main_cluster = false' >> "$conf"
+  fi
+}
+
+unused_main_cluster_hint() {  # a machine set up before: say how to drop it, never drop it
+  command -v pg_lsclusters >/dev/null || return 0
+  pg_lsclusters -h 2>/dev/null | awk '$2 == "main" {print $1}' | while read -r v; do
+    printf 'setup.sh: note: the default PostgreSQL cluster %s/main is not used by hamta-ivr; ' "$v"
+    printf 'if nothing else uses it: pg_dropcluster --stop %s main\n' "$v"
+  done
 }
 
 # MBROLA and its Persian diphone voice ir1: the default prompt voice (espeak-ng voice mb-ir1).
@@ -99,9 +139,16 @@ install_python_package() {
   mkdir -p "$HAMTA_CACHE"
   if [ ! -x "$venv/bin/python" ]; then
     say "creating the virtualenv $venv"
-    python3 -m venv "$venv"
+    # Debian's Python: the service user (hamta) must be able to run it (not a pyenv under /root)
+    /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip setuptools wheel
   fi
+  local real
+  real=$(readlink -f "$venv/bin/python")
+  case "$real" in /root/*|/home/*)
+    printf 'setup.sh: warning: %s runs %s, which the service user cannot reach; rebuild it: rm -rf %s && %s deps\n' \
+      "$venv" "$real" "$venv" "$0" >&2 ;;
+  esac
   say "installing hamta-ivr (editable) and its dependencies"
   "$venv/bin/pip" install -q --disable-pip-version-check -e "$here[dev]"
 }
@@ -115,20 +162,50 @@ prepare() {
   bash "$here/asterisk-conf/dev-asterisk.sh" bootstrap
 }
 
+# The service: user hamta, /etc/hamta-ivr/config.toml, /var/lib/hamta-ivr, the unit
+# hamta-ivr@PORT.service (verified; enabled and started where systemd runs). See
+# `hamta-ivr service --help` and asterisk-conf/README.md.
+install_service() {
+  say "installing the service (hamta-ivr service install)"
+  hamta-ivr service install --config "$CONFIG_FILE"
+}
+
+# a command as the service runs it: its user, its config file, nothing else from this shell
+as_service() {
+  setpriv --reuid="$SERVICE_USER" --regid="$SERVICE_USER" --init-groups env -i \
+    HAMTA_CONFIG="$CONFIG_FILE" XDG_DATA_HOME=/var/lib PATH="$venv/bin:/usr/bin:/bin" \
+    LANG=C.UTF-8 "$@"
+}
+
 demo() {
   prepare "$@"
+  local run=as_service port
+  if ! install_service; then
+    printf 'setup.sh: warning: the service could not be installed (above); the demo runs as root\n' >&2
+    run=""
+    export HAMTA_CONFIG=""  # root's own data dir, not the service's
+  else
+    export HAMTA_CONFIG=$CONFIG_FILE  # asterisk up and dial (as root) see the service's data dir
+  fi
+  port=$(python -c 'from ivr.config import agi_address; print(agi_address().port)')
   say "demo registry (SQLite)"
-  hamta-ivr db upgrade
-  hamta-ivr db seed-demo
-  build_prompts
-  say "starting the FastAGI server and Asterisk"
-  hamta-ivr serve &
-  SERVE_PID=$!
-  trap 'kill $SERVE_PID 2>/dev/null || true; wait $SERVE_PID 2>/dev/null || true
-        hamta-ivr asterisk down' EXIT
+  $run hamta-ivr db upgrade
+  $run hamta-ivr db seed-demo
+  build_prompts $run
+  SERVE_PID=""
+  if [ -n "$run" ] && systemctl is-active --quiet "hamta-ivr@$port.service" 2>/dev/null; then
+    say "the service hamta-ivr@$port runs the FastAGI server; starting Asterisk"
+    trap 'hamta-ivr asterisk down' EXIT
+  else
+    say "starting the FastAGI server (the service's command) and Asterisk"
+    $run hamta-ivr serve &
+    SERVE_PID=$!
+    trap 'kill $SERVE_PID 2>/dev/null || true; wait $SERVE_PID 2>/dev/null || true
+          hamta-ivr asterisk down' EXIT
+  fi
   trap 'exit 130' INT TERM  # so that Ctrl-C runs the EXIT trap too
   for _ in $(seq 50); do  # listening before Asterisk's status reports it
-    (exec 3<>/dev/tcp/127.0.0.1/"${HAMTA_AGI_PORT:-4573}") 2>/dev/null && break
+    (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
     sleep 0.2
   done
   hamta-ivr asterisk up
@@ -139,24 +216,27 @@ The IVR answers extension 7777 (Persian prompts, main menu 1-6, * repeats).
 - Softphone (SIP on 127.0.0.1):  an account printed above, dial 7777
 - Console caller (no Asterisk):  $venv/bin/hamta-ivr call --from 09121111111
 The demo numbers, passwords and codes are in README.md ("The demo registry").
-Ctrl-C stops the FastAGI server and Asterisk.
+Ctrl-C stops Asterisk$([ -n "$SERVE_PID" ] && echo " and the FastAGI server").
 
 EOF
-  wait $SERVE_PID
+  if [ -n "$SERVE_PID" ]; then wait "$SERVE_PID"; else while :; do sleep 3600; done; fi
 }
 
-build_prompts() {
+build_prompts() {  # $@: how to run hamta-ivr (as_service, or nothing: as this user)
   say "building the Persian prompts (and the names of the registry's devices)"
-  hamta-ivr prompts build -q
-  hamta-ivr prompts check
+  "$@" hamta-ivr prompts build -q
+  "$@" hamta-ivr prompts check
 }
 
 run_tests() {
+  export HAMTA_CONFIG=""  # the tests make their own settings: not this machine's config file
   prepare "$@"
   build_prompts
   say "PostgreSQL test server"
   eval "$(bash "$here/db/pg-test-server.sh" start)"
   export HAMTA_TEST_PG_URL
+  trap 'printf "\nThe PostgreSQL test server keeps running for the next run; stop it: bash %s stop\n" \
+          "$here/db/pg-test-server.sh"' EXIT
   say "ruff"
   (cd "$here" && ruff check .)
   say "mypy"
@@ -169,6 +249,7 @@ run_tests() {
 case "${1:-}" in
   demo) demo "$@" ;;
   test) run_tests "$@" ;;
+  install) prepare "$@"; install_service ;;
   deps) prepare "$@" ;;
-  *) die "usage: $0 demo|test|deps  (demo: run the IVR on a real Asterisk; test: run the test suite)" ;;
+  *) die "usage: $0 demo|test|install|deps  (demo: run the IVR on a real Asterisk; test: the test suite; install: the systemd service)" ;;
 esac

@@ -5,13 +5,18 @@
 #
 #   asterisk-conf/dev-asterisk.sh bootstrap     # needs root and the Debian mirror
 #
+#   asterisk-conf/dev-asterisk.sh version       # the Asterisk the cached root holds, and when built
+#
 # Environment: HAMTA_ASTERISK_ROOT (default $HAMTA_CACHE/asterisk-root, HAMTA_CACHE defaulting to
 #              /var/cache/hamta-ivr),
-#              HAMTA_DEBIAN_MIRROR (default http://deb.debian.org/debian).
+#              HAMTA_DEBIAN_MIRROR (default http://deb.debian.org/debian),
+#              HAMTA_ASTERISK_SUITE (default sid: the only Debian suite with asterisk; what it holds
+#              changes from day to day, so the version built is recorded and printed).
 set -eu
 
 ROOT="${HAMTA_ASTERISK_ROOT:-${HAMTA_CACHE:-/var/cache/hamta-ivr}/asterisk-root}"
 MIRROR="${HAMTA_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+SUITE="${HAMTA_ASTERISK_SUITE:-sid}"
 STAMP="$ROOT/.hamta-asterisk-ready"
 PY_STAMP="$ROOT/.hamta-python-ready"
 VENV=/opt/hamta-ivr/venv   # inside the chroot: hamta-ivr for classic AGI (AGI(hamta-ivr-agi))
@@ -29,6 +34,19 @@ in_root() {
         ${no_proxy:+no_proxy=$no_proxy} "$@"
 }
 
+# apt and dpkg in the root want /proc and a pty (/dev/pts: "Can not write log (Is /dev/pts
+# mounted?)"): mounted while they run, released on exit
+mount_root_fs() {
+    mkdir -p "$ROOT/proc" "$ROOT/dev/pts"
+    mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
+    mountpoint -q "$ROOT/dev/pts" || mount --bind /dev/pts "$ROOT/dev/pts"
+}
+umount_root_fs() {
+    for m in dev/pts proc; do
+        if mountpoint -q "$ROOT/$m" 2>/dev/null; then umount "$ROOT/$m" || umount -l "$ROOT/$m"; fi
+    done
+}
+
 host_packages() {
     missing=""
     for pkg in $HOST_PACKAGES; do
@@ -44,7 +62,7 @@ host_packages() {
 
 chroot_tree() {
     if [ -f "$STAMP" ]; then
-        log "Asterisk root ready at $ROOT ($(cat "$STAMP"))"
+        log "Asterisk root ready at $ROOT: $(version)"
         return 0
     fi
     if [ -e "$ROOT" ]; then
@@ -53,16 +71,25 @@ chroot_tree() {
         rm -rf --one-file-system "$ROOT"
     fi
     mkdir -p "$(dirname "$ROOT")"
-    log "debootstrap sid into $ROOT (a few minutes)"
-    debootstrap --variant=minbase sid "$ROOT" "$MIRROR"
+    log "debootstrap $SUITE into $ROOT (a few minutes)"
+    debootstrap --variant=minbase "$SUITE" "$ROOT" "$MIRROR"
     cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
+    # the host name resolves locally (Asterisk looks it up on every INVITE); `hamta-ivr asterisk
+    # up` adds it again when the machine's name changes
+    printf '127.0.1.1\t%s\n' "$(hostname)" >> "$ROOT/etc/hosts"
+    mount_root_fs
     log "installing asterisk in the chroot"
     in_root apt-get -o Acquire::Check-Valid-Until=false update -q
     in_root apt-get install -y -q --no-install-recommends asterisk
     in_root apt-get clean
-    version="$(in_root asterisk -V)"
-    printf '%s %s\n' "$version" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$STAMP"
-    log "done: $version"
+    asterisk_version="$(in_root dpkg-query -W -f='${Version}' asterisk)"
+    printf 'Asterisk %s (Debian %s, package %s) built %s\n' "$(in_root asterisk -V | sed 's/^Asterisk //')" \
+        "$SUITE" "$asterisk_version" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$STAMP"
+    log "done: $(version)"
+}
+
+version() {
+    if [ -f "$STAMP" ]; then cat "$STAMP"; else echo "not built yet ($ROOT)"; fi
 }
 
 # Python and hamta-ivr's dependencies in the chroot, so Asterisk can start the classic AGI script
@@ -72,6 +99,7 @@ chroot_python() {
         return 0
     fi
     log "installing Python and hamta-ivr's dependencies in the chroot (classic AGI)"
+    mount_root_fs
     in_root apt-get install -y -q --no-install-recommends python3 python3-venv ca-certificates
     in_root apt-get clean
     deps="$(python3 -c 'import sys, tomllib; print(" ".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))' "$HERE/../pyproject.toml")"
@@ -92,11 +120,13 @@ case "${1:-bootstrap}" in
         mkdir -p "$(dirname "$ROOT")"
         exec 9> "$ROOT.lock"
         flock 9
+        trap umount_root_fs EXIT
         host_packages
         chroot_tree
         chroot_python
         ;;
     root) printf '%s\n' "$ROOT" ;;
     ready) [ -f "$STAMP" ] && [ -f "$PY_STAMP" ] ;;
-    *) log "usage: $0 bootstrap|root|ready"; exit 2 ;;
+    version) version ;;
+    *) log "usage: $0 bootstrap|root|ready|version"; exit 2 ;;
 esac

@@ -4,10 +4,10 @@
 #   eval "$(bash db/pg-test-server.sh start)"   # install if missing, init once, start; prints
 #                                               #   HAMTA_TEST_PG_URL=… (export it)
 #   bash db/pg-test-server.sh url               # the URL only (server must be running)
-#   bash db/pg-test-server.sh status | stop
+#   bash db/pg-test-server.sh status | stop      # it keeps running between test runs until stopped
 #
 # The cluster lives in $HAMTA_CACHE/pg (default /var/cache/hamta-ivr/pg), outside the clone; the
-# port is $HAMTA_PG_PORT (default 55432). As root it installs the `postgresql` Debian package when
+# port is $HAMTA_PG_PORT (default 55432). As root it installs the `postgresql-15` Debian package when
 # initdb is missing and runs the server as the `postgres` user; as another user it runs the
 # server as that user (PostgreSQL must then be installed already). Password authentication with
 # a password generated once (in $HAMTA_CACHE/pg/password, mode 600). Only the URL goes to stdout;
@@ -32,10 +32,16 @@ find_bin() {
 
 install_postgres() {
   [ "$(id -u)" = 0 ] || die "PostgreSQL is not installed and I am not root; run: sudo apt-get install -y postgresql"
-  say "installing PostgreSQL (apt-get install postgresql)"
+  say "installing PostgreSQL (apt-get install postgresql-15, no default cluster)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >&2
-  apt-get install -y -q --no-install-recommends postgresql >&2
+  # Debian's postinst would create and start a cluster `main` nobody uses: postgresql-common
+  # first, told not to
+  apt-get install -y -q --no-install-recommends postgresql-common >&2
+  local conf=/etc/postgresql-common/createcluster.conf
+  sed -i -E 's/^[#[:space:]]*create_main_cluster[[:space:]]*=.*/create_main_cluster = false/' "$conf"
+  grep -q '^create_main_cluster = false' "$conf" || echo 'create_main_cluster = false' >> "$conf"
+  apt-get install -y -q --no-install-recommends postgresql-15 >&2
 }
 
 # run as the server's user

@@ -1,14 +1,18 @@
 """Deployment settings: where the data lives, which database, the pepper, the FastAGI address.
 
-Every setting comes from an environment variable (or a command-line flag that overrides it), so an
-operator configures one place. A bad setting raises ConfigError naming the setting and the fix.
+Every setting is read through `setting(key)`: the environment variable HAMTA_<KEY> (or a
+command-line flag that overrides it), else the key in the config file (`/etc/hamta-ivr/config.toml`,
+HAMTA_CONFIG names another one, HAMTA_CONFIG= with nothing reads none), else the default. A bad
+setting or a bad file raises ConfigError naming the file or the setting, and the fix.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import secrets
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +21,153 @@ class ConfigError(Exception):
     """An operator-facing configuration problem; the message names the setting and the fix."""
 
 
+# --- the config file ------------------------------------------------------------------------------
+CONFIG_ENV = "HAMTA_CONFIG"
+DEFAULT_CONFIG_FILE = Path("/etc/hamta-ivr/config.toml")
+
+# key -> (type, example); the environment variable is HAMTA_<KEY>. Secrets (the pepper, the AMI and
+# SIP passwords) are not keys: they stay in files of their own (pepper_file, <data dir>/secrets).
+FILE_KEYS: dict[str, tuple[type, str]] = {
+    "db_url": (str, '"postgresql+psycopg://hamta@db.example/hamta"'),
+    "pepper_file": (Path, '"/etc/hamta-ivr/pepper"'),
+    "data_dir": (Path, '"/var/lib/hamta-ivr"'),
+    "sounds_dir": (Path, '"/var/lib/hamta-ivr/sounds"'),
+    "spool_dir": (Path, '"/var/lib/hamta-ivr/spool"'),
+    "agi_host": (str, '"127.0.0.1"'),
+    "agi_port": (int, "4573"),
+    "max_calls": (int, "500"),
+    "idle_limit": (float, "120"),
+    "workers": (int, "2"),
+    "drain": (float, "120"),
+    "ami_port": (int, "5038"),
+    "sip_bind": (str, '"127.0.0.1"'),
+    "sip_port": (int, "5060"),
+    "rtp_start": (int, "10000"),
+    "sip_staff": (str, '"staff1:09121111111,staff2:09122222222"'),
+}
+_KIND = {str: "a string", Path: "an absolute path (a string starting with /)",
+         int: "a whole number", float: "a number"}
+_loaded: dict[tuple[str, int, int], dict[str, str]] = {}
+_warned: set[str] = set()
+
+
+def env_name(key: str) -> str:
+    """The environment variable that overrides a config file key."""
+    return "HAMTA_" + key.upper()
+
+
+def config_file() -> Path | None:
+    """HAMTA_CONFIG, else /etc/hamta-ivr/config.toml; None when HAMTA_CONFIG is set empty."""
+    raw = os.environ.get(CONFIG_ENV)
+    if raw is None:
+        return DEFAULT_CONFIG_FILE
+    return Path(raw).expanduser() if raw.strip() else None
+
+
+def file_settings() -> dict[str, str]:
+    """The config file's settings as text (what the environment variable would hold), read once
+    per version of the file. A file that is missing is no settings, unless HAMTA_CONFIG names it;
+    one that cannot be parsed, has an unknown key or a value of the wrong type is a ConfigError
+    naming the file, the key and the fix."""
+    path = config_file()
+    if path is None:
+        return {}
+    explicit = CONFIG_ENV in os.environ
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"{CONFIG_ENV} names {path}, which does not exist; create it "
+                              f"(`hamta-ivr service install` writes one) or set {CONFIG_ENV}= "
+                              "(empty) to read no config file") from None
+        return {}
+    except OSError as exc:
+        return _unreadable(path, exc, explicit)
+    cache_key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if cache_key not in _loaded:
+        try:
+            values = read_config_file(path)
+        except OSError as exc:
+            return _unreadable(path, exc, explicit)
+        _loaded.clear()
+        _loaded[cache_key] = values
+    return _loaded[cache_key]
+
+
+def read_config_file(path: Path) -> dict[str, str]:
+    """One config file's settings as text; ConfigError naming the file, the key and the fix when
+    it is not valid (OSError when it cannot be read)."""
+    with open(path, "rb") as fh:
+        try:
+            doc = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc}); fix that line: one `key = value` "
+                              'per line, strings in double quotes (data_dir = "/var/lib/hamta-ivr")'
+                              ) from None
+    return {key: _checked(path, key, value) for key, value in doc.items()}
+
+
+def _unreadable(path: Path, exc: OSError, explicit: bool) -> dict[str, str]:
+    if explicit:
+        raise ConfigError(f"cannot read the config file {path} ({exc.strerror}); run as root or "
+                          f"as a member of its group (hamta), or set {CONFIG_ENV} to another "
+                          "file") from None
+    if str(path) not in _warned:  # a user outside the service's group: defaults, said once
+        _warned.add(str(path))
+        log.warning("cannot read %s (%s): using the environment and defaults only; set %s= to "
+                    "silence this", path, exc.strerror, CONFIG_ENV)
+    return {}
+
+
+def _checked(path: Path, key: str, value: object) -> str:
+    if key not in FILE_KEYS:
+        if key == "pepper":
+            raise ConfigError(f"{path}: key 'pepper' is not allowed: the pepper stays out of the "
+                              "config file; put it in a file of its own (mode 640 root:hamta) "
+                              "and name it: pepper_file = \"/etc/hamta-ivr/pepper\"")
+        close = difflib.get_close_matches(key, FILE_KEYS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"{path}: unknown key {key!r}; {hint}the keys are "
+                          f"{', '.join(FILE_KEYS)}")
+    kind, example = FILE_KEYS[key]
+    ok = (isinstance(value, str) and value.strip() != "" if kind in (str, Path)
+          else isinstance(value, int) and not isinstance(value, bool) if kind is int
+          else isinstance(value, int | float) and not isinstance(value, bool))
+    if ok and kind is Path and not Path(str(value)).is_absolute():
+        ok = False
+    if not ok:
+        raise ConfigError(f"{path}: {key} = {_toml(value)} must be {_KIND[kind]}; write e.g. "
+                          f"{key} = {example}")
+    return str(value)
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def setting(key: str) -> str | None:
+    """HAMTA_<KEY> from the environment (unless empty), else the config file's `key`, else None.
+    The one place every setting is read."""
+    if key not in FILE_KEYS:
+        raise KeyError(key)
+    value = os.environ.get(env_name(key))
+    if value:
+        return value
+    return file_settings().get(key)
+
+
+def setting_source(key: str) -> str:
+    """Where setting(key) came from, for messages: `HAMTA_X`, or `key in FILE`."""
+    if os.environ.get(env_name(key)) or key not in file_settings():
+        return env_name(key)
+    return f"{key} in {config_file()}"
+
+
 def data_dir_path() -> Path:
     """Where the data directory is (HAMTA_DATA_DIR, else the XDG default), without creating it."""
-    explicit = os.environ.get("HAMTA_DATA_DIR")
+    explicit = setting("data_dir")
     if explicit:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -49,11 +197,12 @@ def data_dir() -> Path:
 
 def db_url(explicit: str | None = None) -> str:
     """--db, else HAMTA_DB_URL, else a SQLite file in the data directory."""
-    url = explicit or os.environ.get("HAMTA_DB_URL")
+    url = explicit or setting("db_url")
     if url:
         if "://" not in url:
+            where = "--db" if explicit else f"{setting_source('db_url')}/--db"
             raise ConfigError(
-                f"HAMTA_DB_URL/--db {url!r} is not a database URL; use e.g. "
+                f"{where} {url!r} is not a database URL; use e.g. "
                 "sqlite:////var/lib/hamta/registry.db or postgresql+psycopg://user@host/db"
             )
         return url
@@ -75,9 +224,9 @@ def pepper_source() -> str:
     """Where load_pepper takes the pepper from, for messages (never the pepper itself)."""
     if os.environ.get("HAMTA_PEPPER"):
         return "HAMTA_PEPPER"
-    path_setting = os.environ.get("HAMTA_PEPPER_FILE")
+    path_setting = setting("pepper_file")
     if path_setting:
-        return f"HAMTA_PEPPER_FILE={path_setting}"
+        return f"{setting_source('pepper_file')}={path_setting}"
     return f"the pepper file {default_pepper_file()} (HAMTA_PEPPER/HAMTA_PEPPER_FILE unset)"
 
 
@@ -95,9 +244,9 @@ def load_pepper(*, create: bool = False) -> bytes:
     value = os.environ.get("HAMTA_PEPPER")
     source = "HAMTA_PEPPER"
     if not value:
-        path_setting = os.environ.get("HAMTA_PEPPER_FILE")
+        path_setting = setting("pepper_file")
         path = Path(path_setting).expanduser() if path_setting else default_pepper_file()
-        source = (f"the pepper file {path} (HAMTA_PEPPER_FILE)" if path_setting
+        source = (f"the pepper file {path} ({setting_source('pepper_file')})" if path_setting
                   else f"the pepper file {path} (default; HAMTA_PEPPER/HAMTA_PEPPER_FILE unset)")
         value = _read_pepper_file(path, source, explicit=bool(path_setting), create=create)
     try:
@@ -125,7 +274,8 @@ def _read_pepper_file(path: Path, source: str, *, explicit: bool, create: bool) 
     if missing:
         if explicit:
             raise ConfigError(
-                f"HAMTA_PEPPER_FILE points at {path}, which does not exist; restore the pepper "
+                f"{setting_source('pepper_file')} points at {path}, which does not exist; "
+                "restore the pepper "
                 f"the registry was made with there, or for a new registry create it with "
                 f"{PEPPER_HOWTO}"
             )
@@ -181,14 +331,15 @@ class AgiAddress:
 
 def agi_address(host: str | None = None, port: int | None = None) -> AgiAddress:
     """--host/--port, else HAMTA_AGI_HOST/HAMTA_AGI_PORT, else 127.0.0.1:4573 (loopback only)."""
-    host = host or os.environ.get("HAMTA_AGI_HOST", "127.0.0.1")
-    raw = port if port is not None else os.environ.get("HAMTA_AGI_PORT", "4573")
+    host = host or setting("agi_host") or "127.0.0.1"
+    raw = port if port is not None else (setting("agi_port") or "4573")
+    where = "--port" if port is not None else f"{setting_source('agi_port')}/--port"
     try:
         number = int(raw)
     except ValueError as exc:
-        raise ConfigError(f"HAMTA_AGI_PORT/--port {raw!r} is not a port number; set it to "
+        raise ConfigError(f"{where} {raw!r} is not a port number; set it to "
                           "1-65535 (default 4573)") from exc
     if not 0 <= number <= 65535:
-        raise ConfigError(f"HAMTA_AGI_PORT/--port {number} is outside 0-65535; set it to "
+        raise ConfigError(f"{where} {number} is outside 0-65535; set it to "
                           "1-65535 (default 4573)")
     return AgiAddress(host, number)

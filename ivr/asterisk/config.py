@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.config import AgiAddress, ConfigError, agi_address, data_dir
+from ivr.config import AgiAddress, ConfigError, agi_address, data_dir, setting, setting_source
 
 CONF_FILES = [
     "asterisk.conf", "modules.conf", "logger.conf", "manager.conf", "manager_hamta.conf",
@@ -28,7 +28,9 @@ QUIET_FILES = {
     "stasis.conf": "", "ccss.conf": "",
 }
 AMI_USER = "hamta"
-DEFAULT_STAFF = "staff1,staff2"
+# The demo registry's seller and buyer: plain 7777 from a staff softphone reaches the IVR as that
+# mobile number (not withheld); 7777*09xxxxxxxxx calls as any other.
+DEFAULT_STAFF = "staff1:09121111111,staff2:09122222222"
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 _STAFF_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
@@ -43,7 +45,7 @@ def conf_source_dir() -> Path:
 
 def sounds_dir() -> Path:
     """Where `hamta-ivr prompts build` writes the audio: HAMTA_SOUNDS_DIR or <data dir>/sounds."""
-    explicit = os.environ.get("HAMTA_SOUNDS_DIR")
+    explicit = setting("sounds_dir")
     return Path(explicit).expanduser().resolve() if explicit else data_dir() / "sounds"
 
 
@@ -52,14 +54,15 @@ def spool_dir() -> Path:
 
     HAMTA_SPOOL_DIR, else <data dir>/spool. Asterisk must be able to read it (same machine).
     """
-    explicit = os.environ.get("HAMTA_SPOOL_DIR")
+    explicit = setting("spool_dir")
     path = Path(explicit).expanduser().resolve() if explicit else data_dir() / "spool"
     path.mkdir(parents=True, exist_ok=True, mode=0o750)
     return path
 
 
-def _port(name: str, default: int) -> int:
-    raw = os.environ.get(name, str(default))
+def _port(key: str, default: int) -> int:
+    raw = setting(key) or str(default)
+    name = setting_source(key)
     try:
         port = int(raw)
     except ValueError:
@@ -98,17 +101,19 @@ class StaffAccount:
 
 
 def staff_accounts(*, create: bool = True) -> list[StaffAccount]:
-    """HAMTA_SIP_STAFF="name[:09xxxxxxxxx],…" (default staff1,staff2); passwords from
-    HAMTA_SIP_SECRET_<NAME> or <data dir>/secrets/sip-<name>."""
+    """HAMTA_SIP_STAFF="name[:09xxxxxxxxx],…" (default staff1 as 09121111111, staff2 as
+    09122222222); passwords from HAMTA_SIP_SECRET_<NAME> or <data dir>/secrets/sip-<name>."""
     accounts = []
-    for item in os.environ.get("HAMTA_SIP_STAFF", DEFAULT_STAFF).split(","):
+    for item in (setting("sip_staff") or DEFAULT_STAFF).split(","):
         name, _, msisdn = item.strip().partition(":")
         if not name:
             continue
         if not _STAFF_NAME.fullmatch(name):
-            raise ConfigError(f"HAMTA_SIP_STAFF: {name!r} is not a SIP user name (a-z, 0-9, _-)")
+            raise ConfigError(f"{setting_source('sip_staff')}: {name!r} is not a SIP user name "
+                              "(a-z, 0-9, _-)")
         if msisdn and not re.fullmatch(r"09\d{9}", msisdn):
-            raise ConfigError(f"HAMTA_SIP_STAFF: {msisdn!r} is not a mobile number 09xxxxxxxxx")
+            raise ConfigError(f"{setting_source('sip_staff')}: {msisdn!r} is not a mobile "
+                              "number 09xxxxxxxxx")
         env = "HAMTA_SIP_SECRET_" + name.upper().replace("-", "_")
         accounts.append(StaffAccount(name, read_secret(env, f"sip-{name}", create=create),
                                      msisdn or None))
@@ -161,16 +166,16 @@ class AsteriskConfig:
 
 
 def load(*, classic_agi: str | None = None, create_secrets: bool = True) -> AsteriskConfig:
-    """The deployment's settings from the environment (HAMTA_AMI_PORT, HAMTA_SIP_BIND, …)."""
-    rtp_start = _port("HAMTA_RTP_START", 10000)
+    """The deployment's settings (HAMTA_AMI_PORT, HAMTA_SIP_BIND, … or the config file)."""
+    rtp_start = _port("rtp_start", 10000)
     return AsteriskConfig(
         base=data_dir() / "asterisk",
         sounds=sounds_dir(),
         agi=agi_address(),
-        ami_port=_port("HAMTA_AMI_PORT", 5038),
+        ami_port=_port("ami_port", 5038),
         ami_secret=read_secret("HAMTA_AMI_SECRET", "ami", create=create_secrets),
-        sip_bind=os.environ.get("HAMTA_SIP_BIND", "127.0.0.1"),
-        sip_port=_port("HAMTA_SIP_PORT", 5060),
+        sip_bind=setting("sip_bind") or "127.0.0.1",
+        sip_port=_port("sip_port", 5060),
         rtp_range=(rtp_start, rtp_start + 200),
         classic_agi=classic_agi or default_classic_agi(),
         staff=staff_accounts(create=create_secrets),

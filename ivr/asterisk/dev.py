@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ivr.asterisk import ami
 from ivr.asterisk.config import AsteriskConfig, conf_source_dir, render, spool_dir
-from ivr.config import ConfigError, data_dir
+from ivr.config import CONFIG_ENV, ConfigError, data_dir, setting
 
 STAMPS = (".hamta-asterisk-ready", ".hamta-python-ready")  # written by dev-asterisk.sh
 CHROOT_VENV = "/opt/hamta-ivr/venv"  # the package for classic AGI inside the chroot
@@ -239,10 +239,32 @@ def asterisk_env(cfg: AsteriskConfig, db: str | None = None) -> dict[str, str]:
     env["HAMTA_DB_URL"] = db_url(db)
     env["HAMTA_SOUNDS_DIR"] = str(cfg.sounds)
     env["HAMTA_SPOOL_DIR"] = str(spool_dir())
+    pepper_file = setting("pepper_file")
+    if pepper_file:
+        env["HAMTA_PEPPER_FILE"] = pepper_file
+    env[CONFIG_ENV] = ""  # the settings above are resolved: scripts read no config file
     return env
 
 
 DIST_DATA_DIRS = ("/usr/share/asterisk", "/var/lib/asterisk")  # Debian's, a source build's
+
+
+def add_host_name(runtime: Runtime) -> None:
+    """The machine's host name in the Asterisk root's /etc/hosts, so Asterisk does not ask DNS
+    for it on every INVITE (the root is cached; the host name may change between runs)."""
+    import socket
+
+    if runtime.root is None:
+        return
+    name = socket.gethostname()
+    hosts = runtime.inside(Path("/etc/hosts"))
+    try:
+        text = hosts.read_text()
+    except OSError:
+        return
+    names = {word for line in text.splitlines() for word in line.split("#")[0].split()[1:]}
+    if name and name not in names:
+        hosts.write_text(text.rstrip("\n") + f"\n127.0.1.1\t{name}\t# added by hamta-ivr\n")
 
 
 def prepare_dirs(runtime: Runtime, cfg: AsteriskConfig) -> None:
@@ -274,6 +296,7 @@ def up(
         raise ConfigError("the development Asterisk in a chroot needs root (chroot, bind "
                           "mounts); run as root, or install asterisk (HAMTA_ASTERISK_MODE=host)")
     bootstrap(runtime)
+    add_host_name(runtime)
     prepare_dirs(runtime, cfg)
     render(cfg)
     mount_shared(runtime, cfg)
@@ -388,8 +411,11 @@ def _wait_gone(pid: int, seconds: float) -> bool:
     return False
 
 
-def status(runtime: Runtime, cfg: AsteriskConfig) -> tuple[bool, list[str]]:
-    """(running and answering AMI, lines describing what runs)."""
+def status(
+    runtime: Runtime, cfg: AsteriskConfig, *, show_secrets: bool = False
+) -> tuple[bool, list[str]]:
+    """(running and answering AMI, lines describing what runs). SIP passwords are named by where
+    they are kept, printed only with `show_secrets`."""
     pid = running_pid(cfg)
     where = "host" if runtime.root is None else f"chroot {runtime.root}"
     if not pid:
@@ -413,12 +439,21 @@ def status(runtime: Runtime, cfg: AsteriskConfig) -> tuple[bool, list[str]]:
         f"  SIP (softphones): udp {cfg.sip_bind}:{cfg.sip_port}; dial 7777, or 7777*09xxxxxxxxx "
         "to call as that number",
     ]
-    loopback = cfg.sip_bind.startswith("127.")
     for acc in cfg.staff:
-        secret = acc.password if loopback else f"in {data_dir() / 'secrets' / ('sip-' + acc.name)}"
-        lines.append(f"    account {acc.name} password {secret} "
-                     f"server {cfg.sip_bind}:{cfg.sip_port}")
+        lines.append(f"    account {acc.name} ({acc.msisdn or 'caller ID withheld'}): "
+                     f"sip:{acc.name}@{cfg.sip_bind}:{cfg.sip_port}, password "
+                     f"{acc.password if show_secrets else secret_where(acc.name)}")
+    if not show_secrets and cfg.staff:
+        lines.append("    (`hamta-ivr asterisk status --show-secrets` prints the passwords)")
     return True, lines
+
+
+def secret_where(name: str) -> str:
+    """Where a staff account's password is kept (never the password)."""
+    env = "HAMTA_SIP_SECRET_" + name.upper().replace("-", "_")
+    if os.environ.get(env):
+        return f"in ${env}"
+    return f"in {data_dir() / 'secrets' / ('sip-' + name)}"
 
 
 def _listening(host: str, port: int) -> bool:

@@ -26,8 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.set_defaults(func=run_up)
     actions.add_parser("down", help="stop Asterisk cleanly (idempotent)").set_defaults(
         func=run_down)
-    actions.add_parser("status", help="what runs; exit 0 when Asterisk answers").set_defaults(
-        func=run_status)
+    status = actions.add_parser("status", help="what runs; exit 0 when Asterisk answers")
+    status.add_argument("--show-secrets", action="store_true",
+                        help="print the softphone passwords (default: where they are kept)")
+    status.set_defaults(func=run_status)
     render = actions.add_parser(
         "render", help="write the config files with this deployment's paths, ports and secrets",
         description="For an operator adding the IVR to an existing PBX: writes every file of "
@@ -87,7 +89,7 @@ def run_status(args: argparse.Namespace) -> int:
     from ivr.asterisk import dev
 
     runtime, cfg = _setup()
-    ok, lines = dev.status(runtime, cfg)
+    ok, lines = dev.status(runtime, cfg, show_secrets=args.show_secrets)
     print("\n".join(lines))
     return 0 if ok else 1
 

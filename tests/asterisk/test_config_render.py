@@ -1,0 +1,131 @@
+"""The rendered Asterisk configuration a staff softphone meets: accounts that carry a mobile number
+(plain 7777 reaches the IVR as that caller, not withheld), G.711 and RFC 4733 DTMF, passwords kept
+out of `asterisk status`, and the machine's host name in the Asterisk root's /etc/hosts. No
+Asterisk needed."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from ivr.asterisk import ami, config, dev
+from ivr.config import FILE_KEYS, env_name
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for key in FILE_KEYS:
+        monkeypatch.delenv(env_name(key), raising=False)
+    monkeypatch.setenv("HAMTA_CONFIG", "")
+    monkeypatch.setenv("HAMTA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("HAMTA_AMI_SECRET", raising=False)
+    for name in ("STAFF1", "STAFF2"):
+        monkeypatch.delenv(f"HAMTA_SIP_SECRET_{name}", raising=False)
+    return monkeypatch
+
+
+def sections(text: str) -> dict[str, list[dict[str, str]]]:
+    """name -> the sections of that name (endpoint and aor share one), each key -> value."""
+    found: dict[str, list[dict[str, str]]] = {}
+    current: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.split(";")[0].strip()
+        head = re.fullmatch(r"\[([^\]]+)\](?:\(([^)]*)\))?", line)
+        if head:
+            current = {"(template)": head.group(2) or ""}
+            found.setdefault(head.group(1), []).append(current)
+        elif "=" in line:
+            key, _, value = line.partition("=")
+            current[key.strip()] = value.strip()
+    return found
+
+
+def test_default_staff_accounts_call_as_the_demo_numbers(env, tmp_path):
+    cfg = config.load(classic_agi="/usr/bin/hamta-ivr-agi")
+    assert [(a.name, a.msisdn) for a in cfg.staff] == [("staff1", "09121111111"),
+                                                        ("staff2", "09122222222")]
+    out = config.render(cfg, tmp_path / "etc")
+    staff = sections((out / "pjsip_staff.conf").read_text())
+    for acc in cfg.staff:
+        endpoint, aor = staff[acc.name]
+        assert endpoint["(template)"] == "hamta-staff-endpoint"
+        assert endpoint["callerid"] == f'"{acc.name}" <{acc.msisdn}>'
+        assert endpoint["auth"] == f"{acc.name}-auth" and endpoint["aors"] == acc.name
+        assert aor["(template)"] == "hamta-staff-aor"
+        [auth] = staff[f"{acc.name}-auth"]
+        assert auth["username"] == acc.name and auth["password"] == acc.password
+        assert len(acc.password) >= 20
+    # what a softphone negotiates: G.711 only, RFC 4733 DTMF, calls land in hamta-staff
+    [template] = sections((out / "pjsip_hamta.conf").read_text())["hamta-staff-endpoint"]
+    assert template["allow"] == "ulaw,alaw" and template["disallow"] == "all"
+    assert template["dtmf_mode"] == "rfc4733" and template["context"] == "hamta-staff"
+    [transport] = [s for group in sections((out / "pjsip.conf").read_text()).values()
+                   for s in group if s.get("type") == "transport"]
+    assert transport["protocol"] == "udp" and transport["bind"] == "127.0.0.1:5060"
+    # plain 7777 from a staff phone is the IVR, keeping the account's caller ID
+    dialplan = (out / "extensions.conf").read_text()
+    staff_context = dialplan.split("[hamta-staff]")[1]
+    assert "include => hamta-ivr" in staff_context
+    assert "CALLERID" not in staff_context.split("exten => _7777*")[0]
+
+
+def test_an_account_without_a_number_calls_withheld(env, tmp_path):
+    env.setenv("HAMTA_SIP_STAFF", "alice,bob:09123333333")
+    cfg = config.load(classic_agi="x")
+    text = config.staff_conf(cfg.staff)
+    assert "callerid" not in sections(text)["alice"][0]
+    assert sections(text)["bob"][0]["callerid"] == '"bob" <09123333333>'
+
+
+@pytest.mark.parametrize("value", ["staff1:0912", "Bad Name", "x:+989121111111"])
+def test_bad_staff_settings_name_the_setting(env, value):
+    env.setenv("HAMTA_SIP_STAFF", value)
+    with pytest.raises(config.ConfigError, match="HAMTA_SIP_STAFF"):
+        config.staff_accounts()
+
+
+def test_status_names_where_passwords_are_not_the_passwords(env, tmp_path, monkeypatch):
+    cfg = config.load(classic_agi="x")
+    monkeypatch.setattr(dev, "running_pid", lambda cfg: 4242)
+
+    async def ping(cfg: object, timeout: float) -> str:
+        return "Asterisk 22.0.0"
+
+    monkeypatch.setattr(ami, "ping", ping)
+    runtime = dev.Runtime(None)
+    ok, lines = dev.status(runtime, cfg)
+    text = "\n".join(lines)
+    assert ok
+    for acc in cfg.staff:
+        assert acc.password not in text
+        assert f"account {acc.name} ({acc.msisdn})" in text
+        assert str(tmp_path / "data" / "secrets" / f"sip-{acc.name}") in text
+    assert "--show-secrets" in text
+    ok, lines = dev.status(runtime, cfg, show_secrets=True)
+    assert all(acc.password in "\n".join(lines) for acc in cfg.staff)
+    env.setenv("HAMTA_SIP_SECRET_STAFF1", "from-the-environment")
+    assert dev.secret_where("staff1") == "in $HAMTA_SIP_SECRET_STAFF1"
+
+
+def test_the_asterisk_root_knows_the_host_name(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    hosts = root / "etc" / "hosts"
+    hosts.write_text("127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n")
+    dev.add_host_name(dev.Runtime(root))
+    name = socket.gethostname()
+    assert f"127.0.1.1\t{name}\t" in hosts.read_text()
+    before = hosts.read_text()
+    dev.add_host_name(dev.Runtime(root))  # idempotent
+    assert hosts.read_text() == before
+    dev.add_host_name(dev.Runtime(None))  # the host's own Asterisk: nothing to do
+
+
+def test_classic_agi_scripts_read_no_config_file(env, tmp_path):
+    cfg = config.load(classic_agi="x")
+    environment = dev.asterisk_env(cfg)
+    assert environment["HAMTA_CONFIG"] == ""
+    assert environment["HAMTA_DATA_DIR"] == str(tmp_path / "data")
