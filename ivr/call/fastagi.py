@@ -26,12 +26,20 @@ Traps this module handles (see issue 4):
   HAMTA_RESULT=busy, so the dialplan can try another server). A peer that leaves a command
   unanswered longer than the idle limit (`command_timeout`, which `idle_limit()` derives from the
   built audio) is dropped as gone.
+- Observability (ivr.metrics): every pause between an AGI reply and our next command is a step
+  (the silence a caller hears after a key); calls in progress, outcomes, busy callers and prompts
+  Asterisk cannot play are counted; each call's end is one JSON line on the `ivr.calls` logger
+  (call id, channel, caller present or withheld, path, outcome, seconds in all and waiting for
+  the registry, server). The caller's number is never in it (the call log in the database has
+  it); a run of 10+ digits in the channel name is masked, so an endpoint named by its number
+  does not leak it either. /readyz asks `readiness()`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -48,6 +56,7 @@ from urllib.parse import parse_qs
 
 from panoramisk.fast_agi import Application, Request
 
+from ivr import metrics
 from ivr.call import agi_protocol as agi
 from ivr.call.agi_protocol import AgiReply, loggable
 from ivr.call.api import (
@@ -61,6 +70,7 @@ from ivr.call.api import (
 from ivr.prompts.devices import device_sound
 
 log = logging.getLogger(__name__)
+call_log = logging.getLogger("ivr.calls")  # one JSON line per call end
 
 ROUTE = "hamta"
 RESULT_VARIABLE = "HAMTA_RESULT"  # the dialplan plays service_unavailable unless it is "done"
@@ -83,6 +93,8 @@ SECRET_PREFIX = "secret-"
 SECRET_MODE = 0o640  # the owner writes, the spool's group (Asterisk's) reads, nobody else
 PROCESS_TOKEN = secrets.token_hex(4)  # tells this process's files from a dead one's of the same pid
 _SECRET_NAME = re.compile(r"secret-(?P<pid>[0-9]+)-(?P<token>[0-9a-f]+)-[0-9a-f]+\.wav")
+_LONG_DIGITS = re.compile(r"[0-9]{10,}")  # a phone number in a channel name (PJSIP/0912…-0001)
+READY_TIMEOUT = 2.0  # seconds the registry gets to answer /readyz's trivial read
 
 CallHandler = Callable[[Call], Awaitable[Any]]
 
@@ -142,6 +154,7 @@ class AgiCall(Call):
     finished: bool = False  # HAMTA_RESULT=done has been set
     hung_up: bool = False
     commands: int = field(default=0, repr=False)
+    replied_at: float | None = field(default=None, repr=False)  # the last reply (perf_counter)
 
     @classmethod
     def from_env(cls, env: dict[str, str], transport: AgiTransport, **kwargs: Any) -> AgiCall:
@@ -165,7 +178,10 @@ class AgiCall(Call):
             raise CallerHungUp
         assert self.transport is not None
         self.commands += 1
+        if self.replied_at is not None:  # the pause the caller heard since the last reply
+            metrics.step(time.perf_counter() - self.replied_at)
         reply = await self.transport.command(line)
+        self.replied_at = time.perf_counter()
         log.debug("%s agi: %s -> %s", self.call_id, loggable(line), reply.status)
         if reply.hung_up:
             self.hung_up = True
@@ -201,6 +217,7 @@ class AgiCall(Call):
             if await self._still_there():
                 log.error("%s: Asterisk cannot play %s (missing sound file?)", self.call_id,
                           sound.file)
+                metrics.PROMPTS_MISSING.inc()
                 return None
             raise
         return self._key(reply)
@@ -492,33 +509,80 @@ class FastAgiServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
+    @property
+    def name(self) -> str:
+        """This server in the call log and the call-end line: host:port."""
+        return f"{self.settings.host}:{self.port}"
+
+    async def readiness(self, ping: Callable[[], Awaitable[object]] | None = None,
+                        timeout: float = READY_TIMEOUT) -> str | None:
+        """None when a new call would be served: listening, under --max-calls, and `ping` (a
+        trivial registry read) answers within `timeout`; else the reason, for /readyz."""
+        if self.server is None or not self.server.is_serving():
+            return "not accepting calls (starting or stopping)"
+        if self.in_progress >= self.settings.max_calls:
+            return f"at --max-calls ({self.in_progress} calls in progress)"
+        if ping is not None:
+            try:
+                await asyncio.wait_for(ping(), timeout)
+            except TimeoutError:
+                return f"the registry did not answer within {timeout:g}s"
+            except Exception as exc:
+                return f"the registry cannot be read ({type(exc).__name__})"
+        return None
+
     async def _route(self, request: Request) -> None:
+        times = metrics.begin_call()
         call = AgiCall.from_env(
             request.headers,
             StreamTransport(request.reader, request.writer, self.settings.command_timeout),
             sounds=self.settings.sounds,
-            spool=self.settings.spool)
+            spool=self.settings.spool,
+            replied_at=times.started)
         if self.in_progress >= self.settings.max_calls:
             await self._turn_away(call, request.headers)
+            self._ended(call, times, BUSY, [])
             return
         self.in_progress += 1
+        metrics.CALLS_IN_PROGRESS.inc()
         try:
-            await self._run(call)
+            await self._run(call, times)
         finally:
             self.in_progress -= 1
+            metrics.CALLS_IN_PROGRESS.dec()
+
+    def _ended(self, call: AgiCall, times: metrics.CallTimes, outcome: str,
+               path: list[str]) -> None:
+        """Count the call's outcome and write its one JSON line (no number, no secret)."""
+        metrics.call_ended(outcome)
+        if not call_log.isEnabledFor(logging.INFO):
+            return
+        call_log.info(json.dumps({
+            "event": "call_end",
+            "call_id": call.call_id,
+            "channel": _LONG_DIGITS.sub("…", call.asterisk_channel),
+            "caller": "withheld" if call.caller_id is None else "present",
+            "path": path,
+            "outcome": outcome,
+            "seconds": round(time.perf_counter() - times.started, 3),
+            "registry_seconds": round(times.registry_seconds, 3),
+            "commands": call.commands,
+            "server": self.name,
+        }, ensure_ascii=False))
 
     async def _turn_away(self, call: AgiCall, env: dict[str, str]) -> None:
         """Above max_calls: HAMTA_RESULT=busy, then (unless the dialplan sends the caller to
         another server: `?overflow=yes`) the `busy` prompt and a hang-up. No registry work."""
         self.turned_away += 1
+        script = env.get("agi_network_script", "")
+        query = parse_qs(script.partition("?")[2])
+        overflow = query.get("overflow", [""])[0].lower() in ("yes", "1", "true")
+        metrics.TURNED_AWAY.labels("yes" if overflow else "no").inc()
         now, (last, count) = time.monotonic(), self._turned_away_logged
         if now - last >= 10.0:
             log.warning("%d caller(s) turned away (busy): %d calls in progress, --max-calls %d",
                         self.turned_away - count, self.in_progress, self.settings.max_calls)
             self._turned_away_logged = (now, self.turned_away)
-        script = env.get("agi_network_script", "")
-        query = parse_qs(script.partition("?")[2])
-        overflow = query.get("overflow", [""])[0].lower() in ("yes", "1", "true")
         try:
             await call._send(agi.set_variable(RESULT_VARIABLE, BUSY))
             if not overflow:
@@ -527,22 +591,31 @@ class FastAgiServer:
         except (CallerHungUp, AgiError) as exc:
             log.debug("busy call %s ended: %s", call.call_id, type(exc).__name__)
 
-    async def _run(self, call: AgiCall) -> None:
+    async def _run(self, call: AgiCall, times: metrics.CallTimes) -> None:
         log.info("call %s on %s from %s", call.call_id, call.asterisk_channel,
                  "withheld" if call.caller_id is None else "a caller ID")
         if call.language != "fa":
             log.warning("call %s has language %r; the prompts are built for fa", call.call_id,
                         call.language)
+        ended, path = "error", []
         try:
-            outcome = await self.handle(call)
-        except (CallerHungUp, AgiError) as exc:
-            log.warning("call %s ended: %s", call.call_id, type(exc).__name__)
-            return
-        # a normal end, whatever the caller did: no "service unavailable" after us
-        with contextlib.suppress(AgiError):
-            await call.finish()
-        self.outcomes = [*self.outcomes[-99:], outcome]
-        log.info("call %s ended: %s", call.call_id, outcome)
+            try:
+                outcome = await self.handle(call)
+            except (CallerHungUp, AgiError) as exc:
+                log.warning("call %s ended: %s", call.call_id, type(exc).__name__)
+                ended = "hung_up" if isinstance(exc, CallerHungUp) else "error"
+                return
+            ended, path = str(outcome), list(getattr(outcome, "path", []))
+            # a normal end, whatever the caller did: no "service unavailable" after us
+            with contextlib.suppress(AgiError):
+                await call.finish()
+            self.outcomes = [*self.outcomes[-99:], outcome]
+            log.info("call %s ended: %s", call.call_id, outcome)
+        except asyncio.CancelledError:
+            ended = "interrupted"  # the server stopped before the call ended
+            raise
+        finally:
+            self._ended(call, times, ended, path)
 
     async def stop(self) -> None:
         """Stop accepting calls; let running calls end, within the drain limit; cut the rest

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "ivr.cli.serve",  # serve (FastAGI server)
     "ivr.cli.asterisk",  # asterisk up|down|status, dial
     "ivr.cli.bench",  # bench
+    "ivr.cli.doctor",  # doctor (is everything a call needs in place?)
     "ivr.cli.service",  # service install|uninstall|status|unit (systemd)
 ]
 

@@ -4,6 +4,12 @@ Before it listens it checks that it can work: the settings are sane (a bad one i
 naming it, exit 2), the registry is reachable and takes writes (closing the calls a crash of this
 server left "in progress" as `interrupted` proves it; a read-only database is named with the fix),
 and the spool holds no secret file a crash left behind.
+
+While it serves, a loopback HTTP endpoint (`--metrics`, HAMTA_METRICS, default 127.0.0.1:9573;
+`off` disables it) shows the Prometheus metrics (`/metrics`) and the probes a load balancer or
+systemd uses (`/healthz`, `/readyz`; see ivr.metrics). A port that is taken stops serve when it
+was set, and only costs the endpoint (one warning) when it is the default. Each call's end is one
+JSON line on standard output (the `ivr.calls` logger); the human log stays on standard error.
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ import asyncio
 import logging
 import os
 import resource
+import sys
 from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
 
 MAX_CALLS_ENV = "HAMTA_MAX_CALLS"
 IDLE_LIMIT_ENV = "HAMTA_IDLE_LIMIT"
+METRICS_ENV = "HAMTA_METRICS"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help=f"seconds one AGI command may go unanswered before the call is "
                        f"dropped (default {IDLE_LIMIT_ENV}, else the longest built prompt plus "
                        "the digit timeouts and 15 s, 120 without built audio)")
+    serve.add_argument("--metrics", metavar="HOST:PORT",
+                       help=f"Prometheus /metrics and the /healthz, /readyz probes (default "
+                       f"{METRICS_ENV} or 127.0.0.1:9573; `off`: none)")
     serve.set_defaults(func=run_serve)
 
 
@@ -85,6 +96,32 @@ def checked_settings(args: argparse.Namespace) -> tuple[int | None, float, int, 
     return workers, drain, max_calls, idle
 
 
+def metrics_address(args: argparse.Namespace) -> tuple[str, int] | None:
+    """--metrics, else HAMTA_METRICS, else 127.0.0.1:9573; None for `off`. UsageError names the
+    bad one."""
+    from ivr.metrics import parse_address
+
+    given = getattr(args, "metrics", None)
+    raw, name = (given, "--metrics") if given is not None else (os.environ.get(METRICS_ENV),
+                                                                 METRICS_ENV)
+    try:
+        return parse_address(raw or None)
+    except ValueError as exc:
+        raise _usage(f"{name}: {exc}; give HOST:PORT (default 127.0.0.1:9573) or off") from None
+
+
+def call_lines_to_stdout() -> None:
+    """The `ivr.calls` JSON lines, bare, on standard output (the journal keeps both streams)."""
+    calls = logging.getLogger("ivr.calls")
+    if not any(getattr(h, "hamta_calls", False) for h in calls.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.hamta_calls = True  # type: ignore[attr-defined]
+        calls.addHandler(handler)
+    calls.setLevel(logging.INFO)
+    calls.propagate = False
+
+
 def check_registry(ivr: object, server: str) -> int:
     """Close this server's stale calls: the registry is reachable and takes writes. ConfigError
     naming HAMTA_DB_URL/--db and the fix otherwise."""
@@ -126,6 +163,8 @@ def run_serve(args: argparse.Namespace) -> int:
     from ivr.config import ConfigError, agi_address
 
     workers, drain, max_calls, idle = checked_settings(args)
+    metrics_at = metrics_address(args)
+    metrics_chosen = bool(getattr(args, "metrics", None) or os.environ.get(METRICS_ENV))
     address = agi_address(args.host, args.port)
     sounds = sounds_dir()
     settings = ServerSettings(host=address.host, port=address.port, sounds=sounds,
@@ -143,9 +182,32 @@ def run_serve(args: argparse.Namespace) -> int:
                     server)
     _warn_file_limit(max_calls)
 
+    call_lines_to_stdout()
+
     async def run() -> None:
+        from ivr.metrics import MetricsServer
+
         try:
-            await FastAgiServer(settings, ivr.handle).serve_until_signalled()
+            server = FastAgiServer(settings, ivr.handle)
+            endpoint = None
+            if metrics_at is not None:
+                endpoint = MetricsServer(*metrics_at,
+                                         ready=lambda: server.readiness(ivr.desk.ping))
+                try:
+                    await endpoint.start()
+                except OSError as exc:
+                    problem = (f"cannot listen on {metrics_at[0]}:{metrics_at[1]} for metrics: "
+                               f"{exc.strerror}; is another server running? (--metrics / "
+                               f"{METRICS_ENV}: another port, or off)")
+                    if metrics_chosen:  # a setting is a promise; the default is best effort
+                        raise ConfigError(problem) from None
+                    log.warning("%s; serving calls without metrics", problem)
+                    endpoint = None
+            try:
+                await server.serve_until_signalled()
+            finally:
+                if endpoint is not None:  # up while calls drain: /readyz says 503 meanwhile
+                    await endpoint.stop()
         finally:
             ivr.close()
 

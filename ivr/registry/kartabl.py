@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from ivr import metrics
 from ivr.registry import lockout, validate
 from ivr.registry.lockout import OTHER_LINES, OWN_LINE, Scope
 from ivr.registry.msisdn import try_normalize
@@ -143,11 +144,15 @@ class Kartabl:
             return SignIn(PasswordStatus.NO_PASSWORD)
         scope = scope_of(number, origin)
 
+        events: list[str] = []  # the committed transaction's audit events, for the metrics
+
         def audit(conn: Connection, event: str, now: datetime, detail: str | None = None) -> None:
+            events.append(event)
             store.audit(conn, event, msisdn=number, gateway=gateway, at=now, origin=origin,
                         detail=f"{scope.name}: {detail}" if detail else scope.name)
 
         def reserve(conn: Connection) -> SignIn | tuple[str, datetime | None]:
+            events.clear()  # a retried transaction starts again
             now = store.now()
             row = store.subscriber(conn, number, lock=True)
             if row is None or row.password_hash is None:
@@ -167,6 +172,7 @@ class Kartabl:
             return str(row.password_hash), row.password_changed_at
 
         first = store.write(reserve)
+        _count(events, verified=False)
         if isinstance(first, SignIn):
             return first
         seen, seen_changed_at = first
@@ -176,6 +182,7 @@ class Kartabl:
             rehashed = store.hasher.hash("pin", number, pin)
 
         def finish(conn: Connection) -> SignIn:
+            events.clear()
             now = store.now()
             row = store.subscriber(conn, number, lock=True)
             if row is None or row.password_hash is None:
@@ -206,4 +213,16 @@ class Kartabl:
             return SignIn(PasswordStatus.WRONG,
                           attempts_left=lockout.MAX_ATTEMPTS - counters.failed)
 
-        return store.write(finish)
+        answer = store.write(finish)
+        _count(events, verified=True)
+        return answer
+
+
+def _count(events: list[str], *, verified: bool) -> None:
+    """The metrics of a committed sign-in transaction: wrong PINs (the spraying signal; only the
+    transaction after the PIN was `verified` has them) and locks engaged."""
+    for event in events:
+        if verified and event in FAILED_EVENTS:
+            metrics.SIGN_IN_FAILURES.inc()
+        if event == "login_locked":
+            metrics.LOCKOUTS.labels("pin").inc()

@@ -1,0 +1,513 @@
+"""`hamta-ivr doctor`: checks everything a call needs, prints each failure with its fix.
+
+Exit 0 when every check passes, 1 otherwise (`--json` for scripts). Run it as the user `serve`
+runs as, with the same environment (HAMTA_DB_URL, HAMTA_PEPPER_FILE, HAMTA_SOUNDS_DIR, …). Each
+check is a small function answering ok (with what it found) or a problem and its fix:
+
+    database   reachable and at the latest migration (a missing SQLite file is not created)
+    pepper     the registry's PIN and code hashes were made with this pepper (Registry.open)
+    prompts    every catalogue prompt the flows play, every digit and number word, built
+               (ivr.prompts.check with ivr.flows.keys.USED_KEYS)
+    spool      the secret-digit spool exists, serve can write it, Asterisk can read its files
+               (the running Asterisk's user and groups, else the `asterisk` user's)
+    ami        AMI answers with the configured credentials and 7777@hamta-ivr is loaded
+               (ShowDialPlan), its AGI pointing at this server's port
+    fastagi    the FastAGI port accepts a connection (closed at once: serve logs a port probe)
+    metrics    /healthz and /readyz answer (skipped with --metrics off / HAMTA_METRICS=off)
+
+A check whose prerequisite failed is shown as skipped. Nothing secret is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import grp
+import json
+import os
+import pwd
+import re
+import stat
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ivr.config import AgiAddress, ConfigError
+
+TIMEOUT = 3.0
+OK, FAIL, SKIP = "ok", "fail", "skip"
+ROUTE_EXTENSION, ROUTE_CONTEXT = "7777", "hamta-ivr"
+ASTERISK_USER = "asterisk"
+_AGI_URL = re.compile(r"agi://\[?(?P<host>[^/\]]*?)\]?(?::(?P<port>[0-9]+))?/")
+
+
+@dataclass
+class Result:
+    name: str
+    status: str
+    detail: str = ""
+    problem: str = ""
+    fix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != FAIL
+
+
+def ok(name: str, detail: str) -> Result:
+    return Result(name, OK, detail=detail)
+
+
+def fail(name: str, problem: str, fix: str) -> Result:
+    return Result(name, FAIL, problem=" ".join(problem.split()), fix=fix)
+
+
+def skip(name: str, why: str) -> Result:
+    return Result(name, SKIP, detail=why)
+
+
+# --- database and pepper -------------------------------------------------------------------------
+def check_database(url: str) -> Result:
+    """Reachable and migrated; a SQLite file that does not exist is reported, not created."""
+    from sqlalchemy import make_url
+
+    from ivr.registry.db import check_schema, current_revision, make_engine, sqlite_path
+    from ivr.registry.errors import SchemaNotReady
+
+    name = "database"
+    upgrade = "run `hamta-ivr db upgrade` with the same HAMTA_DB_URL/--db (`db seed-demo` " \
+              "after it for the demo)"
+    try:
+        parsed = make_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+        if parsed.get_backend_name() == "sqlite":
+            path = sqlite_path(parsed)
+            if path is not None and not path.exists():
+                return fail(name, f"no registry database at {path} (HAMTA_DB_URL/--db)",
+                            upgrade + ", or point HAMTA_DB_URL/--db at the registry")
+        engine = make_engine(url)
+    except ConfigError as exc:
+        return fail(name, str(exc), "set HAMTA_DB_URL/--db to the registry's URL")
+    except Exception as exc:  # make_url on garbage
+        return fail(name, f"HAMTA_DB_URL/--db is not a database URL ({type(exc).__name__})",
+                    "set HAMTA_DB_URL/--db to e.g. sqlite:////var/lib/hamta/registry.db or "
+                    "postgresql+psycopg://user@host/db")
+    try:
+        check_schema(engine)
+        revision = current_revision(engine)
+    except SchemaNotReady as exc:
+        return fail(name, str(exc), upgrade)
+    except ConfigError as exc:
+        return fail(name, str(exc), "start the database server, check the host, user and "
+                    "password in HAMTA_DB_URL/--db, and that this user can read the file")
+    finally:
+        engine.dispose()
+    return ok(name, f"{shown} at revision {revision} (the latest)")
+
+
+def check_pepper(url: str) -> Result:
+    """The pepper matches the registry's fingerprint of it (Registry.open's own check). A new
+    registry (no hash, no fingerprint) passes without creating anything."""
+    from ivr.registry import meta
+    from ivr.registry.db import make_engine
+    from ivr.registry.service import Registry
+
+    name = "pepper"
+    try:
+        engine = make_engine(url)
+        try:
+            state = meta.pepper_state(engine)
+        finally:
+            engine.dispose()
+        if state.new:
+            return ok(name, "a new registry: no PIN or code hashed yet; serve records the "
+                      "pepper's fingerprint at its first start")
+        Registry.open(url).close()
+    except ConfigError as exc:
+        return fail(name, str(exc), "restore the pepper this registry was made with "
+                    "(HAMTA_PEPPER, HAMTA_PEPPER_FILE, or the file `pepper` in the data "
+                    "directory) from its backup; never make a new one for an existing registry")
+    from ivr.config import pepper_source
+
+    return ok(name, f"{pepper_source()} matches the registry")
+
+
+# --- prompts -------------------------------------------------------------------------------------
+def check_prompts(sounds: Path, shown: int = 3) -> Result:
+    from ivr.flows.keys import USED_KEYS
+    from ivr.prompts.check import check
+    from ivr.prompts.layout import LANGUAGE
+
+    name = "prompts"
+    report = check(sounds, used=USED_KEYS)
+    if report.problems:
+        more = len(report.problems) - shown
+        listed = "; ".join(p.removesuffix("; run `hamta-ivr prompts build`")
+                           for p in report.problems[:shown])
+        listed += f"; and {more} more" if more > 0 else ""
+        return fail(name, f"{len(report.problems)} problem(s) in {sounds / LANGUAGE}: {listed}",
+                    f"run `hamta-ivr prompts build` (HAMTA_SOUNDS_DIR={sounds}); a prompt key "
+                    "missing from the catalogue needs its text in prompts/catalogue.toml first; "
+                    "`hamta-ivr prompts check` lists every problem")
+    return ok(name, f"{report.files} sounds in {sounds / LANGUAGE}; the {report.keys} prompt "
+              "keys the flows play are all in the catalogue")
+
+
+# --- the spool -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Identity:
+    """Who a process runs as: what file permissions are checked against."""
+
+    label: str
+    uid: int
+    gids: frozenset[int] = field(default_factory=frozenset)
+
+    def can(self, st: os.stat_result, bit: str) -> bool:
+        """`bit`: r, w or x, by owner / group / other as the kernel checks it."""
+        if self.uid == 0:
+            return True  # folders and readable files: root passes every check made here
+        shift = 6 if st.st_uid == self.uid else 3 if st.st_gid in self.gids else 0
+        return bool(st.st_mode >> shift & {"r": 4, "w": 2, "x": 1}[bit])
+
+
+def asterisk_identity() -> Identity | None:
+    """The running Asterisk's user and groups (/proc), else the `asterisk` user's; None when
+    neither is known here."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                if Path(entry.path, "comm").read_text().strip() != "asterisk":
+                    continue
+                fields = dict(line.split(":", 1) for line in
+                              Path(entry.path, "status").read_text().splitlines() if ":" in line)
+            except OSError:
+                continue
+            uid = int(fields["Uid"].split()[1])
+            gids = {int(fields["Gid"].split()[1]), *map(int, fields.get("Groups", "").split())}
+            return Identity(f"the running Asterisk (pid {entry.name}, uid {uid})", uid,
+                            frozenset(gids))
+    try:
+        user = pwd.getpwnam(ASTERISK_USER)
+    except KeyError:
+        return None
+    gids = {user.pw_gid, *(g.gr_gid for g in grp.getgrall() if ASTERISK_USER in g.gr_mem)}
+    return Identity(f"the user {ASTERISK_USER!r}", user.pw_uid, frozenset(gids))
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def check_spool(spool: Path, asterisk: Identity | None, serve: Identity | None = None) -> Result:
+    """The spool exists, serve (this user, unless `serve` is given) can write it and give its
+    files the spool's group, and Asterisk can reach it and read files of mode 0640 there."""
+    from ivr.call.fastagi import SECRET_MODE
+
+    name = "spool"
+    serve = serve or Identity("this user", os.geteuid(), frozenset({os.getegid(),
+                                                                     *os.getgroups()}))
+    try:
+        st = spool.stat()
+    except FileNotFoundError:
+        return fail(name, f"the spool {spool} does not exist (HAMTA_SPOOL_DIR)",
+                    f"`install -d -m 2750 -o <serve user> -g asterisk {spool}` (or start serve "
+                    "once as its user: it creates it)")
+    except OSError as exc:
+        return fail(name, f"cannot reach the spool {spool}: {exc.strerror}",
+                    "fix the permissions of its parent folders (HAMTA_SPOOL_DIR)")
+    if not stat.S_ISDIR(st.st_mode):
+        return fail(name, f"the spool {spool} is not a folder (HAMTA_SPOOL_DIR)",
+                    "remove it or set HAMTA_SPOOL_DIR to a folder")
+    if not (serve.can(st, "w") and serve.can(st, "x")):
+        return fail(name, f"{serve.label} (uid {serve.uid}) cannot write the spool {spool}",
+                    f"`chown <serve user> {spool}` (run doctor as serve's user)")
+    group = _group_name(st.st_gid)
+    if serve.uid != 0 and st.st_gid not in serve.gids:
+        return fail(name, f"serve's secret files cannot take the spool's group {group!r}: "
+                    f"{serve.label} is not in it, so Asterisk may not read them",
+                    f"add serve's user to group {group!r} (`usermod -aG {group} <serve user>`), "
+                    "or chgrp the spool to a group both share")
+    if asterisk is None:
+        return ok(name, f"{spool}: serve can write it (group {group}); no Asterisk running and "
+                  f"no {ASTERISK_USER!r} user here, so Asterisk's access is not checked")
+    for folder in [*reversed(spool.parents), spool]:
+        try:
+            fst = folder.stat()
+        except OSError:
+            continue
+        if not asterisk.can(fst, "x"):
+            where = "the spool" if folder == spool else f"its parent {folder}"
+            agroup = _group_name(min(asterisk.gids)) if asterisk.gids else ASTERISK_USER
+            fix = (f"`chgrp {agroup} {spool} && chmod 2750 {spool}`" if folder == spool
+                   else f"`chmod o+x {folder}` (or move the spool: HAMTA_SPOOL_DIR)")
+            return fail(name, f"{asterisk.label} cannot enter {where} ({oct(fst.st_mode & 0o777)}"
+                        f", group {_group_name(fst.st_gid)}), so it cannot play a secret digit "
+                        "string", fix)
+    # a secret file: mode 0640, owner serve, group the spool's
+    reads = asterisk.uid in (0, serve.uid) or (st.st_gid in asterisk.gids
+                                                and bool(SECRET_MODE & 0o040))
+    if not reads:
+        agroup = _group_name(min(asterisk.gids)) if asterisk.gids else ASTERISK_USER
+        return fail(name, f"{asterisk.label} is not in the spool's group {group!r}, so it cannot "
+                    f"read the secret files (mode 0640) serve writes to {spool}",
+                    f"`chgrp {agroup} {spool} && chmod 2750 {spool}` and add serve's user to "
+                    f"group {agroup!r}")
+    return ok(name, f"{spool}: serve writes, {asterisk.label} reads (group {group})")
+
+
+# --- Asterisk, the FastAGI port, the metrics endpoint --------------------------------------------
+def ami_settings() -> object:
+    """The AMI part of the Asterisk settings (port, user, secret), without touching the other
+    parts' secrets; ConfigError when the AMI secret is nowhere."""
+    from ivr.asterisk.config import AsteriskConfig, read_secret, sounds_dir
+    from ivr.config import agi_address, data_dir_path
+
+    raw = os.environ.get("HAMTA_AMI_PORT", "5038")
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ConfigError(f"HAMTA_AMI_PORT={raw!r} is not a port number") from None
+    return AsteriskConfig(
+        base=data_dir_path() / "asterisk", sounds=sounds_dir(), agi=agi_address(),
+        ami_port=port, ami_secret=read_secret("HAMTA_AMI_SECRET", "ami", create=False),
+        sip_bind="", sip_port=0, rtp_range=(0, 0), classic_agi="")
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError) or "Connect call failed" in str(exc):
+        return "connection refused"
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _wildcard(host: str) -> bool:
+    return host in ("", "0.0.0.0", "::", "*")
+
+
+async def check_ami(cfg: object, agi: AgiAddress, timeout: float = TIMEOUT) -> Result:
+    """AMI login with the configured credentials, then ShowDialPlan 7777@hamta-ivr."""
+    from ivr.asterisk.ami import AmiError, ami_session
+    from ivr.asterisk.config import AsteriskConfig
+
+    name = "ami"
+    if isinstance(cfg, Exception):
+        return fail(name, str(cfg), "set HAMTA_AMI_SECRET to the secret of the [hamta] user in "
+                    "Asterisk's manager.conf (or run `hamta-ivr asterisk up` for the development "
+                    "Asterisk)")
+    assert isinstance(cfg, AsteriskConfig)
+    route = f"{ROUTE_EXTENSION}@{ROUTE_CONTEXT}"
+    try:
+        async with ami_session(cfg, timeout=timeout) as manager:
+            answer = await asyncio.wait_for(manager.send_action({
+                "Action": "ShowDialPlan", "Context": ROUTE_CONTEXT,
+                "Extension": ROUTE_EXTENSION}), timeout)
+    except AmiError as exc:
+        text = str(exc)
+        if "refused" in text:
+            fix = ("make HAMTA_AMI_SECRET (or <data dir>/secrets/ami) the secret of "
+                   f"[{cfg.ami_user}] in manager.conf (`hamta-ivr asterisk render`), then "
+                   "`asterisk -rx 'manager reload'`")
+        else:
+            fix = ("start Asterisk (`systemctl start asterisk`; the development one: "
+                   "`hamta-ivr asterisk up`) and check HAMTA_AMI_PORT and manager.conf's "
+                   "[general] enabled/port")
+        return fail(name, text, fix)
+    except TimeoutError:
+        return fail(name, f"AMI did not answer ShowDialPlan within {timeout:g}s",
+                    "check Asterisk's load (`asterisk -rx 'core show uptime'`)")
+    messages = answer if isinstance(answer, list) else [answer]
+    head = messages[0] if messages else None
+    include = ("`#include` the rendered dialplan (`hamta-ivr asterisk render --out DIR`; "
+               "asterisk-conf/README.md) and `asterisk -rx 'dialplan reload'`")
+    if head is None or head.get("Response") != "Success":
+        said = head.get("Message", "no answer") if head is not None else "no answer"
+        if "permission" in said.lower():
+            return fail(name, f"the AMI user {cfg.ami_user!r} may not read the dialplan ({said})",
+                        f"add `reporting` to `write =` of [{cfg.ami_user}] in manager.conf, "
+                        "then `asterisk -rx 'manager reload'`")
+        return fail(name, f"the dialplan route {route} is not loaded (Asterisk: {said})", include)
+    steps = [m for m in messages[1:] if m.get("Event") == "ListDialplan"
+             and m.get("Extension") == ROUTE_EXTENSION]
+    if not steps:
+        return fail(name, f"the dialplan route {route} is not loaded (no priority listed)",
+                    include)
+    for step in steps:
+        if step.get("Application", "").upper() != "AGI":
+            continue
+        match = _AGI_URL.search(step.get("AppData", ""))
+        if match is None:
+            continue
+        host, port = match["host"], int(match["port"] or 4573)
+        if port != agi.port or not (_wildcard(agi.host) or host == agi.host):
+            return fail(name, f"{route} sends calls to agi://{host}:{port}, but serve listens on "
+                        f"{agi.host}:{agi.port} (HAMTA_AGI_HOST/HAMTA_AGI_PORT)",
+                        "render the dialplan with the same HAMTA_AGI_HOST/HAMTA_AGI_PORT as "
+                        "serve (`hamta-ivr asterisk render`), then `asterisk -rx 'dialplan "
+                        "reload'`")
+    return ok(name, f"AMI 127.0.0.1:{cfg.ami_port} as {cfg.ami_user!r}; {route} loaded "
+              f"({len(steps)} priorities)")
+
+
+async def check_fastagi(agi: AgiAddress, timeout: float = TIMEOUT) -> Result:
+    """The FastAGI port accepts a connection; closed at once without a word (serve logs it as a
+    port probe at debug level, no call is started)."""
+    name = "fastagi"
+    host = "127.0.0.1" if _wildcard(agi.host) else agi.host
+    try:
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(host, agi.port)
+    except (OSError, TimeoutError) as exc:
+        return fail(name, f"nothing answers on the FastAGI port {host}:{agi.port} ({_why(exc)})",
+                    "start the server: `hamta-ivr serve` (as a service: `systemctl start "
+                    "hamta-ivr`), with the HAMTA_AGI_HOST/HAMTA_AGI_PORT the dialplan uses")
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return ok(name, f"{host}:{agi.port} accepts connections")
+
+
+async def http_get(host: str, port: int, path: str, timeout: float = TIMEOUT
+                   ) -> tuple[int, str]:
+    """(status, body) of a plain HTTP GET."""
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            await writer.drain()
+            data = await reader.read(1 << 20)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+    head, _, body = data.partition(b"\r\n\r\n")
+    parts = head.split(b"\r\n", 1)[0].split()
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    return status, body.decode("utf-8", "replace").strip()
+
+
+async def check_metrics(address: tuple[str, int] | None, timeout: float = TIMEOUT) -> Result:
+    name = "metrics"
+    if address is None:
+        return skip(name, "the metrics endpoint is off (HAMTA_METRICS=off)")
+    host, port = address
+    host = "127.0.0.1" if _wildcard(host) else host
+    where = f"http://{host}:{port}"
+    try:
+        health, _ = await http_get(host, port, "/healthz", timeout)
+        ready, reason = await http_get(host, port, "/readyz", timeout)
+    except (OSError, TimeoutError) as exc:
+        return fail(name, f"nothing answers at {where}/healthz ({_why(exc)})",
+                    "start `hamta-ivr serve` with the same --metrics/HAMTA_METRICS (default "
+                    "127.0.0.1:9573)")
+    if health != 200:
+        return fail(name, f"{where}/healthz answered {health}", "restart `hamta-ivr serve`; "
+                    "something else may hold the metrics port (--metrics/HAMTA_METRICS)")
+    if ready != 200:
+        return fail(name, f"{where}/readyz answered {ready}: {reason}",
+                    "fix what it names (the database and pepper lines above); at --max-calls "
+                    "add a server or raise HAMTA_MAX_CALLS")
+    return ok(name, f"{where}: healthy and ready")
+
+
+# --- running them --------------------------------------------------------------------------------
+@dataclass
+class Setup:
+    """What the checks look at; `from_environment` reads serve's settings."""
+
+    db: str
+    sounds: Path
+    spool: Path
+    agi: AgiAddress
+    ami: object  # AsteriskConfig, or the ConfigError that loading it raised
+    metrics: tuple[str, int] | None
+    asterisk: Identity | None = None
+    timeout: float = TIMEOUT
+
+    @classmethod
+    def from_environment(cls, args: argparse.Namespace) -> Setup:
+        from ivr.config import agi_address, data_dir_path, db_url
+        from ivr.metrics import METRICS_ENV, parse_address
+        from ivr.prompts.layout import sounds_dir
+
+        spool = os.environ.get("HAMTA_SPOOL_DIR")
+        try:
+            ami: object = ami_settings()
+        except ConfigError as exc:
+            ami = exc
+        raw = getattr(args, "metrics", None) or os.environ.get(METRICS_ENV) or None
+        try:
+            metrics = parse_address(raw)
+        except ValueError as exc:
+            raise ConfigError(f"--metrics/{METRICS_ENV}: {exc}") from None
+        return cls(
+            db=db_url(getattr(args, "db", None)),
+            sounds=Path(sounds_dir()).resolve(),
+            spool=Path(spool).expanduser().resolve() if spool else data_dir_path() / "spool",
+            agi=agi_address(getattr(args, "host", None), getattr(args, "port", None)),
+            ami=ami, metrics=metrics, asterisk=asterisk_identity(),
+            timeout=getattr(args, "timeout", TIMEOUT) or TIMEOUT)
+
+
+async def run_checks(setup: Setup) -> list[Result]:
+    results = [check_database(setup.db)]
+    if results[0].ok:
+        results.append(check_pepper(setup.db))
+    else:
+        results.append(skip("pepper", "the database check failed"))
+    results.append(check_prompts(setup.sounds))
+    results.append(check_spool(setup.spool, setup.asterisk))
+    results += await asyncio.gather(
+        check_ami(setup.ami, setup.agi, setup.timeout),
+        check_fastagi(setup.agi, setup.timeout),
+        check_metrics(setup.metrics, setup.timeout))
+    return results
+
+
+def render(results: Iterable[Result]) -> str:
+    lines = []
+    for r in results:
+        mark = {OK: "ok  ", FAIL: "FAIL", SKIP: "skip"}[r.status]
+        lines.append(f"{mark}  {r.name:<9} {r.problem or r.detail}")
+        if r.fix:
+            lines.append(f"      {'':<9} fix: {r.fix}")
+    return "\n".join(lines)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    doctor = sub.add_parser(
+        "doctor", help="check everything a call needs; print each failure with its fix",
+        description="Checks the database and its migrations, the pepper, the built prompts, the "
+        "spool Asterisk reads secret digits from, AMI and the dialplan route, the FastAGI port "
+        "and the metrics endpoint. Exit 0 when all pass, 1 otherwise. Run it as serve's user "
+        "with serve's environment.")
+    doctor.add_argument("--json", action="store_true", help="print the results as JSON")
+    doctor.add_argument("--host", help="FastAGI address (default HAMTA_AGI_HOST or 127.0.0.1)")
+    doctor.add_argument("--port", type=int, help="FastAGI port (default HAMTA_AGI_PORT or 4573)")
+    doctor.add_argument("--metrics", metavar="HOST:PORT",
+                        help="serve's metrics endpoint (default HAMTA_METRICS or "
+                        "127.0.0.1:9573; off: not checked)")
+    doctor.add_argument("--timeout", type=float, default=TIMEOUT,
+                        help=f"seconds each network check waits (default {TIMEOUT:g})")
+    doctor.set_defaults(func=run_doctor)
+
+
+def run_doctor(args: argparse.Namespace, out: Callable[[str], object] = print) -> int:
+    results = asyncio.run(run_checks(Setup.from_environment(args)))
+    healthy = all(r.ok for r in results)
+    if args.json:
+        out(json.dumps({"ok": healthy, "checks": [asdict(r) for r in results]},
+                       ensure_ascii=False, indent=2))
+    else:
+        out(render(results))
+        failed = sum(not r.ok for r in results)
+        out("doctor: all checks passed" if healthy else f"doctor: {failed} check(s) failed")
+    sys.stdout.flush()
+    return 0 if healthy else 1
