@@ -128,6 +128,7 @@ def registry_url(sqlite_registry_factory: Any) -> str:
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HAMTA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HAMTA_CONFIG", "")  # no config file: only what the test sets
     for name in ("HAMTA_DB_URL", "HAMTA_SOUNDS_DIR", "HAMTA_SPOOL_DIR", "HAMTA_PEPPER_FILE",
                  "HAMTA_AMI_SECRET", "HAMTA_AMI_PORT", "HAMTA_AGI_HOST", "HAMTA_AGI_PORT",
                  "HAMTA_METRICS"):

@@ -267,9 +267,9 @@ def ami_settings() -> object:
     """The AMI part of the Asterisk settings (port, user, secret), without touching the other
     parts' secrets; ConfigError when the AMI secret is nowhere."""
     from ivr.asterisk.config import AsteriskConfig, read_secret, sounds_dir
-    from ivr.config import agi_address, data_dir_path
+    from ivr.config import agi_address, data_dir_path, setting
 
-    raw = os.environ.get("HAMTA_AMI_PORT", "5038")
+    raw = setting("ami_port") or "5038"
     try:
         port = int(raw)
     except ValueError:
@@ -433,16 +433,17 @@ class Setup:
 
     @classmethod
     def from_environment(cls, args: argparse.Namespace) -> Setup:
-        from ivr.config import agi_address, data_dir_path, db_url
+        from ivr.cli.serve import metrics_setting
+        from ivr.config import agi_address, data_dir_path, db_url, setting
         from ivr.metrics import METRICS_ENV, parse_address
         from ivr.prompts.layout import sounds_dir
 
-        spool = os.environ.get("HAMTA_SPOOL_DIR")
+        spool = setting("spool_dir")
         try:
             ami: object = ami_settings()
         except ConfigError as exc:
             ami = exc
-        raw = getattr(args, "metrics", None) or os.environ.get(METRICS_ENV) or None
+        raw = getattr(args, "metrics", None) or metrics_setting()
         try:
             metrics = parse_address(raw)
         except ValueError as exc:

@@ -81,14 +81,16 @@ def checked_settings(args: argparse.Namespace) -> tuple[int | None, float, int, 
     drain = float(args.drain)
     if not 0 <= drain <= 3600:  # NaN fails too
         raise _usage(f"--drain {args.drain:g}: give 0-3600 seconds for running calls to end")
-    raw_calls = args.max_calls if args.max_calls is not None else os.environ.get(MAX_CALLS_ENV)
-    name = "--max-calls" if args.max_calls is not None else MAX_CALLS_ENV
+    from ivr.config import setting, setting_source
+
+    raw_calls = args.max_calls if args.max_calls is not None else setting("max_calls")
+    name = "--max-calls" if args.max_calls is not None else setting_source("max_calls")
     max_calls = MAX_CALLS if raw_calls in (None, "") else int(_number(raw_calls, name, int))
     if not 1 <= max_calls <= 100_000:
         raise _usage(f"{name} {max_calls}: give 1-100000 calls in progress (default "
                      f"{MAX_CALLS})")
-    raw_idle = args.idle_limit if args.idle_limit is not None else os.environ.get(IDLE_LIMIT_ENV)
-    name = "--idle-limit" if args.idle_limit is not None else IDLE_LIMIT_ENV
+    raw_idle = args.idle_limit if args.idle_limit is not None else setting("idle_limit")
+    name = "--idle-limit" if args.idle_limit is not None else setting_source("idle_limit")
     idle = None if raw_idle in (None, "") else float(_number(raw_idle, name, float))
     if idle is not None and not 1 <= idle <= 3600:
         raise _usage(f"{name} {idle:g}: give 1-3600 seconds (or leave it out: derived from the "
@@ -102,12 +104,18 @@ def metrics_address(args: argparse.Namespace) -> tuple[str, int] | None:
     from ivr.metrics import parse_address
 
     given = getattr(args, "metrics", None)
-    raw, name = (given, "--metrics") if given is not None else (os.environ.get(METRICS_ENV),
-                                                                 METRICS_ENV)
+    raw, name = (given, "--metrics") if given is not None else (metrics_setting(), METRICS_ENV)
     try:
         return parse_address(raw or None)
     except ValueError as exc:
         raise _usage(f"{name}: {exc}; give HOST:PORT (default 127.0.0.1:9573) or off") from None
+
+
+def metrics_setting() -> str | None:
+    """HAMTA_METRICS, else the config file's `metrics` key once ivr.config knows it."""
+    from ivr.config import FILE_KEYS, setting
+
+    return setting("metrics") if "metrics" in FILE_KEYS else os.environ.get(METRICS_ENV) or None
 
 
 def call_lines_to_stdout() -> None:
@@ -164,7 +172,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     workers, drain, max_calls, idle = checked_settings(args)
     metrics_at = metrics_address(args)
-    metrics_chosen = bool(getattr(args, "metrics", None) or os.environ.get(METRICS_ENV))
+    metrics_chosen = bool(getattr(args, "metrics", None) or metrics_setting())
     address = agi_address(args.host, args.port)
     sounds = sounds_dir()
     settings = ServerSettings(host=address.host, port=address.port, sounds=sounds,

@@ -221,6 +221,7 @@ def test_the_metrics_address(monkeypatch: pytest.MonkeyPatch, given: str | None,
                              env: str | None, expected: tuple[str, int] | None) -> None:
     import argparse
 
+    monkeypatch.setenv("HAMTA_CONFIG", "")
     if env is None:
         monkeypatch.delenv("HAMTA_METRICS", raising=False)
     else:
