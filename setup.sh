@@ -137,18 +137,20 @@ add_mbrola_source() {
 
 install_python_package() {
   mkdir -p "$HAMTA_CACHE"
+  if [ -x "$venv/bin/python" ]; then
+    local real
+    real=$(readlink -f "$venv/bin/python")
+    case "$real" in /root/*|/home/*)  # e.g. a pyenv Python: the service user cannot run it
+      say "rebuilding $venv from Debian's Python (it ran $real, which the user hamta cannot reach)"
+      rm -rf "$venv" ;;
+    esac
+  fi
   if [ ! -x "$venv/bin/python" ]; then
     say "creating the virtualenv $venv"
     # Debian's Python: the service user (hamta) must be able to run it (not a pyenv under /root)
     /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip setuptools wheel
   fi
-  local real
-  real=$(readlink -f "$venv/bin/python")
-  case "$real" in /root/*|/home/*)
-    printf 'setup.sh: warning: %s runs %s, which the service user cannot reach; rebuild it: rm -rf %s && %s deps\n' \
-      "$venv" "$real" "$venv" "$0" >&2 ;;
-  esac
   say "installing hamta-ivr (editable) and its dependencies"
   "$venv/bin/pip" install -q --disable-pip-version-check -e "$here[dev]"
 }

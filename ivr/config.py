@@ -39,6 +39,7 @@ FILE_KEYS: dict[str, tuple[type, str]] = {
     "idle_limit": (float, "120"),
     "workers": (int, "2"),
     "drain": (float, "120"),
+    "metrics": (str, '"127.0.0.1:9573"'),
     "ami_port": (int, "5038"),
     "sip_bind": (str, '"127.0.0.1"'),
     "sip_port": (int, "5060"),

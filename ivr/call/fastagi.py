@@ -209,6 +209,8 @@ class AgiCall(Call):
 
     # --- the call API primitives ---------------------------------------------------------------
     async def stream(self, sound: Sound, escape: str) -> str | None:
+        if self.hung_up:  # known gone (a flow noticed and went on): nothing to ask the channel
+            raise CallerHungUp
         try:
             reply = await self._send(agi.stream_file(sound.file, escape))
         except CallerHungUp:
@@ -641,15 +643,19 @@ class FastAgiServer:
                                 mine=True)
 
     async def serve_until_signalled(self) -> None:
+        """SIGTERM/SIGINT stop and drain; SIGHUP (a closed terminal, a reload by habit) is
+        logged and ignored: a running server never drops its calls for it."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, log.warning,
+                                "SIGHUP ignored: to reload, restart the server (it drains)")
         await self.start()
         try:
             await stop.wait()
             log.info("stopping: no new calls")
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             await self.stop()

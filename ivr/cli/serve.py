@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import resource
 import sys
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ log = logging.getLogger(__name__)
 MAX_CALLS_ENV = "HAMTA_MAX_CALLS"
 IDLE_LIMIT_ENV = "HAMTA_IDLE_LIMIT"
 METRICS_ENV = "HAMTA_METRICS"
+DRAIN_SECONDS = 120.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,8 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--workers", type=int,
                        help="threads that hash secrets (default: one per CPU but one, 1-8); quick "
                        "database work has its own 4")
-    serve.add_argument("--drain", type=float, default=120.0,
-                       help="seconds running calls get to end after SIGTERM (default 120)")
+    serve.add_argument("--drain", type=float,
+                       help="seconds running calls get to end after SIGTERM (default HAMTA_DRAIN "
+                       "or 120)")
     serve.add_argument("--max-calls", type=int, metavar="N",
                        help=f"calls in progress at most; a caller above it hears 'busy' and the "
                        f"dialplan gets HAMTA_RESULT=busy (default {MAX_CALLS_ENV} or 500)")
@@ -69,33 +70,41 @@ def _number(value: object, name: str, kind: type[int] | type[float]) -> int | fl
         raise _usage(f"{name} {value!r} is not a number") from None
 
 
+def _setting(given: object, flag: str, key: str, kind: type[int] | type[float]
+             ) -> tuple[int | float | None, str]:
+    """A serve setting: the flag, else the environment or the config file (ivr.config.setting);
+    (its value or None when unset, the name to quote in an error)."""
+    from ivr.config import setting, setting_source
+
+    if given is not None:
+        return _number(given, flag, kind), flag
+    raw, name = setting(key), setting_source(key)
+    return (None if raw in (None, "") else _number(raw, name, kind)), name
+
+
 def checked_settings(args: argparse.Namespace) -> tuple[int | None, float, int, float | None]:
     """(workers, drain, max_calls, idle limit or None to derive it); UsageError names the bad
     one."""
     from ivr.call.fastagi import MAX_CALLS
 
-    workers = args.workers
+    workers, name = _setting(args.workers, "--workers", "workers", int)
     if workers is not None and not 1 <= workers <= 64:
-        raise _usage(f"--workers {workers}: give 1-64 hashing threads (or leave it out: one per "
+        raise _usage(f"{name} {workers}: give 1-64 hashing threads (or leave it out: one per "
                      "CPU but one)")
-    drain = float(args.drain)
+    drain, name = _setting(args.drain, "--drain", "drain", float)
+    drain = DRAIN_SECONDS if drain is None else drain
     if not 0 <= drain <= 3600:  # NaN fails too
-        raise _usage(f"--drain {args.drain:g}: give 0-3600 seconds for running calls to end")
-    from ivr.config import setting, setting_source
-
-    raw_calls = args.max_calls if args.max_calls is not None else setting("max_calls")
-    name = "--max-calls" if args.max_calls is not None else setting_source("max_calls")
-    max_calls = MAX_CALLS if raw_calls in (None, "") else int(_number(raw_calls, name, int))
+        raise _usage(f"{name} {drain:g}: give 0-3600 seconds for running calls to end")
+    max_calls, name = _setting(args.max_calls, "--max-calls", "max_calls", int)
+    max_calls = MAX_CALLS if max_calls is None else max_calls
     if not 1 <= max_calls <= 100_000:
         raise _usage(f"{name} {max_calls}: give 1-100000 calls in progress (default "
                      f"{MAX_CALLS})")
-    raw_idle = args.idle_limit if args.idle_limit is not None else setting("idle_limit")
-    name = "--idle-limit" if args.idle_limit is not None else setting_source("idle_limit")
-    idle = None if raw_idle in (None, "") else float(_number(raw_idle, name, float))
+    idle, name = _setting(args.idle_limit, "--idle-limit", "idle_limit", float)
     if idle is not None and not 1 <= idle <= 3600:
         raise _usage(f"{name} {idle:g}: give 1-3600 seconds (or leave it out: derived from the "
                      "built prompts)")
-    return workers, drain, max_calls, idle
+    return (None if workers is None else int(workers)), float(drain), int(max_calls), idle
 
 
 def metrics_address(args: argparse.Namespace) -> tuple[str, int] | None:
@@ -112,10 +121,10 @@ def metrics_address(args: argparse.Namespace) -> tuple[str, int] | None:
 
 
 def metrics_setting() -> str | None:
-    """HAMTA_METRICS, else the config file's `metrics` key once ivr.config knows it."""
-    from ivr.config import FILE_KEYS, setting
+    """HAMTA_METRICS, else the config file's `metrics` key."""
+    from ivr.config import setting
 
-    return setting("metrics") if "metrics" in FILE_KEYS else os.environ.get(METRICS_ENV) or None
+    return setting("metrics") or None
 
 
 def call_lines_to_stdout() -> None:

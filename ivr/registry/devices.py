@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, insert, select, update
 
+from ivr import metrics
 from ivr.registry import lockout, validate
 from ivr.registry.lockout import BUYERS, OWNER, cleared
 from ivr.registry.msisdn import try_normalize
@@ -84,6 +85,11 @@ CODE_EVENTS = ("code_ok", "code_failed", "code_locked")
 
 def _set(conn: Connection, row_id: int, values: dict[str, Any]) -> None:
     conn.execute(update(devices).where(devices.c.id == row_id).values(**values))
+
+
+def _count_locks(events: list[str]) -> None:
+    """A committed transaction's code locks, for the metrics (the lockout counter)."""
+    metrics.LOCKOUTS.labels("code").inc(events.count("code_locked"))
 
 
 @dataclass(frozen=True)
@@ -164,11 +170,15 @@ class Devices:
         op = "transfer_code" if owner is not None else "activation_code"
         scope = OWNER if owner is not None else BUYERS
 
+        events: list[str] = []  # the committed transaction's audit events, for the metrics
+
         def audit(conn: Connection, event: str, now: datetime, detail: str) -> None:
+            events.append(event)
             store.audit(conn, event, msisdn=actor, imei=imei, gateway=gateway, at=now,
                         detail=f"{op}: {detail}", origin=origin)
 
         def reserve(conn: Connection) -> CodeCheck | _Snapshot:
+            events.clear()  # a retried transaction starts again
             now = store.now()
             row = store.device(conn, imei, lock=True)
             refusal = precheck(row, owner=owner.msisdn if owner else None, buyer=buyer,
@@ -193,11 +203,13 @@ class Devices:
             return _Snapshot(row.version, row.code_hash)
 
         seen = store.write(reserve)
+        _count_locks(events)
         if isinstance(seen, CodeCheck):
             return seen
         right = validate.is_code(code) and store.hasher.verify(seen.code_hash, "code", imei, code)
 
         def finish(conn: Connection) -> CodeCheck:
+            events.clear()
             now = store.now()
             row = store.device(conn, imei, lock=True)
             if row is None or row.version != seen.version or row.code_hash != seen.code_hash:
@@ -225,7 +237,9 @@ class Devices:
                              attempts_left=lockout.MAX_ATTEMPTS - counters.failed,
                              device=device)
 
-        return store.write(finish)
+        answer = store.write(finish)
+        _count_locks(events)
+        return answer
 
     def _throttled(self, conn: Connection, imei: str, origin: Origin, now: datetime) -> bool:
         """Has this calling line keyed the codes of too many devices as a buyer today?"""
