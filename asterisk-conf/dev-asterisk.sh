@@ -95,14 +95,16 @@ version() {
 # Python and hamta-ivr's dependencies in the chroot, so Asterisk can start the classic AGI script
 # as a PBX would; `hamta-ivr asterisk up` installs the checkout itself (--no-deps) when it changed.
 chroot_python() {
-    if [ -f "$PY_STAMP" ]; then
+    local deps
+    deps="$(python3 -c 'import sys, tomllib; print(" ".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))' "$HERE/../pyproject.toml")"
+    # the stamp names the dependencies installed: a dependency added since installs again
+    if [ -f "$PY_STAMP" ] && [ "$(sed -n 2p "$PY_STAMP")" = "$deps" ]; then
         return 0
     fi
     log "installing Python and hamta-ivr's dependencies in the chroot (classic AGI)"
     mount_root_fs
     in_root apt-get install -y -q --no-install-recommends python3 python3-venv ca-certificates
     in_root apt-get clean
-    deps="$(python3 -c 'import sys, tomllib; print(" ".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))' "$HERE/../pyproject.toml")"
     # the host's CA bundle (it may trust a TLS-intercepting proxy the chroot's bundle does not)
     cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/hamta-host-ca.crt" 2>/dev/null || true
     rm -rf "$ROOT$VENV"
@@ -110,7 +112,7 @@ chroot_python() {
     # shellcheck disable=SC2086 # one word per requirement
     in_root env PIP_CERT=/etc/ssl/certs/hamta-host-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
         "$VENV/bin/pip" install -q setuptools wheel $deps
-    in_root "$VENV/bin/python" --version > "$PY_STAMP"
+    { in_root "$VENV/bin/python" --version; echo "$deps"; } > "$PY_STAMP"
 }
 
 case "${1:-bootstrap}" in
