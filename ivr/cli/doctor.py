@@ -367,7 +367,8 @@ async def check_fastagi(agi: AgiAddress, timeout: float = TIMEOUT) -> Result:
     except (OSError, TimeoutError) as exc:
         return fail(name, f"nothing answers on the FastAGI port {host}:{agi.port} ({_why(exc)})",
                     "start the server: `hamta-ivr serve` (as a service: `systemctl start "
-                    "hamta-ivr`), with the HAMTA_AGI_HOST/HAMTA_AGI_PORT the dialplan uses")
+                    f"hamta-ivr@{agi.port}`), with the HAMTA_AGI_HOST/HAMTA_AGI_PORT the "
+                    "dialplan uses")
     writer.close()
     with contextlib.suppress(Exception):
         await writer.wait_closed()
