@@ -1,3 +1,5 @@
+"""`python -m ivr`: the `hamta-ivr` command (ivr.cli)."""
+
 import sys
 
 from ivr.cli import main

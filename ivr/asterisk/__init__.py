@@ -1,1 +1,1 @@
-"""ivr/asterisk"""
+"""Development Asterisk (a cached root file system) and the AMI client behind `hamta-ivr dial`."""

@@ -1,1 +1,1 @@
-"""ivr/registry"""
+"""The registry, the single source of truth: a module per concern (service.py maps them)."""
