@@ -39,6 +39,8 @@ FILE_KEYS: dict[str, tuple[type, str]] = {
     "idle_limit": (float, "120"),
     "workers": (int, "2"),
     "drain": (float, "120"),
+    "processes": (int, "1"),
+    "agi_servers": (str, '"127.0.0.1:4573,127.0.0.1:4574"'),
     "metrics": (str, '"127.0.0.1:9573"'),
     "ami_port": (int, "5038"),
     "sip_bind": (str, '"127.0.0.1"'),

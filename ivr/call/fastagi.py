@@ -430,6 +430,8 @@ class ServerSettings:
     drain_seconds: float = DRAIN_SECONDS
     max_calls: int = MAX_CALLS  # calls in progress; above it a new caller hears `busy`
     command_timeout: float = COMMAND_TIMEOUT  # the idle limit (see `idle_limit`)
+    reuse_port: bool = False  # SO_REUSEPORT: several processes accept on one port
+    name: str | None = None  # in the call log and the call-end line (default host:port)
 
     @property
     def secret_max_age(self) -> float:
@@ -462,8 +464,9 @@ class FastAgiServer:
         """Sweep the spool of secret files a crash left, then listen; the spool is swept on a
         timer while serving."""
         await asyncio.to_thread(sweep_spool, self.settings.spool, self.settings.secret_max_age)
-        self.server = await asyncio.start_server(self._connection, self.settings.host,
-                                                 self.settings.port)
+        self.server = await asyncio.start_server(
+            self._connection, self.settings.host, self.settings.port,
+            reuse_port=self.settings.reuse_port or None)
         self._sweeper = asyncio.create_task(self._sweep_regularly(), name="spool-sweeper")
         sockets = ", ".join(str(s.getsockname()[:2]) for s in self.server.sockets)
         log.info("FastAGI server on %s, route agi://%s:%d/%s (at most %d calls, idle limit "
@@ -513,8 +516,9 @@ class FastAgiServer:
 
     @property
     def name(self) -> str:
-        """This server in the call log and the call-end line: host:port."""
-        return f"{self.settings.host}:{self.port}"
+        """This server in the call log and the call-end line: host:port (host:port/N for process
+        N of `serve --processes`)."""
+        return self.settings.name or f"{self.settings.host}:{self.port}"
 
     async def readiness(self, ping: Callable[[], Awaitable[object]] | None = None,
                         timeout: float = READY_TIMEOUT) -> str | None:

@@ -10,15 +10,26 @@ While it serves, a loopback HTTP endpoint (`--metrics`, HAMTA_METRICS, default 1
 systemd uses (`/healthz`, `/readyz`; see ivr.metrics). A port that is taken stops serve when it
 was set, and only costs the endpoint (one warning) when it is the default. Each call's end is one
 JSON line on standard output (the `ivr.calls` logger); the human log stays on standard error.
+
+`--processes N` (HAMTA_PROCESSES): N forked processes accept on the same port (SO_REUSEPORT: the
+kernel spreads the connections), each with its own event loop, registry pools and metrics;
+process i (1..N) is `host:port/i` in the call log and serves its metrics on the metrics port + i
+- 1. The parent only watches: SIGTERM/SIGINT to it drains every process, a process that dies is
+logged and started again (one that exits failing within its first seconds stops them all).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import resource
+import signal
+import socket
 import sys
+import time
 from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
@@ -27,6 +38,7 @@ MAX_CALLS_ENV = "HAMTA_MAX_CALLS"
 IDLE_LIMIT_ENV = "HAMTA_IDLE_LIMIT"
 METRICS_ENV = "HAMTA_METRICS"
 DRAIN_SECONDS = 120.0
+EARLY_DEATH_SECONDS = 10.0  # a process failing (exit 1, 2) sooner after its start stops serve
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,6 +66,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--metrics", metavar="HOST:PORT",
                        help=f"Prometheus /metrics and the /healthz, /readyz probes (default "
                        f"{METRICS_ENV} or 127.0.0.1:9573; `off`: none)")
+    serve.add_argument("--processes", type=int, metavar="N",
+                       help="processes accepting on the same port (SO_REUSEPORT), e.g. one per "
+                       "core; process i is HOST:PORT/i in the call log and serves metrics on the "
+                       "metrics port + i - 1; a process that dies is restarted (default "
+                       "HAMTA_PROCESSES or 1)")
     serve.set_defaults(func=run_serve)
 
 
@@ -105,6 +122,15 @@ def checked_settings(args: argparse.Namespace) -> tuple[int | None, float, int, 
         raise _usage(f"{name} {idle:g}: give 1-3600 seconds (or leave it out: derived from the "
                      "built prompts)")
     return (None if workers is None else int(workers)), float(drain), int(max_calls), idle
+
+
+def checked_processes(args: argparse.Namespace) -> int:
+    """--processes, else HAMTA_PROCESSES / `processes`, else 1; UsageError names a bad one."""
+    processes, name = _setting(getattr(args, "processes", None), "--processes", "processes", int)
+    processes = 1 if processes is None else int(processes)
+    if not 1 <= processes <= 64:
+        raise _usage(f"{name} {processes}: give 1-64 processes (e.g. one per core)")
+    return processes
 
 
 def metrics_address(args: argparse.Namespace) -> tuple[str, int] | None:
@@ -174,21 +200,37 @@ def _warn_file_limit(max_calls: int) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from ivr.app import Ivr
     from ivr.asterisk.config import sounds_dir, spool_dir
-    from ivr.call.fastagi import FastAgiServer, ServerSettings, idle_limit
-    from ivr.config import ConfigError, agi_address
+    from ivr.call.fastagi import ServerSettings, idle_limit
+    from ivr.config import agi_address
 
     workers, drain, max_calls, idle = checked_settings(args)
+    processes = checked_processes(args)
     metrics_at = metrics_address(args)
     metrics_chosen = bool(getattr(args, "metrics", None) or metrics_setting())
     address = agi_address(args.host, args.port)
+    if processes > 1 and address.port == 0:
+        raise _usage("--processes needs a fixed --port: the processes share it")
     sounds = sounds_dir()
     settings = ServerSettings(host=address.host, port=address.port, sounds=sounds,
                               spool=spool_dir(), drain_seconds=drain, max_calls=max_calls,
                               command_timeout=idle if idle is not None else idle_limit(sounds))
-    server = f"{address.host}:{address.port}"
-    ivr = Ivr.open(args.db, workers=workers, server=server)
+    if processes == 1:
+        return serve_one(args.db, workers, settings, metrics_at, metrics_chosen)
+    return serve_many(processes, args.db, workers, settings, metrics_at, metrics_chosen)
+
+
+def serve_one(db: str | None, workers: int | None, settings: object,
+              metrics_at: tuple[str, int] | None, metrics_chosen: bool) -> int:
+    """One server (one process, one event loop) until SIGTERM/SIGINT; its name in the call log
+    is settings.name, else host:port."""
+    from ivr.app import Ivr
+    from ivr.call.fastagi import FastAgiServer, ServerSettings
+    from ivr.config import ConfigError
+
+    assert isinstance(settings, ServerSettings)
+    server = settings.name or f"{settings.host}:{settings.port}"
+    ivr = Ivr.open(db, workers=workers, server=server)
     try:
         closed = check_registry(ivr, server)
     except BaseException:
@@ -197,7 +239,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if closed:
         log.warning("%d call(s) this server (%s) left in progress closed as interrupted", closed,
                     server)
-    _warn_file_limit(max_calls)
+    _warn_file_limit(settings.max_calls)
 
     call_lines_to_stdout()
 
@@ -231,7 +273,130 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         asyncio.run(run())
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {address.host}:{address.port}: {exc.strerror}; "
+        raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}; "
                           "is another server running? (--port / HAMTA_AGI_PORT)") from None
-    log.info("FastAGI server stopped")
+    log.info("FastAGI server %s stopped", server)
     return 0
+
+
+def _check_port_shared(host: str, port: int) -> None:
+    """The port can be shared (SO_REUSEPORT): not held by a server that did not ask to share it.
+    ConfigError naming it otherwise, once, before any process starts."""
+    from ivr.config import ConfigError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}; is another "
+                              "server running? (--port / HAMTA_AGI_PORT)") from None
+
+
+def serve_many(processes: int, db: str | None, workers: int | None, settings: object,
+               metrics_at: tuple[str, int] | None, metrics_chosen: bool) -> int:
+    """`processes` forked servers on one port (SO_REUSEPORT), watched by this process: SIGTERM
+    or SIGINT drains them all; one that dies is logged and started again."""
+    from dataclasses import replace
+
+    from ivr.app import Ivr
+    from ivr.call.fastagi import ServerSettings
+    from ivr.config import ConfigError
+
+    assert isinstance(settings, ServerSettings)
+    base = f"{settings.host}:{settings.port}"
+    _check_port_shared(settings.host, settings.port)
+    # settings and registry checked once, here, so a mistake is one line (each process still
+    # closes the calls its predecessor left when it starts)
+    ivr = Ivr.open(db, workers=1, server=base)
+    try:
+        for index in range(1, processes + 1):
+            check_registry(ivr, f"{base}/{index}")
+    finally:
+        ivr.close()
+
+    def child(index: int) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        mine = replace(settings, reuse_port=True, name=f"{base}/{index}")
+        metrics = None if metrics_at is None else (metrics_at[0], metrics_at[1] + index - 1)
+        log.info("process %d of %d (pid %d): %s", index, processes, os.getpid(), mine.name)
+        try:
+            return serve_one(db, workers, mine, metrics, metrics_chosen)
+        except ConfigError as exc:
+            print(f"hamta-ivr: error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 2
+        except BaseException:
+            log.exception("process %d failed", index)
+            return 1
+
+    children: dict[int, int] = {}  # pid: index
+    started: dict[int, float] = {}  # index: when
+    state = {"stopping": False, "code": 0}
+
+    def spawn(index: int) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: serve, then leave without running the parent's clean-up
+            code = 1
+            try:
+                code = child(index)
+            finally:
+                logging.shutdown()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children[pid] = index
+        started[index] = time.monotonic()
+
+    def stop_all(*_: object) -> None:
+        if not state["stopping"]:
+            log.info("stopping: %d process(es) drain their calls", len(children))
+        state["stopping"] = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGHUP, lambda *_: log.warning(
+        "SIGHUP ignored: to reload, restart the server (it drains)"))
+    for index in range(1, processes + 1):
+        spawn(index)
+    log.info("%d FastAGI processes on %s (SO_REUSEPORT), pids %s", processes, base,
+             " ".join(map(str, children)))
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        index = children.pop(pid, 0)
+        if not index:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        if state["stopping"]:
+            if code != 0:
+                log.warning("process %d (pid %d) ended with %s", index, pid, _how(code))
+                state["code"] = state["code"] or 1
+            continue
+        log.error("process %d (pid %d) died (%s)", index, pid, _how(code))
+        lived = time.monotonic() - started[index]
+        if code > 0 and lived < EARLY_DEATH_SECONDS:  # failed at its start: so would its next
+            log.error("process %d failed within %gs of its start: stopping the others", index,
+                      EARLY_DEATH_SECONDS)
+            state["code"] = 2 if code == 2 else 1
+            stop_all()
+            continue
+        if lived < 1.0:
+            time.sleep(1.0)  # killed over and over (out of memory?): not a busy loop
+        log.info("starting process %d again", index)
+        spawn(index)
+    log.info("FastAGI server stopped")
+    return int(state["code"])
+
+
+def _how(code: int) -> str:
+    return f"signal {signal.Signals(-code).name}" if code < 0 else f"exit {code}"

@@ -57,6 +57,8 @@ agi_port = {port}             # `hamta-ivr service install` enables hamta-ivr@{p
 # idle_limit = 120
 # workers = 2
 # drain = 120       # seconds for running calls on stop; rerun `hamta-ivr service install` after
+# processes = 1     # serve processes sharing agi_port (SO_REUSEPORT); e.g. one per core
+# agi_servers = "127.0.0.1:4573,127.0.0.1:4574"   # servers the rendered dialplan tries
 """
 
 UNIT_TEMPLATE = """\
