@@ -135,6 +135,7 @@ class AsteriskConfig:
     classic_agi: str
     staff: list[StaffAccount] = field(default_factory=list)
     ami_user: str = AMI_USER
+    agi_servers: tuple[AgiAddress, ...] = ()  # tried in order; () = just `agi`
 
     @property
     def etc(self) -> Path:
@@ -158,6 +159,7 @@ class AsteriskConfig:
             "VARLIB_DIR": str(self.base / "lib"), "SPOOL_DIR": str(self.base / "spool"),
             "RUN_DIR": str(self.run), "LOG_DIR": str(self.log),
             "AGI_HOST": self.agi.host, "AGI_PORT": str(self.agi.port),
+            "AGI_SERVERS": "&".join(_hostport(a) for a in self.agi_servers or (self.agi,)),
             "AMI_PORT": str(self.ami_port), "AMI_USER": self.ami_user,
             "AMI_SECRET": self.ami_secret, "SIP_BIND": self.sip_bind,
             "SIP_PORT": str(self.sip_port), "RTP_START": str(self.rtp_range[0]),
@@ -179,7 +181,31 @@ def load(*, classic_agi: str | None = None, create_secrets: bool = True) -> Aste
         rtp_range=(rtp_start, rtp_start + 200),
         classic_agi=classic_agi or default_classic_agi(),
         staff=staff_accounts(create=create_secrets),
+        agi_servers=agi_servers(),
     )
+
+
+def _hostport(address: AgiAddress) -> str:
+    host = f"[{address.host}]" if ":" in address.host else address.host
+    return f"{host}:{address.port}"
+
+
+def agi_servers() -> tuple[AgiAddress, ...]:
+    """HAMTA_AGI_SERVERS / `agi_servers`: "host:port,host:port,…", the FastAGI servers the
+    dialplan tries in order; () when unset (the one HAMTA_AGI_HOST:HAMTA_AGI_PORT)."""
+    raw = setting("agi_servers")
+    if not raw:
+        return ()
+    found = []
+    for item in raw.split(","):
+        item = item.strip()
+        match = re.fullmatch(r"\[?(?P<host>[A-Za-z0-9.:_-]+?)\]?(?::(?P<port>[0-9]+))?", item)
+        port = int(match["port"] or 4573) if match else 0
+        if match is None or not 0 < port < 65536:
+            raise ConfigError(f"{setting_source('agi_servers')}: {item!r} is not host:port "
+                              "(e.g. \"127.0.0.1:4573,10.0.0.2:4573\")")
+        found.append(AgiAddress(match["host"], port))
+    return tuple(found)
 
 
 def default_classic_agi() -> str:

@@ -339,21 +339,35 @@ async def check_ami(cfg: object, agi: AgiAddress, timeout: float = TIMEOUT) -> R
     if not steps:
         return fail(name, f"the dialplan route {route} is not loaded (no priority listed)",
                     include)
-    for step in steps:
-        if step.get("Application", "").upper() != "AGI":
-            continue
-        match = _AGI_URL.search(step.get("AppData", ""))
-        if match is None:
-            continue
-        host, port = match["host"], int(match["port"] or 4573)
-        if port != agi.port or not (_wildcard(agi.host) or host == agi.host):
-            return fail(name, f"{route} sends calls to agi://{host}:{port}, but serve listens on "
-                        f"{agi.host}:{agi.port} (HAMTA_AGI_HOST/HAMTA_AGI_PORT)",
-                        "render the dialplan with the same HAMTA_AGI_HOST/HAMTA_AGI_PORT as "
-                        "serve (`hamta-ivr asterisk render`), then `asterisk -rx 'dialplan "
-                        "reload'`")
+    named = _dialplan_servers(steps)
+    if named and not any(port == agi.port and (_wildcard(agi.host) or host == agi.host)
+                         for host, port in named):
+        listed = ", ".join(f"agi://{host}:{port}" for host, port in named)
+        return fail(name, f"{route} sends calls to {listed}, but serve listens on "
+                    f"{agi.host}:{agi.port} (HAMTA_AGI_HOST/HAMTA_AGI_PORT)",
+                    "render the dialplan with the same HAMTA_AGI_HOST/HAMTA_AGI_PORT (or "
+                    "HAMTA_AGI_SERVERS listing it) as serve (`hamta-ivr asterisk render`), then "
+                    "`asterisk -rx 'dialplan reload'`")
     return ok(name, f"AMI 127.0.0.1:{cfg.ami_port} as {cfg.ami_user!r}; {route} loaded "
               f"({len(steps)} priorities)")
+
+
+def _dialplan_servers(steps: list[dict[str, str]]) -> list[tuple[str, int]]:
+    """The FastAGI servers the route's steps name: literal agi:// URLs, and the list the rendered
+    dialplan tries in order (`Set(HAMTA_SERVERS=host:port&host:port)`)."""
+    named: list[tuple[str, int]] = []
+    for step in steps:
+        app, data = step.get("Application", "").upper(), step.get("AppData", "")
+        if app == "SET" and data.startswith("HAMTA_SERVERS="):
+            for item in data.partition("=")[2].split("&"):
+                match = _AGI_URL.match(f"agi://{item.strip()}/")
+                if match is not None:
+                    named.append((match["host"], int(match["port"] or 4573)))
+        elif app == "AGI":
+            match = _AGI_URL.search(data)
+            if match is not None and "$" not in match["host"]:
+                named.append((match["host"], int(match["port"] or 4573)))
+    return named
 
 
 async def check_fastagi(agi: AgiAddress, timeout: float = TIMEOUT) -> Result:

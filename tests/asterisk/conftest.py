@@ -71,6 +71,7 @@ class Env:
     vars: dict[str, str]
     agi_port: int
     sip_port: int
+    agi_port2: int = 0  # the dialplan's second FastAGI server (HAMTA_AGI_SERVERS); none runs there
 
     def run(self, *args: str, timeout: float = 120, check: bool = True
             ) -> subprocess.CompletedProcess[str]:
@@ -139,6 +140,8 @@ class AgiServer:
     env: Env
     options: tuple[str, ...] = ()  # more `hamta-ivr serve` options (`--max-calls 1`)
     name: str = "serve"  # its log files: <data>/<name>-<n>.log
+    port: int | None = None  # default env.agi_port
+    vars: dict[str, str] | None = None  # its environment (default env.vars)
     proc: subprocess.Popen[str] | None = None
     logs: list[Path] = field(default_factory=list)
 
@@ -146,17 +149,23 @@ class AgiServer:
         log = self.env.data / f"{self.name}-{len(self.logs)}.log"
         self.logs.append(log)
         with open(log, "w") as out:
-            self.proc = subprocess.Popen([*CLI, "-v", "serve", "--drain", "150", *self.options],
-                                         env=self.env.vars, stdout=out, stderr=out, text=True)
+            self.proc = subprocess.Popen([*CLI, "-v", "serve", "--drain", "150",
+                                          "--port", str(self.listens), *self.options],
+                                         env=self.vars or self.env.vars, stdout=out, stderr=out,
+                                         text=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"hamta-ivr serve exited:\n{log.read_text()}")
             with contextlib.suppress(OSError), socket.create_connection(
-                    ("127.0.0.1", self.env.agi_port), timeout=1):
+                    ("127.0.0.1", self.listens), timeout=1):
                 return
             time.sleep(0.2)
         raise AssertionError(f"hamta-ivr serve did not listen:\n{log.read_text()}")
+
+    @property
+    def listens(self) -> int:
+        return self.port or self.env.agi_port
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 180) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
@@ -181,13 +190,16 @@ def e2e_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         if not _which(tool):
             cannot_run(f"{tool} is not installed (asterisk-conf/dev-asterisk.sh bootstrap)")
     data = tmp_path_factory.mktemp("hamta-e2e")
-    env = Env(data=data, vars={}, agi_port=free_port(), sip_port=free_port(socket.SOCK_DGRAM))
+    env = Env(data=data, vars={}, agi_port=free_port(), sip_port=free_port(socket.SOCK_DGRAM),
+              agi_port2=free_port())
     env.vars = {
         **{k: v for k, v in os.environ.items() if not k.startswith("HAMTA_")
            or k in ("HAMTA_CACHE", "HAMTA_ASTERISK_ROOT", "HAMTA_ASTERISK_MODE")},
         "HAMTA_DATA_DIR": str(data),
         "HAMTA_DB_URL": f"sqlite:///{data / 'registry.db'}",
         "HAMTA_AGI_PORT": str(env.agi_port),
+        # two servers tried in order; only the first runs, but for tests/asterisk/test_failover.py
+        "HAMTA_AGI_SERVERS": f"127.0.0.1:{env.agi_port},127.0.0.1:{env.agi_port2}",
         "HAMTA_AMI_PORT": str(free_port()),
         "HAMTA_SIP_PORT": str(env.sip_port),
         "HAMTA_RTP_START": str(free_udp_range()),

@@ -129,3 +129,30 @@ def test_classic_agi_scripts_read_no_config_file(env, tmp_path):
     environment = dev.asterisk_env(cfg)
     assert environment["HAMTA_CONFIG"] == ""
     assert environment["HAMTA_DATA_DIR"] == str(tmp_path / "data")
+
+
+def test_the_dialplan_tries_the_listed_fastagi_servers_in_order(env, tmp_path):
+    """agi_servers (HAMTA_AGI_SERVERS): the rendered 7777 route tries each in order (Asterisk's
+    own failover: AGISTATUS=FAILURE or HAMTA_RESULT=busy from all but the last, which is called
+    without ?overflow=yes); by default the one HAMTA_AGI_HOST:HAMTA_AGI_PORT."""
+    from ivr.cli.doctor import _dialplan_servers
+
+    env.setenv("HAMTA_AGI_PORT", "4999")
+    dialplan = (config.render(config.load(classic_agi="x"), tmp_path / "one")
+                / "extensions.conf").read_text()
+    assert "Set(HAMTA_SERVERS=127.0.0.1:4999)" in dialplan
+    assert "Set(HAMTA_SERVER=${SHIFT(HAMTA_SERVERS,&)})" in dialplan
+    assert "AGI(agi://${HAMTA_SERVER}/hamta?overflow=${IF(${HAMTA_MORE}?yes:no)})" in dialplan
+    assert '"${AGISTATUS}" = "FAILURE"' in dialplan
+
+    env.setenv("HAMTA_AGI_SERVERS", "127.0.0.1:4573, 10.0.0.2:4574,[::1]:4575")
+    dialplan = (config.render(config.load(classic_agi="x"), tmp_path / "two")
+                / "extensions.conf").read_text()
+    assert "Set(HAMTA_SERVERS=127.0.0.1:4573&10.0.0.2:4574&[::1]:4575)" in dialplan
+    steps = [{"Application": "Set", "AppData": "HAMTA_SERVERS=127.0.0.1:4573&10.0.0.2:4574"},
+             {"Application": "AGI", "AppData": "agi://${HAMTA_SERVER}/hamta"}]
+    assert _dialplan_servers(steps) == [("127.0.0.1", 4573), ("10.0.0.2", 4574)]
+
+    env.setenv("HAMTA_AGI_SERVERS", "127.0.0.1:99999")
+    with pytest.raises(config.ConfigError, match="HAMTA_AGI_SERVERS"):
+        config.load(classic_agi="x")
