@@ -224,7 +224,7 @@ async def serve(port: int, mode: str, workers: int, stats_path: Path) -> None:
     loop.add_signal_handler(signal.SIGUSR1, STATS.reset)
     loop.add_signal_handler(signal.SIGUSR2, write_stats, stats_path)
     settings = ServerSettings(host="127.0.0.1", port=port, sounds=sounds_dir(),
-                              spool=spool_dir(), drain_seconds=5)
+                              spool=spool_dir(), drain_seconds=5, max_calls=100_000)
     tick = asyncio.create_task(ticker())
     try:
         await FastAgiServer(settings, handle).serve_until_signalled()

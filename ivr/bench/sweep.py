@@ -43,6 +43,7 @@ from ivr.registry.aio import default_workers
 # not simply saturated (then its lag would be its own backlog, not a blocking call)
 BRISK = Pacing(prompt=0.2, digit=0.05, key=0.05, silence=0.2)
 WIDE_POOL = 4  # the lag run's contrast: more hashing threads than cores
+UNCAPPED = 100_000  # serve --max-calls for the sweep (the cap's own behaviour: tests/call)
 WARMUP_CALLS = 40  # at 40 at once: every registry thread has hashed (argon2 memory is resident)
 
 
@@ -118,9 +119,11 @@ class Bench:
         exe = tool("hamta-ivr")
         if exe is None:
             raise RuntimeError("the hamta-ivr command is not installed (pip install -e .)")
+        # the sweep measures what one server carries: no load shedding below its largest N
         return ServerProcess(f"hamta-ivr serve ({db.name})",
                              [exe, "serve", "--port", str(port), "--workers",
-                              str(self.plan.workers)],
+                              str(self.plan.workers), "--max-calls", str(UNCAPPED),
+                              "--metrics", "off"],
                              db.env(), port, self.workdir / "logs" / f"serve-{db.name}.log")
 
     def floor(self, port: int) -> ServerProcess:
