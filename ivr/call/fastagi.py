@@ -182,7 +182,8 @@ class AgiCall(Call):
             metrics.step(time.perf_counter() - self.replied_at)
         reply = await self.transport.command(line)
         self.replied_at = time.perf_counter()
-        log.debug("%s agi: %s -> %s", self.call_id, loggable(line), reply.status)
+        if log.isEnabledFor(logging.DEBUG):  # the call loop: mask and format only when shown
+            log.debug("%s agi: %s -> %s", self.call_id, loggable(line), reply.status)
         if reply.hung_up:
             self.hung_up = True
             raise CallerHungUp
