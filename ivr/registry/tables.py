@@ -154,3 +154,27 @@ registry_meta = Table(
     Column("key", String(64), primary_key=True),
     Column("value", String(255), nullable=False),
 )
+
+# Text messages (SMS) written in the same transaction as the change they tell of (a transactional
+# outbox): nothing is sent for a change that rolled back, nothing lost for one that committed.
+# `template` is a catalogue key (sms_…) and `params` its values — never a password or a code.
+# The delivery worker (ivr.sms) hands each row to Kannel once, by `message_id`.
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id", String(32), nullable=False, unique=True),  # uuid4 hex
+    Column("msisdn", String(16), nullable=False),  # E.164 recipient
+    Column("template", String(48), nullable=False),
+    Column("params", JSON, nullable=False, default=dict),
+    Column("state", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("claimed_until", UtcDateTime),  # a worker's lease while it sends
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("imei", String(15), index=True),
+    Column("call_id", String(64)),  # the call that caused it, when a call did
+    CheckConstraint("state IN ('pending', 'sent', 'dead')", name="state"),
+    Index("ix_outbox_due", "state", "next_attempt_at"),
+)

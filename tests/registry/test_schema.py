@@ -23,7 +23,7 @@ from ivr.registry.tables import metadata
 
 from .support import TEST_PEPPER
 
-HEAD = "0002"
+HEAD = "0003"
 
 
 def test_the_migrations_build_exactly_the_models(db_url):
