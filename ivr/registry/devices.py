@@ -47,9 +47,12 @@ from ivr.registry.types import (
     Origin,
     Owner,
     Refusal,
+    Reported,
 )
 
 REFERENCE_DIGITS = 10
+# the audit event of each kind of ownership move (a transfers row)
+MOVE_EVENTS = {"direct": "transfer", "activation": "activation", "return": "return"}
 
 
 def new_code() -> str:
@@ -75,6 +78,8 @@ def precheck(row: Row[Any] | None, *, owner: str | None = None, buyer: str | Non
         return Refusal.BLOCKED
     if row.status != ImeiStatus.REGISTERED:
         return Refusal.NOT_REGISTERED
+    if row.reported is not None:  # lost or stolen (ivr.registry.reports): frozen
+        return Refusal.REPORTED
     if buyer is not None and row.owner == buyer:
         return Refusal.BUYER_IS_OWNER
     return None
@@ -117,12 +122,14 @@ class Devices:
         if not validate.is_imei(imei):
             return Inquiry(imei=imei, status=ImeiStatus.INVALID)
         with self.store.reading() as conn:
-            row = conn.execute(select(devices.c.status, devices.c.brand, devices.c.model)
+            row = conn.execute(select(devices.c.status, devices.c.brand, devices.c.model,
+                                      devices.c.reported)
                                .where(devices.c.imei == imei)).first()
         if row is None:
             return Inquiry(imei=imei, status=ImeiStatus.UNKNOWN)
         return Inquiry(imei=imei, status=ImeiStatus(row.status), brand=row.brand,
-                       model=row.model)
+                       model=row.model,
+                       reported=Reported(row.reported) if row.reported else None)
 
     # --- what a buyer meets before keying a code -------------------------------------------------
     def for_buyer(self, imei: str, buyer: str, origin: Origin = ADMIN) -> CodeCheck:
@@ -284,27 +291,37 @@ class Devices:
                     conn, op, refusal, imei=grant.imei, actor=actor, gateway=gateway,
                     origin=origin, row=row))
             assert row is not None
-            buyer_id = store.ensure_subscriber(conn, buyer, now, gateway)
-            done = conn.execute(
-                update(devices)
-                .where(and_(devices.c.id == row.id, devices.c.version == grant.version))
-                .values(owner_id=buyer_id, owner_since=now, code_hash=None, code_changed_at=now,
-                        version=devices.c.version + 1, **cleared(OWNER, BUYERS))
-            ).rowcount
-            if done != 1:
-                raise Abort(Change(refusal=Refusal.CHANGED, device=as_device(row, now)))
-            reference = self._unused_reference(conn)
-            conn.execute(insert(transfers).values(
-                reference=reference, device_id=row.id, imei=grant.imei, from_msisdn=row.owner,
-                to_msisdn=buyer, kind=kind, gateway=gateway, at=now,
-            ))
-            store.audit(conn, "transfer" if kind == "direct" else "activation", msisdn=actor,
-                        imei=grant.imei, gateway=gateway, at=now, origin=origin,
-                        detail=f"{row.owner or 'no owner'} -> {buyer}, reference {reference}")
+            reference = self.move_row(conn, row, grant.version, buyer, kind, now=now,
+                                      actor=actor, origin=origin, gateway=gateway)
             return Change(reference=reference,
                           device=as_device(row, now, version=row.version + 1))
 
         return store.write(work)
+
+    def move_row(self, conn: Connection, row: Row[Any], version: int, to: str, kind: str, *,
+                 now: datetime, actor: str, origin: Origin, gateway: str) -> str:
+        """The one ownership move every kind shares (a sale, an activation, a return), inside
+        the caller's write transaction on the locked `row`: the guarded update (`WHERE version =
+        :seen`; another outcome raises Abort(CHANGED), nothing written), the code cleared, the
+        `transfers` row and its audit. The transfer's reference number."""
+        to_id = self.store.ensure_subscriber(conn, to, now, gateway)
+        done = conn.execute(
+            update(devices)
+            .where(and_(devices.c.id == row.id, devices.c.version == version))
+            .values(owner_id=to_id, owner_since=now, code_hash=None, code_changed_at=now,
+                    version=devices.c.version + 1, **cleared(OWNER, BUYERS))
+        ).rowcount
+        if done != 1:
+            raise Abort(Change(refusal=Refusal.CHANGED, device=as_device(row, now)))
+        reference = self._unused_reference(conn)
+        conn.execute(insert(transfers).values(
+            reference=reference, device_id=row.id, imei=row.imei, from_msisdn=row.owner,
+            to_msisdn=to, kind=kind, gateway=gateway, at=now,
+        ))
+        self.store.audit(conn, MOVE_EVENTS[kind], msisdn=actor, imei=row.imei,
+                         gateway=gateway, at=now, origin=origin,
+                         detail=f"{row.owner or 'no owner'} -> {to}, reference {reference}")
+        return reference
 
     @staticmethod
     def _unused_reference(conn: Connection) -> str:

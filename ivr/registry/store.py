@@ -22,7 +22,7 @@ from ivr.registry.db import WRITE
 from ivr.registry.hashing import SecretHasher
 from ivr.registry.lockout import live_lock
 from ivr.registry.tables import audit_log, devices, subscribers
-from ivr.registry.types import ADMIN, Device, ImeiStatus, Origin
+from ivr.registry.types import ADMIN, Device, ImeiStatus, Origin, Reported
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,8 @@ def as_device(row: Row[Any], now: datetime, *, version: int | None = None) -> De
     return Device(imei=row.imei, brand=row.brand, model=row.model,
                   status=ImeiStatus(row.status), version=version or row.version,
                   has_code=row.code_hash is not None,
-                  code_locked_until=live_lock(row.code_locked_until, now))
+                  code_locked_until=live_lock(row.code_locked_until, now),
+                  reported=Reported(row.reported) if row.reported else None)
 
 
 def _retryable(exc: DBAPIError) -> bool:

@@ -101,7 +101,11 @@ devices = Table(
     Column("buyer_locked_until", UtcDateTime),
     Column("version", Integer, nullable=False, default=1),
     Column("created_at", UtcDateTime, nullable=False),
+    # the owner's live lost/stolen report (ivr.registry.reports): on the device row, so every
+    # guarded move reads it from the row it locks
+    Column("reported", String(8)),
     CheckConstraint("status IN ('registered', 'unregistered', 'blocked')", name="status"),
+    CheckConstraint("reported IN ('lost', 'stolen')", name="reported"),
     Index("ix_devices_kartabl", "owner_id", "owner_since", "id"),
 )
 
@@ -117,7 +121,7 @@ transfers = Table(
     Column("kind", String(16), nullable=False),
     Column("gateway", String(16), nullable=False),
     Column("at", UtcDateTime, nullable=False),
-    CheckConstraint("kind IN ('direct', 'activation')", name="kind"),
+    CheckConstraint("kind IN ('direct', 'activation', 'return')", name="kind"),
 )
 
 # A security-relevant event. `detail` is free text that never holds a secret.
@@ -177,4 +181,37 @@ outbox = Table(
     Column("call_id", String(64)),  # the call that caused it, when a call did
     CheckConstraint("state IN ('pending', 'sent', 'dead')", name="state"),
     Index("ix_outbox_due", "state", "next_attempt_at"),
+)
+
+# A lost or stolen report by the device's owner, by case number (ivr.registry.reports). At most
+# one live (not withdrawn) report per device; `devices.reported` mirrors the live one.
+reports = Table(
+    "reports", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_number", String(16), nullable=False, unique=True),
+    Column("device_id", ForeignKey("devices.id"), nullable=False, index=True),
+    Column("imei", String(15), nullable=False, index=True),
+    Column("kind", String(8), nullable=False),
+    Column("msisdn", String(16), nullable=False),  # the owner who reported it
+    Column("at", UtcDateTime, nullable=False),
+    Column("withdrawn_at", UtcDateTime),
+    CheckConstraint("kind IN ('lost', 'stolen')", name="kind"),
+)
+
+# A return of a transfer within 7 days (ivr.registry.returns): asked by the new owner, confirmed
+# by the previous owner. One row per transfer; asking again renews it while it is pending.
+returns = Table(
+    "returns", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("transfer_id", ForeignKey("transfers.id"), nullable=False, unique=True),
+    Column("device_id", ForeignKey("devices.id"), nullable=False, index=True),
+    Column("imei", String(15), nullable=False),
+    Column("new_owner", String(16), nullable=False),  # asked for it
+    Column("previous_owner", String(16), nullable=False, index=True),  # confirms it
+    Column("device_version", Integer, nullable=False),  # the device as it was when asked
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("confirm_by", UtcDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("done_at", UtcDateTime),
+    CheckConstraint("state IN ('pending', 'done')", name="state"),
 )

@@ -22,6 +22,14 @@ class ImeiStatus(StrEnum):
     BLOCKED = "blocked"
 
 
+class Reported(StrEnum):
+    """Why the owner reported a device (ivr.registry.reports): a reported device is frozen —
+    no transfer, activation, code or return — until the owner withdraws the report."""
+
+    LOST = "lost"
+    STOLEN = "stolen"
+
+
 @dataclass(frozen=True)
 class Origin:
     """Who is asking: the calling line (E.164; None when withheld) and the call. Lockouts and
@@ -59,6 +67,10 @@ class Refusal(StrEnum):
     BUYER_IS_OWNER = "buyer_is_owner"
     CHANGED = "changed"  # the device changed between the caller choosing it and confirming
     THROTTLED = "throttled"  # this line or call has tried the codes of too many devices
+    REPORTED = "reported"  # the owner reported the device lost or stolen: frozen
+    NO_SUCH_TRANSFER = "no_such_transfer"  # no returnable transfer with this reference to you
+    RETURN_WINDOW_OVER = "return_window_over"  # past the 7 days (or the confirmation deadline)
+    MOVED_ON = "moved_on"  # the device changed hands since the transfer to be returned
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class Inquiry:
     status: ImeiStatus
     brand: str | None = None
     model: str | None = None
+    reported: Reported | None = None  # the owner reported it lost or stolen: do not buy it
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,7 @@ class Device:
     version: int
     has_code: bool = False
     code_locked_until: datetime | None = None  # a code lock in force (timezone-aware UTC)
+    reported: Reported | None = None  # reported lost or stolen by its owner
 
 
 @dataclass(frozen=True)
@@ -137,6 +151,36 @@ class Change:
     reference: str | None = None  # transfer reference number (digits), after a move
     code: str | None = None  # a freshly generated activation code: returned once, never stored
     device: Device | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
+
+
+@dataclass(frozen=True)
+class ReturnCase:
+    """A transfer that can be undone (ivr.registry.returns): what the new owner confirms before
+    starting the return, and what the previous owner hears before taking the device back.
+    `version` is the device's version when the case was read: a later change voids it."""
+
+    reference: str  # the transfer's reference number
+    imei: str
+    brand: str
+    model: str
+    previous_owner: str  # E.164: takes the device back, confirms from this line
+    new_owner: str  # E.164: asked for the return
+    version: int
+    transferred_at: datetime
+    requested_at: datetime | None = None  # once the return is started
+    confirm_by: datetime | None = None  # the previous owner's deadline, once started
+
+
+@dataclass(frozen=True)
+class ReturnCheck:
+    """A return case, or why not."""
+
+    refusal: Refusal | None = None
+    case: ReturnCase | None = None
 
     @property
     def ok(self) -> bool:

@@ -39,7 +39,7 @@ def as_json(capsys, *argv: str):
 
 def test_upgrade_and_seed_the_default_database(capsys, tmp_path):
     code, out, _ = run(capsys, "db", "upgrade")
-    assert code == 0 and "revision 0002" in out
+    assert code == 0 and "revision 0004" in out
     assert (tmp_path / "data" / "registry.db").exists()
     assert run(capsys, "db", "seed-demo")[0] == 0
     code, out, _ = run(capsys, "db", "seed-demo")
