@@ -29,6 +29,8 @@ from ivr import metrics
 from ivr.registry.call_log import CallLog
 from ivr.registry.devices import Devices
 from ivr.registry.kartabl import Kartabl
+from ivr.registry.reports import Reports
+from ivr.registry.returns import Returns
 from ivr.registry.service import Registry
 
 P = ParamSpec("P")
@@ -102,6 +104,14 @@ def _devices(registry: Registry) -> Devices:
     return registry.devices
 
 
+def _reports(registry: Registry) -> Reports:
+    return registry.reports
+
+
+def _returns(registry: Registry) -> Returns:
+    return registry.returns
+
+
 def _call_log(registry: Registry) -> CallLog:
     return registry.call_log
 
@@ -129,6 +139,13 @@ class AsyncRegistry:
     activate = _offload(_devices, Devices.activate, DATABASE)
     generate_code = _offload(_devices, Devices.generate_code, HASHING)
     change_code = _offload(_devices, Devices.change_code, HASHING)
+    report = _offload(_reports, Reports.report, DATABASE)
+    withdraw = _offload(_reports, Reports.withdraw, DATABASE)
+    report_case = _offload(_reports, Reports.case_of, DATABASE)
+    returnable = _offload(_returns, Returns.returnable, DATABASE)
+    start_return = _offload(_returns, Returns.start, DATABASE)
+    returns_waiting = _offload(_returns, Returns.waiting, DATABASE)
+    confirm_return = _offload(_returns, Returns.confirm, DATABASE)
     call_started = _offload(_call_log, CallLog.started, DATABASE)
     call_ended = _offload(_call_log, CallLog.ended, DATABASE)
 

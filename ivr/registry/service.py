@@ -2,6 +2,8 @@
 
     registry.kartabl   sign-in: the door before the PIN, the PIN verified once, lockouts
     registry.devices   the IMEI inquiry, activation codes verified once, ownership moves
+    registry.reports   lost or stolen: the owner's report and its withdrawal
+    registry.returns   the 7-day mutual return of a transfer
     registry.portal    what the web portal does: subscribers, passwords, devices, records
     registry.call_log  the IVR's call log
 
@@ -25,6 +27,8 @@ from ivr.registry.devices import Devices
 from ivr.registry.hashing import OWASP_MINIMUM, HashParams, SecretHasher
 from ivr.registry.kartabl import Kartabl
 from ivr.registry.portal import Portal
+from ivr.registry.reports import Reports
+from ivr.registry.returns import Returns
 from ivr.registry.store import Clock, Store
 
 
@@ -33,6 +37,8 @@ class Registry:
         self.store = store
         self.kartabl = Kartabl(store)
         self.devices = Devices(store)
+        self.reports = Reports(store)
+        self.returns = Returns(store, self.devices)
         self.portal = Portal(store)
         self.call_log = CallLog(store)
 

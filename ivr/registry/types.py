@@ -71,6 +71,7 @@ class Refusal(StrEnum):
     NO_SUCH_TRANSFER = "no_such_transfer"  # no returnable transfer with this reference to you
     RETURN_WINDOW_OVER = "return_window_over"  # past the 7 days (or the confirmation deadline)
     MOVED_ON = "moved_on"  # the device changed hands since the transfer to be returned
+    NOT_OWN_LINE = "not_own_line"  # a return is confirmed only from the previous owner's line
 
 
 @dataclass(frozen=True)

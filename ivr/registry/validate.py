@@ -28,6 +28,7 @@ PIN_MIN, PIN_MAX = 4, 8
 CODE_LEN = 8
 IMEI_LEN = 15
 MSISDN_LEN = 11  # 09xxxxxxxxx
+REFERENCE_LEN = 10  # a transfer's reference number, a lost/stolen report's case number
 NAME_MAX = 64  # devices.brand and devices.model
 STATUSES = ("registered", "unregistered", "blocked")
 
@@ -64,6 +65,11 @@ def pin(raw: str) -> str:
 def is_keyed_mobile(raw: str | None) -> bool:
     """A mobile number as keyed on a phone: 09 and nine more digits."""
     return isinstance(raw, str) and re.fullmatch(r"09[0-9]{9}", raw) is not None
+
+
+def is_reference(raw: str | None) -> bool:
+    """A transfer's reference number as keyed (what a return starts from)."""
+    return isinstance(raw, str) and re.fullmatch(rf"[0-9]{{{REFERENCE_LEN}}}", raw) is not None
 
 
 def is_code(raw: str | None) -> bool:
