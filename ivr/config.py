@@ -26,7 +26,8 @@ CONFIG_ENV = "HAMTA_CONFIG"
 DEFAULT_CONFIG_FILE = Path("/etc/hamta-ivr/config.toml")
 
 # key -> (type, example); the environment variable is HAMTA_<KEY>. Secrets (the pepper, the AMI and
-# SIP passwords) are not keys: they stay in files of their own (pepper_file, <data dir>/secrets).
+# SIP passwords, Kannel's sendsms password) are not keys: they stay in files of their own
+# (pepper_file, <data dir>/secrets, kannel_password_file).
 FILE_KEYS: dict[str, tuple[type, str]] = {
     "db_url": (str, '"postgresql+psycopg://hamta@db.example/hamta"'),
     "pepper_file": (Path, '"/etc/hamta-ivr/pepper"'),
@@ -47,6 +48,10 @@ FILE_KEYS: dict[str, tuple[type, str]] = {
     "sip_port": (int, "5060"),
     "rtp_start": (int, "10000"),
     "sip_staff": (str, '"staff1:09121111111,staff2:09122222222"'),
+    "kannel_url": (str, '"http://127.0.0.1:13013/cgi-bin/sendsms"'),
+    "kannel_username": (str, '"hamta"'),
+    "kannel_password_file": (Path, '"/etc/hamta-ivr/kannel-password"'),
+    "sms_sender": (str, '"7777"'),
 }
 _KIND = {str: "a string", Path: "an absolute path (a string starting with /)",
          int: "a whole number", float: "a number"}

@@ -59,6 +59,10 @@ agi_port = {port}             # `hamta-ivr service install` enables hamta-ivr@{p
 # drain = 120       # seconds for running calls on stop; rerun `hamta-ivr service install` after
 # processes = 1     # serve processes sharing agi_port (SO_REUSEPORT); e.g. one per core
 # agi_servers = "127.0.0.1:4573,127.0.0.1:4574"   # servers the rendered dialplan tries
+# kannel_url = "http://127.0.0.1:13013/cgi-bin/sendsms"   # SMS receipts: Kannel's smsbox
+# kannel_username = "hamta"                # its sendsms-user
+# kannel_password_file = "/etc/hamta-ivr/kannel-password"   # 640 root:hamta
+# sms_sender = "7777"                      # the `from` of every SMS
 """
 
 UNIT_TEMPLATE = """\

@@ -1,7 +1,9 @@
 """The prompt catalogue: prompt key -> Persian text and sound.
 
 The file is prompts/catalogue.toml; the package holds it as catalogue.toml (a link in the source
-tree, a copy in an installed wheel) and reads it with importlib.resources.
+tree, a copy in an installed wheel) and reads it with importlib.resources. Entries with
+`kind = "sms"` are text messages (ivr.sms), never spoken: `entries()` and `keys()` are the
+spoken prompts only (what is built, checked, timed and scripted), `messages()` the SMS texts.
 """
 
 from __future__ import annotations
@@ -30,14 +32,34 @@ def parse(raw: str, source: str = CATALOGUE_FILE) -> Entries:
 
 
 def load(path: Path) -> Entries:
-    """A catalogue file other than the packaged one (a translator's draft, a test's catalogue)."""
-    return parse(Path(path).read_text(encoding="utf-8"), str(path))
+    """A catalogue file other than the packaged one (a translator's draft, a test's catalogue):
+    its spoken prompts."""
+    return spoken(parse(Path(path).read_text(encoding="utf-8"), str(path)))
+
+
+SMS_KIND = "sms"
+
+
+def spoken(found: Entries) -> Entries:
+    return {key: entry for key, entry in found.items() if entry.get("kind") != SMS_KIND}
+
+
+@cache
+def _all() -> Entries:
+    raw = resources.files(__package__).joinpath(CATALOGUE_FILE).read_text(encoding="utf-8")
+    return parse(raw, f"prompts/{CATALOGUE_FILE}")
 
 
 @cache
 def entries() -> Entries:
-    raw = resources.files(__package__).joinpath(CATALOGUE_FILE).read_text(encoding="utf-8")
-    return parse(raw, f"prompts/{CATALOGUE_FILE}")
+    """The spoken prompts."""
+    return spoken(_all())
+
+
+@cache
+def messages() -> Entries:
+    """The text messages (`kind = "sms"`): key -> entry, `text` a str.format template."""
+    return {key: entry for key, entry in _all().items() if entry.get("kind") == SMS_KIND}
 
 
 def keys() -> list[str]:

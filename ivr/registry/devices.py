@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, insert, select, update
 
 from ivr import metrics
-from ivr.registry import lockout, validate
+from ivr.registry import lockout, outbox, validate
 from ivr.registry.lockout import BUYERS, OWNER, cleared
 from ivr.registry.msisdn import try_normalize
 from ivr.registry.store import GATEWAY_IVR, Abort, Store, as_device
@@ -205,6 +205,9 @@ class Devices:
             if lock is not None:
                 audit(conn, "code_locked" if counters.level > before.level else "refused", now,
                       f"code_locked ({scope.name}) until {lock.isoformat()}")
+                if counters.level > before.level:
+                    outbox.locked(conn, row.owner, "sms_code_locked", until=lock, at=now,
+                                  origin=origin, imei=imei)
                 return CodeCheck(refusal=Refusal.CODE_LOCKED, locked_until=lock,
                                  device=as_device(row, now))
             return _Snapshot(row.version, row.code_hash)
@@ -236,6 +239,8 @@ class Devices:
             if counters.locked_until is not None:
                 audit(conn, "code_locked", now, f"{counters.failed} wrong codes ({scope.name}); "
                       f"locked until {counters.locked_until.isoformat()}")
+                outbox.locked(conn, row.owner, "sms_code_locked", until=counters.locked_until,
+                              at=now, origin=origin, imei=imei)
                 return CodeCheck(refusal=Refusal.CODE_LOCKED,
                                  locked_until=counters.locked_until, device=device)
             audit(conn, "code_failed", now,
@@ -293,6 +298,8 @@ class Devices:
             assert row is not None
             reference = self.move_row(conn, row, grant.version, buyer, kind, now=now,
                                       actor=actor, origin=origin, gateway=gateway)
+            outbox.moved(conn, direct=kind == "direct", imei=grant.imei, previous=row.owner,
+                         buyer=buyer, reference=reference, at=now, origin=origin)
             return Change(reference=reference,
                           device=as_device(row, now, version=row.version + 1))
 
@@ -381,6 +388,8 @@ class Devices:
             event = "code_generated" if op == "generate_code" else "code_changed"
             store.audit(conn, event, msisdn=owner.msisdn, imei=imei, gateway=gateway, at=now,
                         origin=origin)
+            outbox.code_replaced(conn, owner.msisdn, imei, generated=op == "generate_code",
+                                 at=now, origin=origin)
             return Change(device=as_device(row, now, version=row.version + 1))
 
         return store.write(work)

@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from ivr import metrics
-from ivr.registry import lockout, validate
+from ivr.registry import lockout, outbox, validate
 from ivr.registry.lockout import OTHER_LINES, OWN_LINE, Scope
 from ivr.registry.msisdn import try_normalize
 from ivr.registry.store import GATEWAY_IVR, Store, as_device
@@ -168,6 +168,9 @@ class Kartabl:
             if lock is not None:
                 event = "login_locked" if counters.level > before.level else "login_while_locked"
                 audit(conn, event, now, f"locked until {lock.isoformat()}")
+                if event == "login_locked":
+                    outbox.locked(conn, number, "sms_login_locked", until=lock, at=now,
+                                  origin=origin)
                 return SignIn(PasswordStatus.LOCKED, locked_until=lock)
             return str(row.password_hash), row.password_changed_at
 
@@ -207,6 +210,8 @@ class Kartabl:
             if counters.locked_until is not None:
                 audit(conn, "login_locked", now, f"{counters.failed} wrong passwords; locked "
                       f"until {counters.locked_until.isoformat()}")
+                outbox.locked(conn, number, "sms_login_locked", until=counters.locked_until,
+                              at=now, origin=origin)
                 return SignIn(PasswordStatus.LOCKED, locked_until=counters.locked_until)
             audit(conn, "login_failed", now,
                   f"wrong password {counters.failed} of {lockout.MAX_ATTEMPTS}")

@@ -1,20 +1,22 @@
 """SMS receipts written in the transaction of the change they tell of (a transactional outbox).
 
-A registry module calls `queue(conn, …)` inside its `Store.write` work: the message commits or
-rolls back with the change. The delivery worker (ivr.sms) reads due rows and hands each to Kannel
-once. Templates are catalogue keys (`sms_…`, prompts/catalogue.toml); params are what the text
-names (an IMEI, a reference, a number) — never a password or an activation code, which `queue`
-refuses outright.
+A registry module calls `queue(conn, …)` — or one of the helpers below, one per kind of change —
+inside its `Store.write` work: the message commits or rolls back with the change. The delivery
+worker (ivr.sms.worker) reads due rows and hands each to Kannel once. Templates are catalogue keys
+(`sms_…`, prompts/catalogue.toml); params are what the text names (an IMEI, a reference, a
+number, a duration) — never a password or an activation code, which `queue` refuses outright.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select, update
 
-from ivr.registry.store import bounded
+from ivr.registry.msisdn import national
+from ivr.registry.store import Store, bounded
 from ivr.registry.tables import outbox
 from ivr.registry.types import Origin
 
@@ -36,3 +38,87 @@ def queue(conn: Connection, msisdn: str, template: str, *, at: datetime,
         call_id=bounded(origin.call_id, 64) if origin else None,
     ))
     return message_id
+
+
+def moved(conn: Connection, *, direct: bool, imei: str, previous: str | None, buyer: str,
+          reference: str, at: datetime, origin: Origin) -> None:
+    """Receipts of an ownership move: the previous owner (if any) and the new one."""
+    kind = "transfer" if direct else "activation"
+    if previous is not None:
+        queue(conn, previous, f"sms_{kind}_{'seller' if direct else 'previous'}", at=at,
+              imei=imei, origin=origin, number=national(buyer), reference=reference)
+    buyer_params = {"number": national(previous)} if direct and previous else {}
+    queue(conn, buyer, f"sms_{kind}_buyer", at=at, imei=imei, origin=origin,
+          reference=reference, **buyer_params)
+
+
+def code_replaced(conn: Connection, owner: str, imei: str, *, generated: bool, at: datetime,
+                  origin: Origin) -> None:
+    """A new activation code (never the code itself) told to the device's owner."""
+    template = "sms_code_generated" if generated else "sms_code_changed"
+    queue(conn, owner, template, at=at, imei=imei, origin=origin)
+
+
+def locked(conn: Connection, msisdn: str | None, template: str, *, until: datetime,
+           at: datetime, origin: Origin, imei: str | None = None) -> None:
+    """A lock engaged (the caller only calls this when the lock level rises, so a guesser
+    cannot flood the owner): told to the number, or the device's owner; nobody when none."""
+    if msisdn is not None:
+        queue(conn, msisdn, template, at=at, imei=imei, origin=origin,
+              duration=locked_for(until - at))
+
+
+def locked_for(span: timedelta) -> str:
+    """How long a lock lasts as the SMS says it: «15 دقیقه», «24 ساعت» (digits made Persian
+    when the text is rendered)."""
+    minutes = max(1, round(span.total_seconds() / 60))
+    if minutes % 60:
+        return f"{minutes} دقیقه"
+    return f"{minutes // 60} ساعت"
+
+
+@dataclass(frozen=True)
+class Message:
+    """An outbox row as an operator sees it (`hamta-ivr sms list`): the number masked by the
+    caller, no text."""
+
+    message_id: str
+    msisdn: str
+    template: str
+    state: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    imei: str | None
+
+
+def messages(store: Store, *, state: str | None = None, limit: int = 50) -> list[Message]:
+    """The newest `limit` messages, in any state or one."""
+    query = select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(outbox.c.state == state)
+    with store.reading() as conn:
+        return [Message(r.message_id, r.msisdn, r.template, r.state, r.attempts, r.created_at,
+                        r.next_attempt_at, r.sent_at, r.last_error, r.imei)
+                for r in conn.execute(query)]
+
+
+def resend(store: Store, message_id: str) -> str | None:
+    """A dead message back to pending, due now, with its tries counted afresh; None when it
+    was dead and now waits, else why not (unknown, or its state)."""
+
+    def work(conn: Connection) -> str | None:
+        row = conn.execute(select(outbox.c.state).where(outbox.c.message_id == message_id)
+                           .with_for_update()).first()
+        if row is None:
+            return "no such message"
+        if row.state != "dead":
+            return f"it is {row.state}, not dead"
+        conn.execute(update(outbox).where(outbox.c.message_id == message_id).values(
+            state="pending", attempts=0, next_attempt_at=store.now(), claimed_until=None,
+            claimed_by=None))
+        return None
+
+    return store.write(work)

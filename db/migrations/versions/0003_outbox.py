@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", UTC_TIME, nullable=False),
         sa.Column("claimed_until", UTC_TIME, nullable=True),
+        sa.Column("claimed_by", sa.String(32), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", UTC_TIME, nullable=False),
         sa.Column("sent_at", UTC_TIME, nullable=True),

@@ -1,0 +1,137 @@
+"""Kannel's smsbox HTTP interface, `sendsms`: one GET per message, UCS-2 (`coding=2`) from UTF-8.
+
+Kannel answers 202 ("0: Accepted for delivery", "3: Queued for later delivery") once bearerbox
+has the message in its own store: from then on delivery to the SMSC is Kannel's job. Anything
+else is sorted for the worker: a connection error, a timeout, 5xx, 408 or 429 are worth another
+try; 401/403 (a wrong sendsms-user: the operator fixes kannel_username/kannel_password_file and
+the messages are still waiting) too; any other 4xx refuses this message for good.
+
+Settings (ivr.config): kannel_url (smsbox's sendsms URL), kannel_username, the password in
+kannel_password_file or HAMTA_KANNEL_PASSWORD, sms_sender (`from`). SMS is off while kannel_url
+is unset: receipts still queue in the outbox, nothing sends them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from ivr.config import ConfigError, setting, setting_source
+
+TIMEOUT = 10.0  # seconds for one sendsms request (the worker's lease is longer)
+RETRY_STATUSES = frozenset({401, 403, 408, 429})
+PASSWORD_ENV = "HAMTA_KANNEL_PASSWORD"
+
+
+class Verdict(StrEnum):
+    SENT = "sent"  # Kannel took it (202)
+    RETRY = "retry"  # try again later
+    REFUSED = "refused"  # this message will never be taken
+
+
+@dataclass(frozen=True)
+class Answer:
+    verdict: Verdict
+    detail: str  # Kannel's status and first line, or the error: for last_error (no text, no number)
+
+
+@dataclass(frozen=True)
+class KannelSettings:
+    url: str
+    username: str
+    password: str
+    sender: str
+    timeout: float = TIMEOUT
+
+    def __repr__(self) -> str:  # never the password
+        return f"KannelSettings(url={self.url!r}, username={self.username!r}, sender=" \
+               f"{self.sender!r})"
+
+
+def configured() -> bool:
+    """SMS is on: kannel_url is set."""
+    return bool(setting("kannel_url"))
+
+
+def settings() -> KannelSettings:
+    """The Kannel settings, each checked; a ConfigError naming the setting and its fix."""
+    url = setting("kannel_url")
+    if not url:
+        raise ConfigError("SMS is not configured: set kannel_url (HAMTA_KANNEL_URL) to Kannel's "
+                          "sendsms URL, e.g. http://127.0.0.1:13013/cgi-bin/sendsms")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{setting_source('kannel_url')} {url!r} is not an http(s) URL; set it "
+                          "to smsbox's sendsms URL, e.g. http://127.0.0.1:13013/cgi-bin/sendsms")
+    username = setting("kannel_username")
+    if not username:
+        raise ConfigError("kannel_username (HAMTA_KANNEL_USERNAME) is not set; set it to the "
+                          "username of a sendsms-user group in kannel.conf")
+    sender = setting("sms_sender")
+    if not sender:
+        raise ConfigError("sms_sender (HAMTA_SMS_SENDER) is not set; set it to the number or "
+                          "name SMS receipts come from, e.g. 7777")
+    return KannelSettings(url=url, username=username, password=_password(), sender=sender)
+
+
+def _password() -> str:
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    raw = setting("kannel_password_file")
+    if not raw:
+        raise ConfigError("no Kannel password: set kannel_password_file (HAMTA_KANNEL_PASSWORD_"
+                          "FILE) to a file holding the sendsms-user's password (chmod 640, "
+                          "group hamta), or HAMTA_KANNEL_PASSWORD")
+    path = Path(raw).expanduser()
+    try:
+        password = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {setting_source('kannel_password_file')} {path} "
+                          f"({exc.strerror}); it must be a file this user can read (chmod 640, "
+                          "group hamta)") from exc
+    if not password:
+        raise ConfigError(f"{setting_source('kannel_password_file')} {path} is empty; write the "
+                          "sendsms-user's password in it")
+    return password
+
+
+class Kannel:
+    """A sendsms client. Thread-safe (one request per call, nothing shared)."""
+
+    def __init__(self, config: KannelSettings) -> None:
+        self.config = config
+
+    def query(self, to: str, text: str) -> str:
+        return urllib.parse.urlencode({
+            "username": self.config.username, "password": self.config.password,
+            "from": self.config.sender, "to": to, "text": text,
+            "coding": "2", "charset": "UTF-8",
+        })
+
+    def send(self, to: str, text: str) -> Answer:
+        url = f"{self.config.url}?{self.query(to, text)}"
+        try:
+            with urllib.request.urlopen(url, timeout=self.config.timeout) as reply:
+                status, body = reply.status, reply.read(200)
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read(200)
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return Answer(Verdict.RETRY, f"Kannel not reachable: {reason}")
+        detail = f"HTTP {status}: {_first_line(body)}"
+        if 200 <= status < 300:
+            return Answer(Verdict.SENT, detail)
+        if status >= 500 or status in RETRY_STATUSES:
+            return Answer(Verdict.RETRY, detail)
+        return Answer(Verdict.REFUSED, detail)
+
+
+def _first_line(body: bytes) -> str:
+    lines = body.decode("utf-8", "replace").strip().splitlines()
+    return lines[0][:120] if lines else ""
