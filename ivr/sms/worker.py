@@ -76,6 +76,11 @@ class Claimed:
     params: dict[str, str]
     attempts: int
     created_at: datetime
+    imei: str | None
+
+    def values(self) -> dict[str, str]:
+        """What the template may name: the params and the row's IMEI."""
+        return self.params | ({"imei": self.imei} if self.imei else {})
 
 
 @dataclass
@@ -113,14 +118,15 @@ class Worker:
         def work(conn: Connection) -> list[Claimed]:
             now = store.now()
             due = (select(outbox.c.id, outbox.c.message_id, outbox.c.msisdn, outbox.c.template,
-                          outbox.c.params, outbox.c.attempts, outbox.c.created_at)
+                          outbox.c.params, outbox.c.attempts, outbox.c.created_at,
+                          outbox.c.imei)
                    .where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now,
                           or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= now))
                    .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(policy.batch))
             if store.postgres:
                 due = due.with_for_update(skip_locked=True)
             rows = [Claimed(r.id, r.message_id, r.msisdn, r.template, dict(r.params or {}),
-                            r.attempts, r.created_at) for r in conn.execute(due)]
+                            r.attempts, r.created_at, r.imei) for r in conn.execute(due)]
             if rows:
                 conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
                              .values(claimed_until=now + timedelta(seconds=policy.lease),
@@ -159,7 +165,7 @@ class Worker:
                        f"{self.policy.max_age.total_seconds() / 3600:g} h", who=who)
             return
         try:
-            text = render(row.template, row.params)
+            text = render(row.template, row.values())
         except UnknownTemplate as exc:
             self._mark(token, row, tally, dead=str(exc), who=who)
             return
