@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "ivr.cli.bench",  # bench
     "ivr.cli.doctor",  # doctor (is everything a call needs in place?)
     "ivr.cli.service",  # service install|uninstall|status|unit (systemd)
+    "ivr.cli.sms",  # sms deliver|list|resend (receipts through Kannel)
 ]
 
 
