@@ -14,8 +14,9 @@ export HAMTA_CACHE=${HAMTA_CACHE:-/var/cache/hamta-ivr}
 venv=$HAMTA_CACHE/venv
 # postgresql-15 rather than `postgresql`: see install_postgresql (no unused default cluster);
 # systemd for systemd-analyze (the service unit is verified), util-linux for setpriv
+# kannel + kannel-extras: the SMS gateway and its test SMSC fakesmsc (see quiet_debian_kannel)
 DEBIAN_PACKAGES=(python3 python3-venv python3-dev gcc espeak-ng sox libsox-fmt-mp3 debootstrap
-                 sip-tester procps iproute2 ca-certificates systemd util-linux)
+                 sip-tester procps iproute2 ca-certificates systemd util-linux kannel kannel-extras)
 POSTGRESQL_PACKAGES=(postgresql-15 postgresql-client-15)
 CONFIG_FILE=${HAMTA_CONFIG:-/etc/hamta-ivr/config.toml}
 SERVICE_USER=hamta
@@ -37,9 +38,23 @@ install_debian_packages() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}"
+    case " ${missing[*]} " in *" kannel "*) quiet_debian_kannel ;; esac
   fi
   install_postgresql
   install_mbrola
+}
+
+# Debian's kannel starts its own bearerbox and wapbox (/etc/init.d/kannel) when installed and at
+# every boot. The tests start their own Kannel on free ports (ivr/testing/kannel.py) and a
+# deployment configures its own: the package's service is stopped and disabled, only when this
+# script has just installed it (a Kannel configured before is left alone).
+quiet_debian_kannel() {
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now kannel.service >/dev/null 2>&1 || true
+  else
+    /etc/init.d/kannel stop >/dev/null 2>&1 || true
+  fi
+  update-rc.d kannel disable >/dev/null 2>&1 || true
 }
 
 # PostgreSQL for the test server (db/pg-test-server.sh runs its own cluster under $HAMTA_CACHE).
