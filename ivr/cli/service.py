@@ -34,6 +34,7 @@ from ivr.config import CONFIG_ENV, DEFAULT_CONFIG_FILE, ConfigError, read_config
 SERVICE_USER = "hamta"
 SERVICE_HOME = Path("/var/lib/hamta-ivr")
 UNIT_NAME = "hamta-ivr@.service"
+SMS_UNIT_NAME = "hamta-ivr-sms.service"  # the SMS worker (hamta-ivr sms deliver), when configured
 UNIT_DIR = Path("/etc/systemd/system")
 DEFAULT_PORT = 4573
 DEFAULT_DRAIN = 120.0  # serve --drain's default
@@ -176,10 +177,15 @@ class Plan:
     drain: float
     db_url: str | None
     pepper_file: Path | None
+    sms: bool = False  # kannel_url is set: the SMS worker's unit is enabled too
 
     @property
     def unit_path(self) -> Path:
         return self.unit_dir / UNIT_NAME
+
+    @property
+    def sms_unit_path(self) -> Path:
+        return self.unit_dir / SMS_UNIT_NAME
 
     @property
     def instance(self) -> str:
@@ -229,7 +235,7 @@ def make_plan(config: Path, unit_dir: Path = UNIT_DIR, user: str = SERVICE_USER,
                 data_dir=data, spool_dir=Path(values.get("spool_dir", str(data / "spool"))),
                 sounds_dir=Path(values.get("sounds_dir", str(data / "sounds"))), port=port,
                 drain=drain, db_url=values.get("db_url"),
-                pepper_file=Path(pepper) if pepper else None)
+                pepper_file=Path(pepper) if pepper else None, sms=bool(values.get("kannel_url")))
 
 
 def _sqlite_folder(url: str | None) -> Path | None:
@@ -261,6 +267,26 @@ def render_unit(plan: Plan) -> str:
         # a venv or checkout under a home folder must stay readable
         protect_home="read-only" if in_home else "yes",
     )
+
+
+def render_sms_unit(plan: Plan) -> str:
+    """The SMS worker's unit: the FastAGI server's user, settings and sandbox, its own command.
+    One worker is enough (several may run: they never send one message twice); stopping it waits
+    for the message in hand (a send times out within 10 s)."""
+    own = {"Description": "Hamta IVR SMS receipts through Kannel (hamta-ivr sms deliver)",
+           "ExecStart": shlex.join([str(plan.executable), "sms", "deliver"]),
+           "SyslogIdentifier": "hamta-ivr-sms", "TimeoutStopSec": "30"}
+    lines = []
+    for line in render_unit(plan).splitlines():
+        key = line.partition("=")[0]
+        if line.startswith("# stop = drain"):
+            continue
+        if line.startswith("# hamta-ivr FastAGI server"):
+            line = "# hamta-ivr SMS worker: sends the registry's receipts through Kannel."
+        if line.startswith("#"):
+            line = line.replace(UNIT_NAME, SMS_UNIT_NAME)
+        lines.append(f"{key}={own[key]}" if key in own else line)
+    return "\n".join(lines) + "\n"
 
 
 # --- install --------------------------------------------------------------------------------------
@@ -374,15 +400,17 @@ def pepper_notes(plan: Plan) -> list[str]:
 
 def write_unit(plan: Plan) -> None:
     plan.unit_dir.mkdir(parents=True, exist_ok=True)
-    aside = plan.unit_path.with_name(f".{plan.unit_path.name}.tmp")
-    aside.write_text(render_unit(plan))
-    aside.chmod(0o644)
-    aside.replace(plan.unit_path)
+    for path, text in ((plan.unit_path, render_unit(plan)),
+                       (plan.sms_unit_path, render_sms_unit(plan))):
+        aside = path.with_name(f".{path.name}.tmp")
+        aside.write_text(text)
+        aside.chmod(0o644)
+        aside.replace(path)
 
 
 def verify_unit(unit: Path) -> str | None:
-    """`systemd-analyze verify` on an instance of the template; None when clean (or the tool is
-    missing: said on stdout), else its complaints."""
+    """`systemd-analyze verify` on an instance of the template (or on the SMS worker's unit);
+    None when clean (or the tool is missing: said on stdout), else its complaints."""
     tool = shutil.which("systemd-analyze")
     if tool is None:
         say("systemd-analyze is not installed (Debian package systemd): unit not verified")
@@ -390,7 +418,8 @@ def verify_unit(unit: Path) -> str | None:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        instance = Path(tmp) / instance_name(DEFAULT_PORT)
+        instance = Path(tmp) / (unit.name if "@" not in unit.name
+                                else instance_name(DEFAULT_PORT))
         instance.write_text(unit.read_text())
         done = _run([tool, "verify", str(instance)])
     complaints = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
@@ -443,16 +472,22 @@ def run_install(args: argparse.Namespace) -> int:
     command = shlex.join(plan.exec_start(str(plan.port)))
     say(f"wrote {plan.unit_path} (instance {plan.instance}: {command} as {plan.user}, stop "
         f"drains {plan.drain:g} s)")
-    problem = verify_unit(plan.unit_path)
-    if problem:
-        raise ConfigError(f"systemd-analyze verify rejects {plan.unit_path}: {problem}")
+    for path in (plan.unit_path, plan.sms_unit_path):
+        problem = verify_unit(path)
+        if problem:
+            raise ConfigError(f"systemd-analyze verify rejects {path}: {problem}")
+    say(f"wrote {plan.sms_unit_path} (the SMS worker: {plan.executable} sms deliver); " + (
+        "enabled with the server (kannel_url is set)" if plan.sms else
+        f"not enabled: set kannel_url in {plan.config} (README, \"Text messages\"), then "
+        f"systemctl enable --now {SMS_UNIT_NAME}"))
     if shutil.which("systemd-analyze"):
         say("systemd-analyze verify: clean")
     if args.no_start:
         say(f"not started (--no-start): systemctl enable --now {plan.instance}")
     elif systemd_running() and plan.unit_dir == UNIT_DIR:
+        sms = [SMS_UNIT_NAME] if plan.sms else []
         for argv in (["systemctl", "daemon-reload"],
-                     ["systemctl", "enable", "--now", plan.instance]):
+                     ["systemctl", "enable", "--now", plan.instance, *sms]):
             done = _run(argv)
             if done.returncode != 0:
                 raise ConfigError(f"`{shlex.join(argv)}` failed: {done.stderr.strip()}; see "
@@ -481,6 +516,11 @@ def run_uninstall(args: argparse.Namespace) -> int:
         for name in _instances(args.unit_dir):
             _run(["systemctl", "disable", "--now", name])  # stop drains the running calls
             say(f"stopped and disabled {name}")
+        _run(["systemctl", "disable", "--now", SMS_UNIT_NAME])
+    sms_unit = args.unit_dir / SMS_UNIT_NAME
+    if sms_unit.exists():
+        sms_unit.unlink()
+        say(f"removed {sms_unit}")
     if unit.exists():
         unit.unlink()
         say(f"removed {unit}")
