@@ -14,6 +14,8 @@ check is a small function answering ok (with what it found) or a problem and its
                (ShowDialPlan), its AGI pointing at this server's port
     fastagi    the FastAGI port accepts a connection (closed at once: serve logs a port probe)
     metrics    /healthz and /readyz answer (skipped with --metrics off / HAMTA_METRICS=off)
+    kannel     when SMS is configured (kannel_url): its settings, and smsbox's sendsms
+               accepting them (nothing sent); the outbox's dead and overdue receipts
 
 A check whose prerequisite failed is shown as skipped. Nothing secret is printed.
 """
@@ -31,7 +33,7 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ivr.config import AgiAddress, ConfigError
@@ -484,7 +486,41 @@ async def run_checks(setup: Setup) -> list[Result]:
         check_ami(setup.ami, setup.agi, setup.timeout),
         check_fastagi(setup.agi, setup.timeout),
         check_metrics(setup.metrics, setup.timeout))
+    results.append(check_kannel(setup.db if results[0].ok else None, setup.timeout))
     return results
+
+
+def check_kannel(url: str | None, timeout: float = TIMEOUT) -> Result:
+    """SMS receipts: skipped while kannel_url is unset; else the settings, Kannel answering
+    them, and receipts dead or waiting longer than 10 minutes in the outbox."""
+    from ivr.sms import kannel
+
+    if not kannel.configured():
+        return skip("kannel", "SMS is not configured (kannel_url unset): receipts wait in the "
+                    "outbox")
+    try:
+        config = kannel.settings()
+    except ConfigError as exc:
+        return fail("kannel", str(exc), "see README, \"Text messages (SMS)\"")
+    answer = kannel.Kannel(replace(config, timeout=timeout)).probe()
+    if answer.verdict != kannel.Verdict.SENT:
+        return fail("kannel", f"{config.url}: {answer.detail}",
+                    "start Kannel (bearerbox and smsbox) and check kannel_url, kannel_username "
+                    "and the password against the sendsms-user group of kannel.conf")
+    if url is None:
+        return ok("kannel", f"{config.url} accepts {config.username}")
+    from ivr.registry.outbox import backlog
+
+    try:
+        dead, late = backlog(url)
+    except Exception as exc:  # the database check already said what is wrong
+        return ok("kannel", f"{config.url} accepts {config.username} (outbox unread: "
+                  f"{type(exc).__name__})")
+    if dead or late:
+        return fail("kannel", f"{dead} receipt(s) dead, {late} waiting over 10 minutes",
+                    "is `hamta-ivr sms deliver` (hamta-ivr-sms.service) running? "
+                    "`hamta-ivr sms list --state dead` shows why; `hamta-ivr sms resend ID`")
+    return ok("kannel", f"{config.url} accepts {config.username}; no receipt dead or late")
 
 
 def render(results: Iterable[Result]) -> str:

@@ -122,3 +122,27 @@ def resend(store: Store, message_id: str) -> str | None:
         return None
 
     return store.write(work)
+
+
+LATE = timedelta(minutes=10)
+
+
+def backlog(url: str) -> tuple[int, int]:
+    """(dead receipts, pending ones due for over LATE), for `hamta-ivr doctor`."""
+    from datetime import UTC
+
+    from sqlalchemy import func
+
+    from ivr.registry.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            dead = conn.execute(select(func.count()).select_from(outbox)
+                                .where(outbox.c.state == "dead")).scalar_one()
+            late = conn.execute(select(func.count()).select_from(outbox).where(
+                outbox.c.state == "pending",
+                outbox.c.next_attempt_at < datetime.now(UTC) - LATE)).scalar_one()
+    finally:
+        engine.dispose()
+    return int(dead), int(late)

@@ -114,8 +114,22 @@ class Kannel:
             "coding": "2", "charset": "UTF-8",
         })
 
+    def probe(self) -> Answer:
+        """Is smsbox there and are the credentials right, without sending anything: a sendsms
+        request with no recipient (Kannel checks the user first: 403 when wrong, then refuses
+        the missing number with 400). SENT here means "ready"."""
+        query = urllib.parse.urlencode({"username": self.config.username,
+                                        "password": self.config.password})
+        answer = self._get(f"{self.config.url}?{query}")
+        if answer.verdict == Verdict.REFUSED and "receiver" in answer.detail:
+            return Answer(Verdict.SENT, answer.detail)
+        return answer if answer.verdict != Verdict.SENT else Answer(
+            Verdict.REFUSED, f"{answer.detail} (not Kannel's sendsms?)")
+
     def send(self, to: str, text: str) -> Answer:
-        url = f"{self.config.url}?{self.query(to, text)}"
+        return self._get(f"{self.config.url}?{self.query(to, text)}")
+
+    def _get(self, url: str) -> Answer:
         try:
             with urllib.request.urlopen(url, timeout=self.config.timeout) as reply:
                 status, body = reply.status, reply.read(200)

@@ -130,3 +130,29 @@ def test_delivery_latency_commit_to_smsc(kannel, registry):
     print(f"\ncommit -> fakesmsc: median {latencies[5] * 1000:.0f} ms, "
           f"max {latencies[-1] * 1000:.0f} ms")
     assert latencies[5] < 2.0
+
+
+def test_doctor_checks_kannel_when_sms_is_configured(kannel, registry, monkeypatch):
+    from ivr.cli.doctor import FAIL, OK, SKIP, check_kannel
+
+    url = str(registry.store.engine.url)
+    for key in kannel.settings_env():
+        monkeypatch.delenv(key, raising=False)
+    assert check_kannel(url).status == SKIP
+    for key, value in kannel.settings_env().items():
+        monkeypatch.setenv(key, value)
+    healthy = check_kannel(url)
+    assert healthy.status == OK and "no receipt dead or late" in healthy.detail
+    assert kannel.delivered() == []  # the probe sends nothing
+    monkeypatch.setenv("HAMTA_KANNEL_PASSWORD", "wrong")
+    refused = check_kannel(url)
+    assert refused.status == FAIL and "403" in refused.problem and "wrong" not in refused.problem
+    monkeypatch.delenv("HAMTA_KANNEL_PASSWORD")
+    registry.store.write(lambda conn: outbox.queue(conn, normalize(SELLER), "sms_nonexistent",
+                                                   at=registry.store.now()))
+    Worker(registry.store, client(kannel)).drain()
+    dead = check_kannel(url)
+    assert dead.status == FAIL and dead.problem.startswith("1 receipt(s) dead")
+    kannel.stop()
+    down = check_kannel(url)
+    assert down.status == FAIL and "not reachable" in down.problem
