@@ -394,4 +394,4 @@ async def test_the_command_passes_on_a_healthy_setup(
     monkeypatch.setattr(d.asyncio, "run", lambda coro: (coro.close(), results)[1])
     assert d.run_doctor(args, out=printed.append) == 0
     report = json.loads(printed[0])
-    assert report["ok"] is True and len(report["checks"]) == 7
+    assert report["ok"] is True and len(report["checks"]) == 8
