@@ -46,6 +46,11 @@ REFUSAL_PROMPTS: dict[Refusal, str] = {
     Refusal.BUYER_IS_OWNER: "buyer_is_owner",
     Refusal.CHANGED: "changed_meanwhile",
     Refusal.THROTTLED: "throttled",
+    Refusal.REPORTED: "refused_reported",
+    Refusal.NO_SUCH_TRANSFER: "no_such_transfer",
+    Refusal.RETURN_WINDOW_OVER: "return_window_over",
+    Refusal.MOVED_ON: "return_moved_on",
+    Refusal.NOT_OWN_LINE: "return_own_line",
 }
 
 
@@ -167,13 +172,16 @@ async def open_kartabl(call: Call, registry: AsyncRegistry) -> Owner | Outcome:
 
 # --- seed step 4-5: the device list and the choice -----------------------------------------------
 def device_entry(number: int, device: Device) -> list[Say]:
-    """«device one: Samsung Galaxy A54, IMEI ending 4821» (and «this device is blocked»)."""
+    """«device one: Samsung Galaxy A54, IMEI ending 4821» (and «this device is blocked», «…
+    reported lost or stolen»)."""
     said: list[Say] = [
         "device_number", Number(number), DeviceName(device.brand, device.model),
         "imei_ending", Digits(device.imei[-4:]),
     ]
     if device.status is ImeiStatus.BLOCKED:
         said.append("device_blocked")
+    if device.reported is not None:
+        said.append("device_reported")
     return said
 
 
@@ -216,13 +224,17 @@ async def choose_device(call: Call, devices: tuple[Device, ...]) -> Device | Out
         start = start + PAGE if start + PAGE < len(devices) else 0
 
 
-def device_refusal(device: Device, *, needs_code: bool = False) -> Refusal | None:
+def device_refusal(device: Device, *, needs_code: bool = False,
+                   reported_ok: bool = False) -> Refusal | None:
     """What stops an operation on a device the owner just chose, told before anything else is
-    asked: blocked, not registered, (for a sale) no code or its code locked."""
+    asked: blocked, not registered, reported lost or stolen (but to report or withdraw it), (for
+    a sale) no code or its code locked."""
     if device.status is ImeiStatus.BLOCKED:
         return Refusal.BLOCKED
     if device.status is not ImeiStatus.REGISTERED:
         return Refusal.NOT_REGISTERED
+    if device.reported is not None and not reported_ok:
+        return Refusal.REPORTED
     if needs_code and not device.has_code:
         return Refusal.NO_CODE
     if needs_code and device.code_locked_until is not None:
@@ -237,17 +249,19 @@ async def refuse_device(call: Call, device: Device, refusal: Refusal,
 
 
 async def owned_device(call: Call, registry: AsyncRegistry, *, needs_code: bool = False,
+                       reported_ok: bool = False,
                        prompts: Mapping[Refusal, str] = REFUSAL_PROMPTS
                        ) -> tuple[Owner, Device] | Outcome:
     """Seed steps 2-5 for an owner's operation: whose devices, the password, the list and the
-    choice; then what stops the operation on the chosen device, told at once."""
+    choice; then what stops the operation on the chosen device, told at once (`reported_ok`: a
+    device reported lost or stolen is what the operation is about)."""
     owner = await open_kartabl(call, registry)
     if isinstance(owner, Outcome):
         return owner
     device = await choose_device(call, owner.devices)
     if isinstance(device, Outcome):
         return device
-    refusal = device_refusal(device, needs_code=needs_code)
+    refusal = device_refusal(device, needs_code=needs_code, reported_ok=reported_ok)
     if refusal is not None:
         return await refuse_device(call, device, refusal, prompts)
     return owner, device

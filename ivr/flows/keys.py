@@ -7,8 +7,9 @@ from __future__ import annotations
 from ivr.call.api import Question
 from ivr.flows import questions
 from ivr.flows.activate import BUYER_PROMPTS
+from ivr.flows.buyer_rights import RIGHTS
 from ivr.flows.common import OWNER_PROMPTS, REFUSAL_PROMPTS
-from ivr.flows.inquiry import ANSWERS
+from ivr.flows.inquiry import ANSWERS, REPORTED
 
 
 def _asked() -> set[str]:
@@ -37,6 +38,12 @@ USED_KEYS: frozenset[str] = frozenset({
     "activate_confirm", "activate_confirm_to", "activate_confirm_end", "no_caller_id_activate",
     "activated", "transfer_confirm", "transfer_confirm_to", "transfer_confirm_end",
     "transferred", "reference_is",
+    # lost or stolen, the 7-day return, the buyer's rights
+    "rights_offer", "device_reported", "report_confirm", "report_confirm_lost_end",
+    "report_confirm_stolen_end", "reported", "case_is", "report_exists", "withdraw_confirm",
+    "report_withdrawn", "return_confirm_end", "return_started", "returns_waiting",
+    "return_take_back", "return_take_back_from", "return_take_back_end", "returned",
+    *RIGHTS, *REPORTED.values(),
     *_asked(),
     *REFUSAL_PROMPTS.values(), *OWNER_PROMPTS.values(), *BUYER_PROMPTS.values(),
     *ANSWERS.values(),

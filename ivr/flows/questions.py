@@ -28,11 +28,13 @@ def valid_new_code(keyed: str) -> str | None:
     return None if validate.is_strong_code(keyed) else "code_too_simple"
 
 
-MAIN_MENU = menu("main menu", "main_menu", keys="12345")
+# `6`, the buyer's rights, is not said in the main menu (it stays under 15 s of speech): it is
+# offered after every inquiry verdict, and is `5` `5` as well
+MAIN_MENU = menu("main menu", "main_menu", keys="123456")
 # back at the menu after an operation: short; `*` hears the whole menu; one silence ends the call
-MAIN_MENU_AGAIN = menu("main menu", "main_menu_again", keys="12345", star=["main_menu"],
+MAIN_MENU_AGAIN = menu("main menu", "main_menu_again", keys="123456", star=["main_menu"],
                        patience=1)
-MORE = menu("more", "menu_more", keys="12")
+MORE = menu("more", "menu_more", keys="12345")
 WHOSE_DEVICES = menu("whose", "whose_devices", keys="12")
 OTHER_NUMBER = entry("number", "enter_other_number", length=validate.MSISDN_LEN,
                      validator=valid_mobile)
@@ -53,4 +55,7 @@ NEW_CODE = entry("new code", "enter_new_code", length=validate.CODE_LEN, secret=
                  validator=valid_new_code)
 NEW_CODE_AGAIN = entry("new code again", "repeat_new_code", length=validate.CODE_LEN,
                        secret=True)
+LOST_OR_STOLEN = menu("lost or stolen", "lost_or_stolen", keys="12")
+TRANSFER_REFERENCE = entry("reference", "enter_reference", length=validate.REFERENCE_LEN)
+RETURN_SIDE = menu("return side", "return_side", keys="12")
 REPEAT = menu("repeat", "code_repeat_or_finish", keys="12", patience=1)  # silence: go on

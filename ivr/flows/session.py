@@ -2,8 +2,10 @@
 
 Main menu, at most five choices, the first three keeping the numbering `*7777#` users know: `1`
 IMEI inquiry, `2` activate a bought device, `3` transfer ownership, `4` get an activation code,
-`5` my devices and code change (then `1` my devices, `2` change a code); `*` hears it again; `#`
-alone in any question comes back here. After an operation the caller hears a short menu (`*`:
+`5` my devices and more (then `1` my devices, `2` change a code, `3` report lost or stolen or
+withdraw it, `4` return a device, `5` the buyer's rights); `6` the buyer's rights (not said in the
+menu, which stays under 15 s of speech: offered after every inquiry verdict); `*` hears it again;
+`#` alone in any question comes back here. After an operation the caller hears a short menu (`*`:
 the whole one), and one silence there ends the call.
 """
 
@@ -18,10 +20,13 @@ from ivr.call.api import Call, CallerHungUp, Status
 from ivr.flows import questions as q
 from ivr.flows.activate import activate_device
 from ivr.flows.activation_code import get_activation_code
+from ivr.flows.buyer_rights import buyer_rights
 from ivr.flows.change_code import change_activation_code
 from ivr.flows.inquiry import imei_inquiry
+from ivr.flows.lost_stolen import lost_or_stolen
 from ivr.flows.my_devices import list_my_devices
 from ivr.flows.outcome import End, Outcome
+from ivr.flows.return_device import return_device
 from ivr.flows.transfer import transfer_ownership
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.msisdn import try_normalize
@@ -35,10 +40,14 @@ OPERATIONS: dict[str, tuple[str, Flow]] = {
     "2": ("activate", activate_device),
     "3": ("transfer", transfer_ownership),
     "4": ("activation_code", get_activation_code),
+    "6": ("buyer_rights", buyer_rights),
 }
 MORE: dict[str, tuple[str, Flow]] = {  # main menu `5`
     "1": ("my_devices", list_my_devices),
     "2": ("change_code", change_activation_code),
+    "3": ("lost_stolen", lost_or_stolen),
+    "4": ("return", return_device),
+    "5": ("buyer_rights", buyer_rights),
 }
 
 
@@ -116,7 +125,7 @@ OPERATION_NAMES = {name for name, _ in [*OPERATIONS.values(), *MORE.values()]}
 
 
 async def _operation(call: Call, key: str) -> tuple[str, Flow] | Outcome:
-    """The operation a main-menu key starts (`5` asks which of the two)."""
+    """The operation a main-menu key starts (`5` asks which of the five)."""
     if key in OPERATIONS:
         return OPERATIONS[key]
     more = await call.ask(q.MORE)

@@ -63,7 +63,7 @@ class Reports:
             store.audit(conn, f"reported_{kind.value}", msisdn=owner.msisdn, imei=imei,
                         gateway=gateway, at=now, origin=origin, detail=f"case {case}")
             outbox.queue(conn, owner.msisdn, f"sms_reported_{kind.value}", at=now, imei=imei,
-                         origin=origin, case=case)
+                         origin=origin, reference=case)
             return Change(reference=case, device=as_device(row, now, version=row.version + 1))
 
         return store.write(work)
@@ -91,7 +91,7 @@ class Reports:
                         gateway=gateway, at=now, origin=origin,
                         detail=f"case {live.case_number}")
             outbox.queue(conn, owner.msisdn, "sms_report_withdrawn", at=now, imei=imei,
-                         origin=origin, case=live.case_number)
+                         origin=origin, reference=live.case_number)
             return Change(reference=live.case_number,
                           device=as_device(row, now, version=row.version + 1))
 

@@ -19,6 +19,7 @@ BUYER, BUYER_PIN = demo.DEMO_BUYER, demo.DEMO_BUYER_PIN
 NO_PIN = demo.DEMO_NO_PIN  # never set a kartabl password
 MANY, MANY_PIN = demo.DEMO_MANY, demo.DEMO_MANY_PIN  # twelve devices
 EMPTY, EMPTY_PIN = demo.DEMO_EMPTY, demo.DEMO_EMPTY_PIN  # a password, no devices
+RETURNER, RETURNER_PIN = demo.DEMO_RETURNER, demo.DEMO_RETURNER_PIN  # stolen + returnable
 STRANGER = "09126666666"  # not in the registry at all
 CODE = demo.DEMO_CODE
 
@@ -28,6 +29,8 @@ PHONE_BLOCKED = demo.DEMO_PHONE_BLOCKED  # the seller's, blocked, with CODE
 UNREGISTERED = demo.DEMO_UNREGISTERED  # nobody's
 MANY_IMEIS = demo.DEMO_MANY_IMEIS
 UNKNOWN = demo.DEMO_UNKNOWN_IMEI
+STOLEN = demo.DEMO_STOLEN  # the returner's Galaxy S23, reported stolen
+RETURNABLE = demo.DEMO_RETURNABLE  # the returner's Moto G84, bought from the seller at seeding
 
 
 @pytest.fixture

@@ -3,10 +3,14 @@ refusal has words; a prompt nobody can reach is dead text for the voice artist."
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from ivr.flows.common import REFUSAL_PROMPTS, refusal_words
 from ivr.flows.keys import USED_KEYS
 from ivr.prompts import catalogue
+from ivr.registry.store import utc_now
 from ivr.registry.types import CodeCheck, Refusal
+from tests.registry.support import transfer_direct
 
 from .conftest import (
     BUYER,
@@ -14,13 +18,18 @@ from .conftest import (
     EMPTY,
     EMPTY_PIN,
     MANY,
+    MANY_IMEIS,
     MANY_PIN,
     NO_PIN,
     PHONE,
     PHONE_BLOCKED,
     PHONE_NO_CODE,
+    RETURNABLE,
+    RETURNER,
+    RETURNER_PIN,
     SELLER,
     SELLER_PIN,
+    STRANGER,
     UNKNOWN,
     UNREGISTERED,
 )
@@ -63,6 +72,20 @@ async def test_every_used_prompt_is_heard_on_some_path(dial, registry):
     await call(MANY, f"3 1 {MANY_PIN}# 0 0 1#")
     await call(SELLER, f"3 1 {SELLER_PIN}# 1 {NEW_CODE} {BUYER} 1")
     await call(BUYER, f"5 1 2 {SELLER} {SELLER_PIN}# 5 1 2 {MANY} {MANY_PIN}# 5 1 2 {EMPTY}")
+    # lost or stolen (5 3), the buyer's rights (6), the 7-day return (5 4)
+    await call(MANY, f"5 3 1 {MANY_PIN}# 1# 2 1 2 5 3 1 {MANY_PIN}# 2# 1 1 2 "
+                     f"3 1 {MANY_PIN}# 1#")
+    await call(STRANGER, f"1 {MANY_IMEIS[0]} 1 {MANY_IMEIS[1]} 6")
+    await call(RETURNER, f"5 3 1 {RETURNER_PIN}# 1 1")
+    [sale] = registry.portal.transfers(imei=RETURNABLE)
+    await call(RETURNER, f"5 4 1 {RETURNER_PIN}# 1111111111 {sale.reference} 1")
+    await call(MANY, f"5 4 2 {SELLER} {SELLER_PIN}#")  # not the seller's own line
+    await call(SELLER, f"5 4 1 {SELLER_PIN}# 1 1")
+    await call(RETURNER, f"5 4 1 {RETURNER_PIN}# {sale.reference}")  # returned: moved on
+    later = transfer_direct(registry, MANY, MANY_IMEIS[2], CODE, RETURNER).reference
+    registry.store.clock = lambda: utc_now() + timedelta(days=8)
+    await call(RETURNER, f"5 4 1 {RETURNER_PIN}# {later}")
+    registry.store.clock = utc_now
     await call(None, f"2 3 {SELLER} 0000# 0000# 0000#")
     missing = USED_KEYS - NOT_REACHABLE_BY_KEYS - heard
     assert not missing, f"never heard: {sorted(missing)}"

@@ -98,7 +98,10 @@ def test_one_way_of_pressing_keys(key):
 @pytest.mark.parametrize(("key", "keys"), [
     ("main_menu", ["1", "2", "3", "4", "5"]),  # README: the keys a caller presses
     ("main_menu_again", ["*"]),
-    ("menu_more", ["1", "2"]),
+    ("menu_more", ["1", "2", "3", "4", "5"]),
+    ("rights_offer", ["6"]),
+    ("lost_or_stolen", ["1", "2"]),
+    ("return_side", ["1", "2"]),
     ("choose_device_long_last", ["#", "0"]),
     ("confirm_or_cancel", ["1", "2"]),
     ("whose_devices", ["1", "2"]),
@@ -123,7 +126,8 @@ def test_no_sentence_ends_in_a_colon_before_a_lone_number():
 
 
 def test_confirmation_questions_have_a_verb():
-    for key in ("transfer_confirm_end", "activate_confirm_end"):
+    for key in ("transfer_confirm_end", "activate_confirm_end", "report_confirm_lost_end",
+                "report_confirm_stolen_end", "return_confirm_end", "return_take_back_end"):
         assert TEXTS[key].endswith("شود؟"), key
 
 

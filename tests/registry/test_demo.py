@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
 from stdnum import luhn
 
 from ivr.registry import demo
-from ivr.registry.types import ImeiStatus, PasswordStatus
+from ivr.registry.tables import outbox
+from ivr.registry.types import ImeiStatus, PasswordStatus, Reported
 
-from .support import devices_of
+from .support import devices_of, owner
 
 
 def test_demo_cast(registry):
@@ -29,6 +31,14 @@ def test_demo_cast(registry):
     assert registry.devices.check_code(demo.DEMO_PHONE, demo.DEMO_CODE).ok
     assert registry.devices.check_code(demo.DEMO_NO_PIN_PHONE, demo.DEMO_NO_PIN_CODE).ok
     assert not registry.portal.device_info(demo.DEMO_PHONE_NO_CODE).has_activation_code
+    # a device reported stolen, and a transfer that can still be returned
+    assert registry.devices.inquire(demo.DEMO_STOLEN).reported is Reported.STOLEN
+    assert [d.imei for d in devices_of(registry, demo.DEMO_RETURNER)] == [
+        demo.DEMO_STOLEN, demo.DEMO_RETURNABLE]
+    [sale] = registry.portal.transfers(imei=demo.DEMO_RETURNABLE)
+    assert registry.returns.returnable(owner(demo.DEMO_RETURNER), sale.reference).ok
+    with registry.store.reading() as conn:  # the demo's own receipts are not sent
+        assert conn.execute(select(func.count()).select_from(outbox)).scalar() == 0
 
 
 def test_demo_imeis_are_luhn_valid_and_distinct():

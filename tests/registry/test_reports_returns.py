@@ -54,7 +54,7 @@ def test_a_report_freezes_the_device_and_tells_would_be_buyers(reg):
     assert made.reference in audit.detail
     [sms] = messages(reg, "sms_reported_stolen")
     assert sms.msisdn == normalize(SELLER) and sms.imei == PHONE
-    assert sms.params == {"case": made.reference}
+    assert sms.params == {"reference": made.reference}
     # frozen: no sale, no activation, no new code
     assert transfer_direct(reg, SELLER, PHONE, CODE, BUYER).refusal is Refusal.REPORTED
     assert activate(reg, BUYER, PHONE, CODE).refusal is Refusal.REPORTED
@@ -79,7 +79,7 @@ def test_withdrawing_the_report_lets_the_device_be_sold_again(reg):
     assert reg.devices.inquire(PHONE).reported is None
     assert reg.reports.case_of(PHONE) is None
     assert [m.params for m in messages(reg, "sms_report_withdrawn")] == [
-        {"case": made.reference}]
+        {"reference": made.reference}]
     assert transfer_direct(reg, SELLER, PHONE, CODE, BUYER).ok
 
 

@@ -1,0 +1,113 @@
+"""Option 5, then 4 — the 7-day mutual return (ivr.registry.returns).
+
+The purchase guide gives a buyer 7 days to return an online purchase and asks them to return a
+device at once when its IMEI does not match. Both sides use this option:
+1. (main menu) `5`, then `4`  2. whose devices  3. the kartabl password (an empty kartabl is fine:
+   the previous owner may have sold their only device)
+4. returns waiting for this number, when there are any: «two return requests wait for you», `1`
+   to hear them — each, oldest first: «take IMEI X back from number Y?», `1` confirm, `2` skip to
+   the next — or `2` to start a return of one's own. Confirming needs the number's own line.
+5. the new owner: the transfer's 10-digit reference number, «return IMEI X to number Y?», `1` to
+   confirm; the previous owner then has 72 hours to confirm from their line.
+Both sides get an SMS receipt when the return starts and when it is done.
+"""
+
+from __future__ import annotations
+
+from ivr.call.api import RETRIES, Call, Digits, Number
+from ivr.flows import questions as q
+from ivr.flows.common import (
+    IMEI_GROUPS,
+    MOBILE_GROUPS,
+    REFERENCE_GROUPS,
+    confirm,
+    origin_of,
+    read_back,
+    refuse,
+    sign_in,
+    whose_number,
+)
+from ivr.flows.outcome import COMPLETED, End, Outcome
+from ivr.registry.aio import AsyncRegistry
+from ivr.registry.msisdn import national, try_normalize
+from ivr.registry.types import Change, Owner, Refusal, ReturnCase
+
+
+async def return_device(call: Call, registry: AsyncRegistry) -> Outcome:
+    msisdn = await whose_number(call)
+    if isinstance(msisdn, Outcome):
+        return msisdn
+    owner = await sign_in(call, registry, msisdn)
+    if isinstance(owner, Outcome):
+        return owner
+    waiting = await registry.returns_waiting(owner.msisdn)
+    if waiting:
+        if try_normalize(call.caller_id) != owner.msisdn:
+            await call.play("return_own_line")
+        else:
+            await call.play(Number(len(waiting)), "returns_waiting")
+            side = await call.ask(q.RETURN_SIDE)
+            if not side.ok:
+                return Outcome.unanswered(side)
+            if side.value == "1":
+                return await take_back(call, registry, owner, waiting)
+    return await start_return(call, registry, owner)
+
+
+async def start_return(call: Call, registry: AsyncRegistry, owner: Owner) -> Outcome:
+    """The new owner: the transfer's reference number (a wrong one is said and asked again),
+    the confirmation, the request."""
+    if not owner.devices:
+        await call.play("no_devices")
+        return Outcome(End.NO_DEVICES)
+    for _ in range(RETRIES):
+        reference = await call.ask(q.TRANSFER_REFERENCE)
+        if not reference.ok:
+            return Outcome.unanswered(reference)
+        check = await registry.returnable(owner, reference.value)
+        if check.refusal is not Refusal.NO_SUCH_TRANSFER:
+            break
+        await call.play("no_such_transfer")
+    else:
+        return Outcome.refused(Refusal.NO_SUCH_TRANSFER)
+    if check.case is None:
+        return await refuse(call, Change(refusal=check.refusal))
+    case = check.case
+    declined = await confirm(call, "activate_confirm", Digits(case.imei, IMEI_GROUPS),
+                             "transfer_confirm_to",
+                             Digits(national(case.previous_owner), MOBILE_GROUPS),
+                             "return_confirm_end")
+    if declined:
+        return declined
+    started = await registry.start_return(owner, case, origin=origin_of(call))
+    if started.case is None:
+        return await refuse(call, Change(refusal=started.refusal))
+    await call.play("return_started")
+    return Outcome(End.COMPLETED, "return_started")
+
+
+async def take_back(call: Call, registry: AsyncRegistry, owner: Owner,
+                    waiting: tuple[ReturnCase, ...]) -> Outcome:
+    """The previous owner, on their own line: each waiting return, oldest first; `1` takes the
+    device back, `2` leaves it for now (it waits until its deadline) and goes to the next."""
+    outcome = Outcome(End.CANCELLED)
+    for case in waiting:
+        declined = await confirm(call, "return_take_back", Digits(case.imei, IMEI_GROUPS),
+                                 "return_take_back_from",
+                                 Digits(national(case.new_owner), MOBILE_GROUPS),
+                                 "return_take_back_end")
+        if declined:
+            if declined.end is not End.CANCELLED:
+                return declined
+            continue
+        done = await registry.confirm_return(owner, case, origin=origin_of(call))
+        if not done.ok:
+            outcome = await refuse(call, done)
+            continue
+        await call.play("returned")
+        heard = await read_back(call, "reference_is", Digits(done.reference or "",
+                                                             REFERENCE_GROUPS))
+        if heard is not None:
+            return heard
+        outcome = COMPLETED
+    return outcome
