@@ -351,9 +351,16 @@ async def listen(operation: Operation, template: DemoTemplate, sounds: Path) -> 
     try:
         registry = Registry.open(f"sqlite:///{copy}", pepper=template.pepper,
                                  hash_params=TEST_ONLY_FAST)
-        call = ListeningCall(caller_id=operation.caller, keys=scripted_keys(operation.keys),
-                             out=io.StringIO(), sounds=sounds, digit_gap=DIGIT_GAP_SECONDS)
+        numbers = _timing().demo_numbers(registry)
         async with Ivr(registry) as ivr:
+            if operation.before is not None:  # the other side's half, not measured
+                caller, keys = operation.before
+                await ivr.handle(ListeningCall(
+                    caller_id=caller, keys=scripted_keys(keys.format(**numbers)),
+                    out=io.StringIO(), sounds=sounds, digit_gap=DIGIT_GAP_SECONDS))
+            call = ListeningCall(caller_id=operation.caller,
+                                 keys=scripted_keys(operation.keys.format(**numbers)),
+                                 out=io.StringIO(), sounds=sounds, digit_gap=DIGIT_GAP_SECONDS)
             await ivr.handle(call)
         return call.record
     finally:

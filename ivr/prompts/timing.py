@@ -19,11 +19,16 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ivr.prompts.audio import BadWav, inspect_wav
 from ivr.prompts.catalogue import SOUND_FOLDER
 from ivr.prompts.layout import DEVICE_FOLDER, PromptsError, sound_path
 from ivr.prompts.persian import NUMBER_FOLDER
+from ivr.registry.demo import DEMO_RETURNABLE, DEMO_RETURNER, DEMO_RETURNER_PIN
+
+if TYPE_CHECKING:
+    from ivr.registry.service import Registry
 
 # The subscriber seeded next to the demo registry for the one-device transfer (ivr/registry/demo.py
 # has no kartabl with a password and a single device): number, password, device, code, brand, model.
@@ -36,6 +41,7 @@ ONE_DEVICE_NAME = ("Samsung", "Galaxy A54")
 SELLER, SELLER_PIN = "09121111111", "1234"  # the demo registry's (ivr/registry/demo.py)
 BUYER = "09122222222"
 DEMO_PHONE, DEMO_CODE = "350000000000014", "12345678"  # the seller's Samsung, with its code
+RETURNER, RETURNER_PIN = DEMO_RETURNER, DEMO_RETURNER_PIN  # a stolen phone, a returnable sale
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,16 @@ class Operation:
     keys: str  # as `hamta-ivr call --keys` takes them
     until: str  # the prompt key that ends the path (see the module docstring)
     budget: float | None = None  # seconds on the default voice (issue 10); None: no budget yet
+    # a call placed first on the same registry, not measured (caller, keys): the other side's
+    # half of a two-sided operation (a return the previous owner confirms)
+    before: tuple[str | None, str] | None = None
+
+
+def demo_numbers(registry: Registry) -> dict[str, str]:
+    """The demo's random numbers a key script may name (`{sale}`: the reference of the demo
+    sale the returner can return, ivr/registry/demo.py)."""
+    [sale] = registry.portal.transfers(imei=DEMO_RETURNABLE)
+    return {"sale": sale.reference}
 
 
 # THE table: the lead updates the key scripts and end prompts here when the menus change.
@@ -60,6 +76,14 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("my devices", SELLER, f"5 1 1 {SELLER_PIN}#", "list_end"),
     Operation("change code", SELLER, f"5 2 1 {SELLER_PIN}# 1 86427531 86427531",
               "code_changed"),
+    Operation("report stolen, to the case number", SELLER, f"5 3 1 {SELLER_PIN}# 1 2 1",
+              "case_is"),
+    Operation("withdraw a report", RETURNER, f"5 3 1 {RETURNER_PIN}# 1 1", "report_withdrawn"),
+    Operation("start a return", RETURNER, f"5 4 1 {RETURNER_PIN}# {{sale}} 1",
+              "return_started"),
+    Operation("confirm a return (one waiting)", SELLER, f"5 4 1 {SELLER_PIN}# 1 1",
+              "reference_is", before=(RETURNER, f"5 4 1 {RETURNER_PIN}# {{sale}} 1")),
+    Operation("buyer's rights (6)", SELLER, "6", "rights_free"),
 )
 
 
