@@ -11,7 +11,7 @@ These numbers, PINs and codes are public demo data, never real secrets.
 | 09123333333 | none | DEMO_NO_PIN, no password | Nokia C32 (code 24681357)                      |
 | 09124444444 | 4444 | DEMO_MANY                | Honor X1 … X12 (12 devices, all code 12345678) |
 | 09125555555 | 5555 | DEMO_EMPTY               | none                                           |
-| 09128888888 | 8888 | DEMO_RETURNER            | Samsung Galaxy S23, REPORTED STOLEN (code …)   |
+| 09128888888 | 8888 | DEMO_RETURNER            | Samsung Galaxy S23, STOLEN (code 12345678)     |
 |             |      |                          | Motorola Moto G84, bought from DEMO_SELLER     |
 |             |      |                          | just now (returnable for 7 days, no code)      |
 | (nobody)    |      |                          | Nokia G21, UNREGISTERED                        |
