@@ -228,7 +228,10 @@ def device_refusal(device: Device, *, needs_code: bool = False,
                    reported_ok: bool = False) -> Refusal | None:
     """What stops an operation on a device the owner just chose, told before anything else is
     asked: blocked, not registered, reported lost or stolen (but to report or withdraw it), (for
-    a sale) no code or its code locked."""
+    a sale) no code or its code locked. A reported device can always be withdrawn, even one
+    blocked since."""
+    if reported_ok and device.reported is not None:
+        return None
     if device.status is ImeiStatus.BLOCKED:
         return Refusal.BLOCKED
     if device.status is not ImeiStatus.REGISTERED:

@@ -194,3 +194,12 @@ async def test_the_buyers_rights_are_offered_after_an_inquiry(dial):
     assert result.heard_in_order("imei_registered", "rights_offer", "main_menu_again", *RIGHTS,
                                  "code_repeat_or_finish", *RIGHTS, "code_repeat_or_finish")
     assert result.path == ["inquiry:registered", "buyer_rights:completed"]
+
+
+async def test_a_reported_device_blocked_since_can_still_be_withdrawn(dial, registry):
+    registry.portal.set_device_status(STOLEN, "blocked")
+    result = await dial(f"5 3 1 {RETURNER_PIN}# 1 1", caller=RETURNER)
+    assert result.heard_in_order("device_blocked", "device_reported", "report_exists",
+                                 "withdraw_confirm", "report_withdrawn")
+    assert "refused_blocked" not in result.heard
+    assert registry.devices.inquire(STOLEN).reported is None
