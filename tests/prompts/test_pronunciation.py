@@ -77,3 +77,20 @@ def test_no_catalogue_text_says_nine_as_no():
     found = sorted(key for key, entry in catalogue.entries().items()
                    if bare_nine.search(entry["text"]))
     assert found == [], "write nine «نُه» (with its vowel): unvowelled «نه» is said «na», no"
+
+
+# numbers said inside sentences, where a rule of the sentence could change them: (key, phonemes
+# the sentence must contain) — the rights' seven and thirty days, the return's three, key six
+IN_SENTENCES = [
+    ("rights_offer", "k'elid S'eS"), ("rights_return", "h'aft R'u:z"),
+    ("rights_deactivated", "s'i R'u:z"), ("return_started", "s'e: R'u:z"),
+    ("return_window_over", "h'aft R'u:z"), ("menu_more", "k'elid p'andZ"),
+]
+
+
+@pytest.mark.parametrize("voice", voices())
+@pytest.mark.parametrize(("key", "wanted"), IN_SENTENCES)
+def test_numbers_inside_sentences_are_said_right(voice, key, wanted):
+    need("espeak-ng")
+    said = " ".join(phonemes(voice, catalogue.text(key)).split())
+    assert wanted in said, said
