@@ -47,6 +47,7 @@ _REPLY = re.compile(r"^(?P<status>\d{3})(?:[ -](?P<rest>.*))?$")
 _RESULT = re.compile(r"result=(?P<value>\S*)(?:\s+\((?P<data>[^)]*)\))?")
 _ENDPOS = re.compile(r"\bendpos=(?P<endpos>-?\d+)")
 _MASKED = re.compile(r"^(SAY (?:DIGITS|NUMBER|ALPHA)) (\S+)", re.IGNORECASE)
+_ASCII_INT = re.compile(r"-?[0-9]+")
 _CODE = re.compile(r"-?[0-9]{1,9}")  # ASCII digits only (str.isdigit takes ۱ too)
 UNEXPECTED_KEY = "?"  # a result code no telephone key has; never one of 0-9 * #
 
@@ -194,6 +195,12 @@ CLOSED = AgiReply(0, message="connection closed")
 def parse_reply(line: str) -> AgiReply:
     """A reply line -> AgiReply. `HANGUP` counts as a hang-up; an empty line as a closed socket."""
     line = line.rstrip("\r\n")
+    if line.startswith("200 result="):  # the reply to nearly every command: no regex for it
+        value, _, tail = line[11:].partition(" ")
+        if not tail:
+            return AgiReply(200, value)
+        if tail.startswith("endpos=") and _ASCII_INT.fullmatch(tail, 7):
+            return AgiReply(200, value, endpos=int(tail[7:]))
     if not line:
         return CLOSED
     if line.strip() == HANGUP_LINE:
@@ -220,10 +227,15 @@ async def read_reply(readline: Readline) -> tuple[AgiReply, list[str]]:
     Skips `100 Trying`; after a `HANGUP` line reads the command's own reply too (briefly) so the
     stream stays in step, and answers the hang-up; reads a `520-` usage message to its end.
     """
+    first = await readline()
+    if first[:4] == b"200 ":  # nearly every reply: one line, nothing to skip
+        text = first.decode("utf-8", "replace").rstrip("\r\n")
+        return parse_reply(text), [text]
     raw: list[str] = []
+    pending = [first]
 
     async def next_line() -> str:
-        data = await readline()
+        data = pending.pop() if pending else await readline()
         text = data.decode("utf-8", "replace").rstrip("\r\n")
         raw.append(text)
         return text if data else ""

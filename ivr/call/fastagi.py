@@ -48,7 +48,7 @@ import signal
 import time
 import wave
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -113,7 +113,9 @@ class StreamTransport:
     """FastAGI: command lines written to, and replies read from, the connection from Asterisk.
 
     A command left unanswered for `timeout` seconds (the idle limit) means the peer is gone: the
-    reply is a closed connection (a hang-up to AgiCall), and so is every later one, at once."""
+    connection is aborted, the reply is a closed connection (a hang-up to AgiCall), and so is
+    every later one, at once. The limit is watched by one timer per call that fires at most once
+    per `timeout` (not a timer per command: a call is dozens of commands, each a few ms)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  timeout: float = COMMAND_TIMEOUT) -> None:
@@ -121,24 +123,54 @@ class StreamTransport:
         self.writer = writer
         self.timeout = timeout
         self.gone = False
+        self._asked_at: float | None = None  # loop.time() the unanswered command was sent
+        self._asked = ""  # its line (for the warning)
+        self._timed_out = False
+        self._watch: asyncio.TimerHandle | None = None
 
     async def command(self, line: str) -> AgiReply:
         if self.gone:
             return agi.CLOSED
+        loop = asyncio.get_running_loop()
+        self._asked_at, self._asked = loop.time(), line
+        if self._watch is None:
+            self._watch = loop.call_at(self._asked_at + self.timeout, self._check)
         try:
             self.writer.write(line.encode() + b"\n")
-            async with asyncio.timeout(self.timeout):
+            if self.writer.transport.get_write_buffer_size():  # not all sent at once: wait
                 await self.writer.drain()
-                reply, _ = await agi.read_reply(self.reader.readline)
+            reply, _ = await agi.read_reply(self.reader.readline)
         except (ConnectionError, ValueError, asyncio.IncompleteReadError):
-            self.gone = True
-            return agi.CLOSED
-        except TimeoutError:
-            self.gone = True
-            log.warning("no reply to %s in %gs (the idle limit): the call is dropped",
-                        agi.parse_command(line).verb or "a command", self.timeout)
+            reply = agi.CLOSED
+        finally:
+            self._asked_at = None
+        if self._timed_out:
             return agi.AgiReply(0, message=f"no reply in {self.timeout:g}s")
+        if reply.status == 0:
+            self.close()
         return reply
+
+    def _check(self) -> None:
+        """The idle limit's timer: abort the connection when the command out has waited
+        `timeout`, else look again when the one out now (or the next) would reach it."""
+        loop = asyncio.get_running_loop()
+        now, asked = loop.time(), self._asked_at
+        if asked is not None and now - asked >= self.timeout:
+            self._watch = None
+            self.gone = self._timed_out = True
+            log.warning("no reply to %s in %gs (the idle limit): the call is dropped",
+                        agi.parse_command(self._asked).verb or "a command", self.timeout)
+            self.writer.transport.abort()
+            return
+        self._watch = loop.call_at((asked if asked is not None else now) + self.timeout,
+                                   self._check)
+
+    def close(self) -> None:
+        """No more commands (the call ended or the peer left): stop watching."""
+        self.gone = True
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
 
 
 @dataclass
@@ -391,6 +423,28 @@ def idle_limit(sounds: Path, language: str = "fa") -> float:
 
 
 # --- the FastAGI server -------------------------------------------------------------------------
+EVENT_LOOP_ENV = "HAMTA_EVENT_LOOP"  # "asyncio": the standard loop even when uvloop is installed
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop `serve` runs on: uvloop when it is installed (a call is dozens of AGI
+    round trips, and uvloop's socket and timer handling costs a fraction of asyncio's), else
+    asyncio's own (None). HAMTA_EVENT_LOOP=asyncio chooses asyncio's anyway."""
+    if os.environ.get(EVENT_LOOP_ENV, "").strip().lower() == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run_server(main: Coroutine[Any, Any, Any]) -> None:
+    """Run `main` (a coroutine) to its end on the event loop of `loop_factory`."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(main)
+
+
 async def read_environment(reader: asyncio.StreamReader) -> dict[str, str] | None:
     """The AGI environment (`agi_x: value` lines up to a blank line), bounded; None if the peer
     went away or stalled."""
@@ -540,23 +594,25 @@ class FastAgiServer:
 
     async def _route(self, request: Request) -> None:
         times = metrics.begin_call()
+        transport = StreamTransport(request.reader, request.writer,
+                                    self.settings.command_timeout)
         call = AgiCall.from_env(
-            request.headers,
-            StreamTransport(request.reader, request.writer, self.settings.command_timeout),
-            sounds=self.settings.sounds,
-            spool=self.settings.spool,
+            request.headers, transport, sounds=self.settings.sounds, spool=self.settings.spool,
             replied_at=times.started)
-        if self.in_progress >= self.settings.max_calls:
-            await self._turn_away(call, request.headers)
-            self._ended(call, times, BUSY, [])
-            return
-        self.in_progress += 1
-        metrics.CALLS_IN_PROGRESS.inc()
         try:
-            await self._run(call, times)
+            if self.in_progress >= self.settings.max_calls:
+                await self._turn_away(call, request.headers)
+                self._ended(call, times, BUSY, [])
+                return
+            self.in_progress += 1
+            metrics.CALLS_IN_PROGRESS.inc()
+            try:
+                await self._run(call, times)
+            finally:
+                self.in_progress -= 1
+                metrics.CALLS_IN_PROGRESS.dec()
         finally:
-            self.in_progress -= 1
-            metrics.CALLS_IN_PROGRESS.dec()
+            transport.close()
 
     def _ended(self, call: AgiCall, times: metrics.CallTimes, outcome: str,
                path: list[str]) -> None:

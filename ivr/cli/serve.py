@@ -21,7 +21,6 @@ logged and started again (one that exits failing within its first seconds stops 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
@@ -225,7 +224,7 @@ def serve_one(db: str | None, workers: int | None, settings: object,
     """One server (one process, one event loop) until SIGTERM/SIGINT; its name in the call log
     is settings.name, else host:port."""
     from ivr.app import Ivr
-    from ivr.call.fastagi import FastAgiServer, ServerSettings
+    from ivr.call.fastagi import FastAgiServer, ServerSettings, run_server
     from ivr.config import ConfigError
 
     assert isinstance(settings, ServerSettings)
@@ -271,7 +270,7 @@ def serve_one(db: str | None, workers: int | None, settings: object,
             ivr.close()
 
     try:
-        asyncio.run(run())
+        run_server(run())
     except OSError as exc:
         raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}; "
                           "is another server running? (--port / HAMTA_AGI_PORT)") from None

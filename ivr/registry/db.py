@@ -237,7 +237,9 @@ def _sqlite_events(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         write = connection.get_execution_options().get("hamta_write", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # straight to the driver: every transaction of every call begins here, and the
+        # statement needs none of SQLAlchemy's execution machinery
+        connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def migrations_dir() -> Path:
