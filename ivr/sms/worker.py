@@ -215,8 +215,12 @@ class Worker:
                         row.attempts + 1, dead, row.message_id)
         else:
             tally.retried += 1
-            log.info("%s not sent (try %d of %d: %s); next try in %.0f s", who,
-                     row.attempts + 1, policy.max_attempts, retry, wait)
+            refused_user = (retry or "").startswith(("HTTP 401", "HTTP 403"))
+            log.log(logging.WARNING if refused_user else logging.INFO,
+                    "%s not sent (try %d of %d: %s)%s; next try in %.0f s", who,
+                    row.attempts + 1, policy.max_attempts, retry,
+                    ": check kannel_username and kannel_password_file against kannel.conf"
+                    if refused_user else "", wait)
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         """Deliver until `stop` is set, looking for due rows every `interval` seconds (at once

@@ -185,3 +185,18 @@ def test_messages_lists_without_text(registry, state_filter):
     assert len(listed) == 3 and all(m.template == "sms_code_changed" for m in listed)
     assert outbox.messages(registry.store, state="sent") == []
     assert timedelta(0) == listed[0].next_attempt_at - listed[0].created_at
+
+
+def test_a_refused_sendsms_user_is_retried_and_warned_about(registry, caplog):
+    import logging
+
+    class WrongUser:
+        def send(self, to: str, text: str) -> Answer:
+            return Answer(Verdict.RETRY, "HTTP 403: Authorization failed for sendsms")
+
+    queue_many(registry, 1)
+    with caplog.at_level(logging.INFO, logger="ivr.sms.worker"):
+        assert Worker(registry.store, WrongUser()).run_once().retried == 1
+    [record] = [r for r in caplog.records if r.name == "ivr.sms.worker"]
+    assert record.levelno == logging.WARNING and "kannel_password_file" in record.getMessage()
+    assert next(iter(state(registry).values())).state == "pending"
