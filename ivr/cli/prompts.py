@@ -29,6 +29,7 @@ from ivr.config import PEPPER_MIN_BYTES, db_url
 if TYPE_CHECKING:
     from ivr.call.api import DeviceName, Sound
     from ivr.prompts.timing import CallSounds, Heard, Operation  # noqa: F401
+    from ivr.registry.service import Registry
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +352,7 @@ async def listen(operation: Operation, template: DemoTemplate, sounds: Path) -> 
     try:
         registry = Registry.open(f"sqlite:///{copy}", pepper=template.pepper,
                                  hash_params=TEST_ONLY_FAST)
-        numbers = _timing().demo_numbers(registry)
+        numbers = _demo_numbers(registry)
         async with Ivr(registry) as ivr:
             if operation.before is not None:  # the other side's half, not measured
                 caller, keys = operation.before
@@ -365,6 +366,15 @@ async def listen(operation: Operation, template: DemoTemplate, sounds: Path) -> 
         return call.record
     finally:
         copy.unlink(missing_ok=True)
+
+
+def _demo_numbers(registry: Registry) -> dict[str, str]:
+    """The demo's random numbers a key script may name (`{sale}`: the reference of the sale the
+    demo's returner can return, ivr/registry/demo.py)."""
+    from ivr.registry.demo import DEMO_RETURNABLE
+
+    [sale] = registry.portal.transfers(imei=DEMO_RETURNABLE)
+    return {"sale": sale.reference}
 
 
 def listen_all(sounds: Path, operations: Sequence[Operation] | None = None,

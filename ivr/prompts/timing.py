@@ -19,16 +19,11 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ivr.prompts.audio import BadWav, inspect_wav
 from ivr.prompts.catalogue import SOUND_FOLDER
 from ivr.prompts.layout import DEVICE_FOLDER, PromptsError, sound_path
 from ivr.prompts.persian import NUMBER_FOLDER
-from ivr.registry.demo import DEMO_RETURNABLE, DEMO_RETURNER, DEMO_RETURNER_PIN
-
-if TYPE_CHECKING:
-    from ivr.registry.service import Registry
 
 # The subscriber seeded next to the demo registry for the one-device transfer (ivr/registry/demo.py
 # has no kartabl with a password and a single device): number, password, device, code, brand, model.
@@ -41,7 +36,7 @@ ONE_DEVICE_NAME = ("Samsung", "Galaxy A54")
 SELLER, SELLER_PIN = "09121111111", "1234"  # the demo registry's (ivr/registry/demo.py)
 BUYER = "09122222222"
 DEMO_PHONE, DEMO_CODE = "350000000000014", "12345678"  # the seller's Samsung, with its code
-RETURNER, RETURNER_PIN = DEMO_RETURNER, DEMO_RETURNER_PIN  # a stolen phone, a returnable sale
+RETURNER, RETURNER_PIN = "09128888888", "8888"  # the demo's: a stolen phone, a returnable sale
 
 
 @dataclass(frozen=True)
@@ -50,19 +45,12 @@ class Operation:
 
     name: str
     caller: str | None
-    keys: str  # as `hamta-ivr call --keys` takes them
+    keys: str  # as `hamta-ivr call --keys` takes them; `{sale}`: the demo sale's reference
     until: str  # the prompt key that ends the path (see the module docstring)
     budget: float | None = None  # seconds on the default voice (issue 10); None: no budget yet
     # a call placed first on the same registry, not measured (caller, keys): the other side's
     # half of a two-sided operation (a return the previous owner confirms)
     before: tuple[str | None, str] | None = None
-
-
-def demo_numbers(registry: Registry) -> dict[str, str]:
-    """The demo's random numbers a key script may name (`{sale}`: the reference of the demo
-    sale the returner can return, ivr/registry/demo.py)."""
-    [sale] = registry.portal.transfers(imei=DEMO_RETURNABLE)
-    return {"sale": sale.reference}
 
 
 # THE table: the lead updates the key scripts and end prompts here when the menus change.
