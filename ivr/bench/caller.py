@@ -46,6 +46,7 @@ class CallScript:
     keys: str
     expect: tuple[str, ...] = ()
     barge_in: bool = False
+    hash_after: tuple[int, ...] = ()  # keys (0-based) after which the server hashes a secret
 
     def key_list(self) -> list[str]:
         return [k for k in self.keys if not k.isspace()]
@@ -57,7 +58,8 @@ class CallRecord:
 
     script: str
     ok: bool = False
-    ended_by: str = ""  # "ivr" (server hung up or closed), "caller" (script hung up), "error"
+    ended_by: str = ""  # "ivr" (server hung up or closed), "caller" (script hung up), "error",
+    # "busy" (turned away)
     error: str | None = None
     commands: int = 0
     latencies: list[float] = field(default_factory=list)  # reply sent -> next command, seconds
@@ -72,6 +74,9 @@ class CallRecord:
     pid: int | None = None  # the classic AGI process
     rss_kib: int | None = None  # its memory, sampled at its first question
     pss_kib: int | None = None
+    busy: bool = False  # turned away: HAMTA_RESULT=busy (the server was at --max-calls)
+    # every step: (when the command came, perf_counter; its latency, s; a secret was hashed)
+    steps: list[tuple[float, float, bool]] = field(default_factory=list)
 
 
 def record_of(script: CallScript, result: CallResult, started: float,
@@ -81,16 +86,20 @@ def record_of(script: CallScript, result: CallResult, started: float,
     exchanges = result.transcript
     record.commands = len(exchanges)
     sent = result.env_sent
-    after_key = False
+    after_key = hashing = False
+    keys = 0
     for i, exchange in enumerate(exchanges):
         waited = exchange.received - sent
         if i == 0:
             record.first_command = waited
         else:
             record.latencies.append(waited)
+            record.steps.append((exchange.received, waited, hashing))
             if after_key:
                 record.key_latencies.append(waited)
         sent, after_key = exchange.replied, exchange.key
+        hashing = exchange.key and keys in script.hash_after
+        keys += exchange.key
     if result.closed_at is not None:
         record.teardown = result.closed_at - sent
     record.ended = time.perf_counter()
@@ -131,6 +140,9 @@ async def drive_call(
 
 def _judge(record: CallRecord, result: CallResult, script: CallScript) -> None:
     """ok = the call went as scripted: every key used, what it must play played, no refusal."""
+    record.busy = result.result == "busy"
+    if record.busy:
+        record.error = "busy"
     if record.error is None and record.unknown:
         record.error = f"unknown command: {record.unknown[0]}"
     if record.error is None and not result.caller_hung_up and result.keys_left:
@@ -142,7 +154,9 @@ def _judge(record: CallRecord, result: CallResult, script: CallScript) -> None:
     if record.error is None and missing:
         record.error = f"did not play {missing[0]}"
     record.ok = record.error is None
-    if result.caller_hung_up:
+    if record.busy:
+        record.ended_by = "busy"
+    elif result.caller_hung_up:
         record.ended_by = "caller"
     elif record.ok:
         record.ended_by = "ivr"

@@ -52,7 +52,7 @@ def inquiry_script() -> CallScript:
 
 def my_devices_script(i: int) -> CallScript:
     return CallScript("my_devices", bench_msisdn(i), f"5 1 1 {BENCH_PIN}#",
-                      expect=("hamta/list_end",))
+                      expect=("hamta/list_end",), hash_after=(7,))
 
 
 def transfer_msisdn(i: int) -> str:
@@ -64,21 +64,26 @@ def transfer_script(i: int) -> CallScript:
     each seller sells once, so a run needs a seller per call (prepare_transfers)."""
     return CallScript("transfer", transfer_msisdn(i),
                       f"3 1 {BENCH_PIN}# 1 {TRANSFER_CODE} {TRANSFER_BUYER} 1",
-                      expect=("hamta/transferred",))
+                      expect=("hamta/transferred",), hash_after=(6, 15))
 
 
-def prepare_transfers(db: BenchDb, count: int) -> None:
-    """`count` sellers, each with a PIN and two devices with TRANSFER_CODE (production cost)."""
+def prepare_transfers(db: BenchDb, count: int, first: int = 0, threads: int = 1) -> None:
+    """Sellers first … first+count-1, each with a PIN and two devices with TRANSFER_CODE
+    (production cost; `threads` at a time: argon2 runs outside the GIL)."""
     from ivr.registry.service import Registry
 
     registry = Registry.open(db.url, pepper=bytes.fromhex(db.pepper_hex))
+
+    def add(i: int) -> None:
+        registry.portal.add_subscriber(transfer_msisdn(i), password=BENCH_PIN)
+        for k in range(DEVICES_PER_SUBSCRIBER):
+            registry.portal.add_device(demo_imei(900_000 + i * DEVICES_PER_SUBSCRIBER + k),
+                                       owner=transfer_msisdn(i), brand="Samsung",
+                                       model="Galaxy A54", activation_code=TRANSFER_CODE)
+
     try:
-        for i in range(count):
-            registry.portal.add_subscriber(transfer_msisdn(i), password=BENCH_PIN)
-            for k in range(DEVICES_PER_SUBSCRIBER):
-                registry.portal.add_device(demo_imei(900_000 + i * DEVICES_PER_SUBSCRIBER + k),
-                                           owner=transfer_msisdn(i), brand="Samsung",
-                                           model="Galaxy A54", activation_code=TRANSFER_CODE)
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(add, range(first, first + count)))
     finally:
         registry.close()
 

@@ -21,6 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Loopback only. Takes under ten minutes (--quick: about a minute).",
     )
     bench.add_argument("--quick", action="store_true", help="a short smoke run")
+    bench.add_argument("--sizing", action="store_true",
+                       help="the sizing run instead (ivr.bench.sizing): callers paced by the "
+                       "built audio and human keying, arriving at a rising rate; the callers one "
+                       "box carries with step p99 ≤ 5 ms, for 1 process and one per core, on "
+                       "SQLite and PostgreSQL, then twice that rate against --max-calls; prints "
+                       "Markdown for the README (about 25 min; with --quick under a minute)")
+    bench.add_argument("--rate", type=float, metavar="CALLS_PER_S",
+                       help="--sizing: the arrival rate the ramp ends at (default 40)")
     bench.add_argument("--out", type=Path, metavar="FILE.json", help="write the report as JSON")
     bench.add_argument("--sizes", metavar="N,N,…",
                        help="concurrent calls for the unpaced sweep (default 10,100,1000,5000)")
@@ -58,9 +66,33 @@ def _sizes(text: str | None, name: str) -> list[int] | None:
     return [n for n in sizes if n > 0]
 
 
+def run_sizing(args: argparse.Namespace) -> int:
+    from ivr.bench.report import render_sizing
+    from ivr.bench.sizing import QUICK, SizingPlan, run_sizing
+    from ivr.cli import UsageError
+
+    plan = QUICK if args.quick else SizingPlan()
+    if args.rate is not None:
+        if not 0 < args.rate <= 1000:
+            raise UsageError("--rate takes calls per second between 0 and 1000, e.g. 40")
+        plan = replace(plan, rate_to=args.rate)
+    plan = replace(plan, pg_url=args.pg or os.environ.get("HAMTA_TEST_PG_URL") or None)
+    report = run_sizing(plan, args.workdir, lambda line: print(line, file=sys.stderr,
+                                                               flush=True))
+    print(render_sizing(report))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
+        print(f"\n(report written to {args.out})")
+    return 0
+
+
 def run_bench(args: argparse.Namespace) -> int:
     from ivr.bench.report import render
     from ivr.bench.sweep import QUICK, Plan, run_bench
+
+    if args.sizing:
+        return run_sizing(args)
 
     plan = QUICK if args.quick else Plan()
     for attr, flag in (("sizes", "--sizes"), ("paced_sizes", "--paced-sizes"),

@@ -96,6 +96,20 @@ class Pacing:
     def paced(self) -> bool:
         return any((self.prompt, self.digit, self.key, self.silence))
 
+    # A pacing of real prompt lengths and human keying (ivr.bench.human) overrides these three.
+    def prompt_seconds(self, file: str) -> float:
+        """How long one played file lasts."""
+        return self.prompt
+
+    def said_seconds(self, value: str) -> float:
+        """How long a value said (SAY DIGITS …) lasts."""
+        return self.digit * len(value)
+
+    def key_seconds(self, first: bool) -> float:
+        """How long the caller takes to press a key asked for; `first`: the first key after a
+        prompt (a menu choice, the start of an entry), where a person stops to think."""
+        return self.key
+
 
 NO_PACING = Pacing()
 
@@ -154,6 +168,7 @@ class FakeChannel:
         self.played: list[str] = []  # sound files, in order
         self.said: list[str] = []  # values said (SAY DIGITS / NUMBER / …)
         self.variables: dict[str, str] = {}
+        self.fresh = True  # no key pressed since the last prompt
 
     async def answer(self, command: AgiCommand) -> tuple[str, bool]:
         """The reply line(s) to one command, and whether the caller pressed a key for it."""
@@ -200,10 +215,11 @@ class FakeChannel:
         if saying:
             value = command.arg(0)
             self.said.append(value)
-            length = self.pacing.digit * len(value)
+            length = self.pacing.said_seconds(value)
         else:
             self.played.append(command.arg(0))
-            length = self.pacing.prompt
+            length = self.pacing.prompt_seconds(command.arg(0))
+        self.fresh = True
         escape = command.escape
         takes = (lambda key: key != PAUSE_KEY) if self.ignore_escape else \
             (lambda key: len(key) == 1 and key in escape)
@@ -231,7 +247,8 @@ class FakeChannel:
                 self.keys.popleft()
             await self._sleep(self._timeout(command))
             return "200 result=0", False
-        await self._sleep(self.pacing.key)
+        await self._sleep(self.pacing.key_seconds(self.fresh))
+        self.fresh = False
         if self.keys[0] == HANG_UP_KEY:
             return self._hang_up(), False
         return key_line(self.keys.popleft()), True
