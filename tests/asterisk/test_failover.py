@@ -132,7 +132,8 @@ def test_two_servers_race_for_one_device_one_wins(servers: tuple[AgiServer, AgiS
     engine = create_engine(make_url(pg_url))
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM transfers")).scalar_one() == 1
+            assert conn.execute(text("SELECT count(*) FROM transfers WHERE imei = :imei"),
+                                {"imei": DEMO_PHONE}).scalar_one() == 1
     finally:
         engine.dispose()
 
