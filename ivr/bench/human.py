@@ -44,10 +44,16 @@ class HumanPacing(Pacing):
     default_prompt: float = 2.0  # a file missing from `seconds` (a device name, a secret WAV)
     rng: random.Random = field(default_factory=random.Random, compare=False)
     silence: float = SILENCE
+    missing: set[str] = field(default_factory=set, compare=False)  # prompts paced by default
 
     def prompt_seconds(self, file: str) -> float:
         name = file.split("/", 1)[1] if file.startswith(f"{LANGUAGE}/") else file
-        return self.seconds.get(name, self.default_prompt) * self.scale
+        seconds = self.seconds.get(name)
+        if seconds is None:
+            if name.startswith("hamta/"):  # not a device name or a secret digit string
+                self.missing.add(name)
+            seconds = self.default_prompt
+        return seconds * self.scale
 
     def said_seconds(self, value: str) -> float:
         return sum(self.seconds.get(f"digits/{d}", DIGIT_SECONDS) for d in value) * self.scale

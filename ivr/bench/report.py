@@ -138,38 +138,41 @@ def render_sizing(report: dict[str, Any]) -> str:
            f"over {plan['ramp_s']:g} s, windows of {plan['window_s']:g} s; limit: p99 of "
            f"non-hashing steps ≤ {report['limit_ms']:g} ms. Prompts as long as the built audio "
            f"({report.get('prompts', {}).get('files', 0)} files), 1-2.5 s to think before a "
-           "menu choice, 0.3-0.8 s between digits.", ""]
-    header = ["server", "procs", "callers carried", "at calls/s", "step p50 ms", "step p99 ms",
-              "sign-in/code p99 ms", "setup p99 ms", "calls ok", "failed", "call s (mean)",
-              "server CPU %", "gen CPU %"]
+           "menu choice, 0.3-0.8 s between digits, silences waiting their timeout.", ""]
+    header = ["server", "procs", "callers carried", "≈ calls/s", "step p50 ms", "step p99 ms",
+              "sign-in/code p99 ms", "setup p99 ms", "calls ok", "failed",
+              "call s: inquiry / sign-in / transfer", "server CPU %", "gen CPU %"]
     rows = []
     for c in report["configs"]:
         r, best = c["ramp"], c.get("carried")
         if best is None:
             carried = ["none", "-", "-", "-", "-", "-"]
         else:
-            rate = plan["rate_from"] + (plan["rate_to"] - plan["rate_from"]) * min(
-                1.0, (best["from_s"] + best["to_s"]) / 2 / plan["ramp_s"])
+            sustained = (best["in_progress"] / r["call_s_mean"]) if r["call_s_mean"] else None
             carried = [("≥ " if best["capped"] else "") + _f(float(best["in_progress"])),
-                       _f(rate), _f(best["step_p50_ms"]), _f(best["step_p99_ms"]),
+                       _f(sustained), _f(best["step_p50_ms"]), _f(best["step_p99_ms"]),
                        _f(best["hashing_p99_ms"]), _f(best["setup_p99_ms"])]
+        kinds = r.get("call_s_by_kind", {})
+        lengths = " / ".join(_f(kinds.get(k)) for k in ("inquiry", "my_devices", "transfer"))
         rows.append([c["server"], str(c["processes"]), *carried, str(r["completed"]),
-                     str(r["failed"]), _f(r["call_s_mean"]), _f(r["server_cpu_pct"]),
+                     str(r["failed"]), lengths, _f(r["server_cpu_pct"]),
                      _f(r["generator_cpu_pct"])])
     out += _table(header, rows)
     loaded = [c for c in report["configs"] if c.get("overload")]
     if loaded:
-        out += ["", "Overload: twice the arrival rate of the carried window, `--max-calls` at "
-                "the callers carried:", ""]
-        header = ["server", "procs", "calls/s offered", "--max-calls", "placed", "admitted/s",
-                  "busy", "completed", "failed", "cut", "step p99 ms", "sign-in/code p99 ms",
-                  "server CPU %", "gen CPU %"]
+        o0 = loaded[0]["overload"]
+        out += ["", "Overload: twice the calls/s that keep the callers carried on the line, "
+                "`--max-calls` at the callers carried; per second over the last "
+                f"{o0['steady_s']:g} s (the server full):", ""]
+        header = ["server", "procs", "calls/s offered", "--max-calls", "placed", "busy",
+                  "failed", "admitted/s", "completed/s", "busy/s", "step p99 ms",
+                  "sign-in/code p99 ms", "server CPU %", "gen CPU %"]
         rows = []
         for c in loaded:
             o = c["overload"]
             rows.append([c["server"], str(c["processes"]), _f(o["rate"]), str(o["max_calls"]),
-                         str(o["placed"]), _f(o["admitted_per_s"]), str(o["busy"]),
-                         str(o["completed"]), str(o["failed"]), str(o["cut"]),
+                         str(o["placed"]), str(o["busy"]), str(o["failed"]),
+                         _f(o["admitted_per_s"]), _f(o["completed_per_s"]), _f(o["busy_per_s"]),
                          _f(o["step_p99_ms"]), _f(o["hashing_p99_ms"]),
                          _f(o["server_cpu_pct"]), _f(o["generator_cpu_pct"])])
         out += _table(header, rows)

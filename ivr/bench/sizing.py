@@ -9,8 +9,10 @@ a call lasts as long as a real one. One run per configuration (server × databas
    carried: the most in progress in a window before the first window whose p99 of non-hashing
    steps is above the limit (5 ms); steps right after a PIN or a code (argon2) are reported apart.
 2. overload: a fresh server with `--max-calls` at the callers carried, calls arriving at twice
-   the rate of that window for `overload_s`: the callers admitted, those told "busy"
-   (HAMTA_RESULT=busy and the `busy` prompt), the admitted calls' steps.
+   the rate that keeps that many on the line (callers ÷ mean call length) for `overload_s`;
+   over its last third (the server full, calls ending and freeing places): the calls admitted,
+   completed and told "busy" (HAMTA_RESULT=busy, the `busy` prompt) per second, and the
+   admitted calls' steps.
 The floor (ivr.bench.floor, the same commands with no flow and no database) takes the same ramp,
 side by side. The load generator shares the machine's cores: its CPU share is reported.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import random
@@ -55,8 +58,8 @@ class SizingPlan:
     rate_from: float = 1.0
     rate_to: float = 40.0  # calls/s at the end of the ramp
     window_s: float = 10.0
-    overload_s: float = 45.0
-    finish_s: float = 90.0  # admitted overload calls get this long to end
+    overload_s: float = 90.0  # long enough for calls to end and free their places
+    finish_s: float = 0.0  # then the callers still on the line are hung up on
     processes: list[int] = field(default_factory=lambda: [1, os.cpu_count() or 1])
     pg_url: str | None = None
     scale: float = 1.0  # prompt and key times × scale (quick runs shrink them)
@@ -69,8 +72,8 @@ class SizingPlan:
     seed: int = 12
 
 
-QUICK = SizingPlan(ramp_s=6.0, rate_from=2.0, rate_to=8.0, window_s=2.0, overload_s=3.0,
-                   finish_s=20.0, processes=[1], scale=0.02, silence=0.05, subscribers=8,
+QUICK = SizingPlan(ramp_s=6.0, rate_from=2.0, rate_to=8.0, window_s=2.0, overload_s=4.5,
+                   finish_s=0.0, processes=[1], scale=0.02, silence=0.05, subscribers=8,
                    sellers=4, quick=True, limit_ms=1000.0)  # structure, not timings
 
 
@@ -174,25 +177,32 @@ async def arrive(place: Callable[[int], Any], rate: Callable[[float], float], du
             samples.append((time.perf_counter() - started, active))
             await asyncio.sleep(0.25)
 
-    cpu0, srv0 = _own_cpu(), _cpu(server_pids())
-    sampler = asyncio.create_task(sample())
-    index, t = 0, 0.0
-    while t < duration:
-        task = asyncio.create_task(one(index))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-        index += 1
-        t += 1.0 / max(rate(t), 0.01)
-        await asyncio.sleep(max(0.0, started + t - time.perf_counter()))
-    if tasks:
-        await asyncio.wait(set(tasks), timeout=linger)
-    wall = time.perf_counter() - started
-    generator, server = _own_cpu() - cpu0, _cpu(server_pids()) - srv0
-    for task in list(tasks):
-        task.cancel()
-    if tasks:
-        await asyncio.wait(set(tasks), timeout=10)
-    sampler.cancel()
+    # the generator's own garbage collections would stop its loop and be read as the server's
+    # latency: none during a phase (collected between phases)
+    gc.collect()
+    gc.disable()
+    try:
+        cpu0, srv0 = _own_cpu(), _cpu(server_pids())
+        sampler = asyncio.create_task(sample())
+        index, t = 0, 0.0
+        while t < duration:
+            task = asyncio.create_task(one(index))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            index += 1
+            t += 1.0 / max(rate(t), 0.01)
+            await asyncio.sleep(max(0.0, started + t - time.perf_counter()))
+        if tasks:
+            await asyncio.wait(set(tasks), timeout=linger)
+        wall = time.perf_counter() - started
+        generator, server = _own_cpu() - cpu0, _cpu(server_pids()) - srv0
+        for task in list(tasks):
+            task.cancel()
+        if tasks:
+            await asyncio.wait(set(tasks), timeout=10)
+        sampler.cancel()
+    finally:
+        gc.enable()
     return Arrivals(records, samples, started, wall, generator, server)
 
 
@@ -350,6 +360,10 @@ class Sizing:
             if pg is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(scenario.drop_postgres, pg)
+        if pacing.missing and seconds:
+            self.note(f"{len(pacing.missing)} prompt(s) not in the built audio, paced at "
+                      f"{pacing.default_prompt:g} s: {', '.join(sorted(pacing.missing))} "
+                      "(`hamta-ivr prompts build` makes them)")
         self.report["elapsed_s"] = round(time.perf_counter() - began, 1)
         return self.report
 
@@ -449,27 +463,44 @@ class Sizing:
         if not overload or db is None:
             return
         callers = max(1, round(best["in_progress"]))
-        mid = (best["from_s"] + best["to_s"]) / 2
-        rate = 2 * ramp(mid)
+        length = row["ramp"]["call_s_mean"] or 60.0
+        sustained = callers / length  # Little's law: the arrivals that keep `callers` on
+        rate = 2 * sustained
+        row["carried"]["sustained_per_s"] = round(sustained, 2)
         port = free_port()
         self.echo(f"overload: {name} ×{processes}, {rate:.1f} calls/s for {plan.overload_s:g} s,"
                   f" --max-calls {callers}")
         async with self.serve(db, port, processes, callers) as server:
             run = await arrive(placer(port, False), lambda t: rate, plan.overload_s,
                                plan.finish_s, lambda: family(server.pid))
-        admitted = [r for r in run.records if not r.busy]
-        plain = sorted(lat for r in admitted for _, lat, h in r.steps if not h)
-        hashed = sorted(lat for r in admitted for _, lat, h in r.steps if h)
-        row["overload"] = {
-            "rate": round(rate, 2), "max_calls": callers, **accounting(run),
-            "admitted_per_s": round(len(admitted) / plan.overload_s, 2),
-            "carried_rate": round(ramp(mid), 2),
-            "step_p99_ms": ms(percentile(plain, 99)),
-            "hashing_p99_ms": ms(percentile(hashed, 99)),
-        }
+        row["overload"] = {"rate": round(rate, 2), "max_calls": callers, **accounting(run),
+                           **steady(run, plan.overload_s / 3)}
         o = row["overload"]
         self.echo(f"     {o['placed']} placed: {o['completed']} completed, {o['busy']} busy, "
-                  f"{o['failed']} failed, {o['cut']} cut; step p99 {o['step_p99_ms']} ms")
+                  f"{o['failed']} failed, {o['cut']} cut; in the last {o['steady_s']:g} s: "
+                  f"{o['admitted_per_s']} admitted/s, {o['busy_per_s']} busy/s, step p99 "
+                  f"{o['step_p99_ms']} ms")
+
+
+def steady(run: Arrivals, last: float) -> dict[str, Any]:
+    """The overload's last `last` seconds (full by then: each admitted call frees its place
+    when it ends): calls admitted, told busy and completed per second, the admitted calls'
+    step p99s."""
+    since = run.started + run.wall_s - last
+    came = [r for r in run.records if r.started >= since]
+    plain = sorted(lat for r in run.records if not r.busy for at, lat, h in r.steps
+                   if at >= since and not h)
+    hashed = sorted(lat for r in run.records if not r.busy for at, lat, h in r.steps
+                    if at >= since and h)
+    return {
+        "steady_s": round(last, 1),
+        "admitted_per_s": round(sum(1 for r in came if not r.busy) / last, 2),
+        "busy_per_s": round(sum(1 for r in came if r.busy) / last, 2),
+        "completed_per_s": round(sum(1 for r in run.records if r.ok and r.ended >= since)
+                                 / last, 2),
+        "step_p99_ms": ms(percentile(plain, 99)),
+        "hashing_p99_ms": ms(percentile(hashed, 99)),
+    }
 
 
 def run_sizing(plan: SizingPlan, workdir: Path | None = None,

@@ -43,6 +43,8 @@ def test_prompts_last_as_long_as_their_files_and_keys_come_at_human_speed() -> N
     keys = [pacing.key_seconds(False) for _ in range(200)]
     assert all(1.0 <= t <= 2.5 for t in thinks) and all(0.3 <= k <= 0.8 for k in keys)
     assert len(set(keys)) > 100  # jittered, not one fixed delay
+    assert pacing.prompt_seconds("hamta/not_built") == pacing.default_prompt
+    assert pacing.missing == {"hamta/not_built"}  # reported, not silently guessed
     half = HumanPacing(seconds=SECONDS, scale=0.5)
     assert half.prompt_seconds("hamta/main_menu") == 5.0
 
@@ -186,6 +188,8 @@ def test_a_quick_sizing_run_reports_every_phase(tmp_path: Path, monkeypatch) -> 
     assert overload["placed"] == (overload["completed"] + overload["busy"] + overload["failed"]
                                   + overload["cut"])
     assert overload["busy"] > 0 and overload["failed"] == 0  # the excess told busy
+    assert overload["steady_s"] == QUICK.overload_s / 3
+    assert min(overload[k] for k in ("admitted_per_s", "busy_per_s", "completed_per_s")) >= 0
     text = render_sizing(report)
     assert "| server" in text and "Overload" in text and "ours-sqlite" in text
     assert report["machine"]["nproc"] >= 1
