@@ -158,6 +158,15 @@ def render_sizing(report: dict[str, Any]) -> str:
                      str(r["failed"]), lengths, _f(r["server_cpu_pct"]),
                      _f(r["generator_cpu_pct"])])
     out += _table(header, rows)
+    if report["configs"]:
+        out += ["", "The ramp window by window: calls in progress (mean) / p99 of non-hashing "
+                "steps in ms:", ""]
+        first = report["configs"][0]["windows"]
+        header = ["server", "procs", *(f"{w['from_s']:g}-{w['to_s']:g} s" for w in first)]
+        rows = [[c["server"], str(c["processes"]),
+                 *(f"{w['in_progress']:.0f} / {_f(w['step_p99_ms'])}" for w in c["windows"])]
+                for c in report["configs"] if len(c["windows"]) == len(first)]
+        out += _table(header, rows)
     loaded = [c for c in report["configs"] if c.get("overload")]
     if loaded:
         o0 = loaded[0]["overload"]

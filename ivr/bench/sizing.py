@@ -43,6 +43,7 @@ from ivr.bench.procstat import cpu_seconds
 from ivr.bench.servers import ServerProcess, free_port, tool
 from ivr.bench.sweep import machine, raise_fd_limit
 from ivr.call.agi_protocol import AgiCommand
+from ivr.prompts.layout import PromptsError
 from ivr.testing.fake_asterisk import FakeChannel, agi_environment, run_session
 
 LIMIT_MS = 5.0  # the p99 of non-hashing steps a configuration must keep
@@ -58,7 +59,7 @@ class SizingPlan:
     rate_from: float = 1.0
     rate_to: float = 40.0  # calls/s at the end of the ramp
     window_s: float = 10.0
-    overload_s: float = 90.0  # long enough for calls to end and free their places
+    overload_s: float = 150.0  # long enough to fill, then for calls to end and free places
     finish_s: float = 0.0  # then the callers still on the line are hung up on
     processes: list[int] = field(default_factory=lambda: [1, os.cpu_count() or 1])
     pg_url: str | None = None
@@ -381,6 +382,10 @@ class Sizing:
                 seconds = {}
         else:
             seconds = built_durations(sounds_dir())  # PromptsError names the fix
+            if not seconds:
+                raise PromptsError(f"no built audio in {sounds_dir()} (HAMTA_SOUNDS_DIR): the "
+                                   "sizing paces its callers by it; run `hamta-ivr prompts "
+                                   "build` first")
         heard = {k: seconds[k] for k in ("hamta/welcome", "hamta/main_menu") if k in seconds}
         self.report["prompts"] = {"sounds": str(sounds_dir()), "files": len(seconds),
                                   "examples_s": {k: round(v, 2) for k, v in heard.items()}}
@@ -468,12 +473,14 @@ class Sizing:
         rate = 2 * sustained
         row["carried"]["sustained_per_s"] = round(sustained, 2)
         port = free_port()
+        cap = max(1, round(callers / processes))  # --max-calls is per process
         self.echo(f"overload: {name} ×{processes}, {rate:.1f} calls/s for {plan.overload_s:g} s,"
-                  f" --max-calls {callers}")
-        async with self.serve(db, port, processes, callers) as server:
+                  f" --max-calls {cap} per process")
+        async with self.serve(db, port, processes, cap) as server:
             run = await arrive(placer(port, False), lambda t: rate, plan.overload_s,
                                plan.finish_s, lambda: family(server.pid))
-        row["overload"] = {"rate": round(rate, 2), "max_calls": callers, **accounting(run),
+        row["overload"] = {"rate": round(rate, 2), "max_calls": cap * processes,
+                           "max_calls_per_process": cap, **accounting(run),
                            **steady(run, plan.overload_s / 3)}
         o = row["overload"]
         self.echo(f"     {o['placed']} placed: {o['completed']} completed, {o['busy']} busy, "

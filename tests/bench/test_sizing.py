@@ -218,3 +218,14 @@ async def test_a_caller_hung_up_on_at_the_end_keeps_its_steps() -> None:
     assert done.ok and done.ended_by == "ivr" and len(done.steps) == 39
     assert cut.ended_by == "cut" and not cut.ok and 0 < len(cut.steps) < 39
     assert cut.first_command is not None
+
+
+def test_a_full_sizing_run_without_built_audio_names_the_fix(tmp_path: Path, monkeypatch,
+                                                              capsys) -> None:
+    from ivr.cli import main
+
+    monkeypatch.setenv("HAMTA_SOUNDS_DIR", str(tmp_path / "none"))
+    monkeypatch.setenv("HAMTA_DATA_DIR", str(tmp_path / "data"))
+    assert main(["bench", "--sizing", "--workdir", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err
+    assert "prompts build" in err and "Traceback" not in err
