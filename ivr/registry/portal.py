@@ -164,7 +164,7 @@ class Portal:
             code_changed_at=row.code_changed_at, code_failed_attempts=owner.failed,
             code_locked_until=owner.locked_until, buyer_failed_attempts=buyers.failed,
             buyer_locked_until=buyers.locked_until, status_changed_at=row.status_changed_at,
-            version=row.version, created_at=row.created_at,
+            version=row.version, created_at=row.created_at, reported=row.reported,
         )
 
     def device_names(self) -> list[tuple[str, str]]:

@@ -221,6 +221,7 @@ class DeviceRecord:
     status_changed_at: datetime
     version: int
     created_at: datetime
+    reported: str | None = None  # lost / stolen: the owner's live report (ivr.registry.reports)
 
 
 @dataclass(frozen=True)

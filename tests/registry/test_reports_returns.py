@@ -47,6 +47,7 @@ def test_a_report_freezes_the_device_and_tells_would_be_buyers(reg):
     assert made.ok and len(made.reference) == 10 and made.reference.isdigit()
     assert reg.devices.inquire(PHONE).reported is Reported.STOLEN
     assert reg.portal.device_info(PHONE).version == device.version + 1
+    assert reg.portal.device_info(PHONE).reported == "stolen"  # what `hamta-ivr device show` says
     assert phone_of(reg, SELLER).reported is Reported.STOLEN
     assert reg.reports.case_of(PHONE) == made.reference
     [audit] = [e for e in reg.portal.audit() if e.event == "reported_stolen"]
