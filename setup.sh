@@ -226,6 +226,13 @@ demo() {
     sleep 0.2
   done
   hamta-ivr asterisk up
+  # the SMS receipts the calls write, delivered through a local Kannel to its test SMSC and
+  # printed here (`hamta-ivr sms lab`; nothing leaves the machine)
+  $run hamta-ivr sms lab &
+  SMS_PID=$!
+  trap 'kill $SMS_PID 2>/dev/null || true; wait $SMS_PID 2>/dev/null || true
+        kill $SERVE_PID 2>/dev/null || true; wait $SERVE_PID 2>/dev/null || true
+        hamta-ivr asterisk down' EXIT
   cat <<EOF
 
 The IVR answers extension 7777 (Persian prompts, main menu 1-6, * repeats).
@@ -233,7 +240,8 @@ The IVR answers extension 7777 (Persian prompts, main menu 1-6, * repeats).
 - Softphone (SIP on 127.0.0.1):  an account printed above, dial 7777
 - Console caller (no Asterisk):  $venv/bin/hamta-ivr call --from 09121111111
 The demo numbers, passwords and codes are in README.md ("The demo registry").
-Ctrl-C stops Asterisk$([ -n "$SERVE_PID" ] && echo " and the FastAGI server").
+SMS receipts (a transfer, an activation, a code, a report, a return) print here: "SMS to …".
+Ctrl-C stops Asterisk, the SMS lab$([ -n "$SERVE_PID" ] && echo " and the FastAGI server").
 
 EOF
   if [ -n "$SERVE_PID" ]; then wait "$SERVE_PID"; else while :; do sleep 3600; done; fi

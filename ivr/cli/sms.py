@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 
 from ivr.registry.service import Registry
@@ -43,6 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     resend = actions.add_parser("resend", help="a dead message back to pending, due now")
     resend.add_argument("message_id", metavar="MESSAGE_ID")
     resend.set_defaults(func=run_resend)
+    lab = actions.add_parser(
+        "lab", help="for the demo: a local Kannel with its test SMSC and the worker; the "
+        "receipts the calls write are printed here, nothing leaves the machine",
+        description="Starts bearerbox, smsbox and Kannel's test SMSC (fakesmsc, Debian "
+        "kannel-extras) on free loopback ports, delivers the outbox through them and prints "
+        "each SMS the SMSC is handed (number and text: demo data). Ctrl-C stops it all.")
+    lab.add_argument("--folder", metavar="DIR",
+                     help="Kannel's config, store and logs (default <data dir>/kannel-lab)")
+    lab.set_defaults(func=run_lab)
 
 
 def open_outbox(args: argparse.Namespace) -> Registry:
@@ -68,18 +79,56 @@ def run_deliver(args: argparse.Namespace) -> int:
             tally = worker.drain()
             print(f"sent {tally.sent}, to retry {tally.retried}, dead {tally.dead}")
             return 0
-        stop = threading.Event()
-
-        def stopping(signum: int, _frame: FrameType | None) -> None:
-            log.info("SMS worker: %s, stopping after the message in hand",
-                     signal.Signals(signum).name)
-            stop.set()
-
-        signal.signal(signal.SIGTERM, stopping)
-        signal.signal(signal.SIGINT, stopping)
+        stop = stopped_by_signals()
         log.info("SMS worker: delivering through %s as %s, looking every %g s", config.url,
                  config.username, args.interval)
         worker.run(stop, args.interval)
+    return 0
+
+
+def stopped_by_signals() -> threading.Event:
+    """An event set by SIGTERM or Ctrl-C: the worker stops after the message in hand."""
+    stop = threading.Event()
+
+    def stopping(signum: int, _frame: FrameType | None) -> None:
+        log.info("SMS worker: %s, stopping after the message in hand",
+                 signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGINT, stopping)
+    return stop
+
+
+def run_lab(args: argparse.Namespace) -> int:
+    """The demo's SMS: the real worker through a real Kannel to its test SMSC, whose log is
+    read back and printed (ivr.testing.kannel)."""
+    from ivr.cli import UsageError
+    from ivr.config import data_dir
+    from ivr.registry.msisdn import national
+    from ivr.sms.kannel import Kannel, settings
+    from ivr.sms.worker import Worker
+    from ivr.testing.kannel import KannelLab, missing
+
+    why = missing()
+    if why is not None:
+        raise UsageError(f"the SMS lab needs Kannel: {why}")
+    folder = Path(args.folder) if args.folder else data_dir() / "kannel-lab"
+    stop = stopped_by_signals()
+    with KannelLab(folder) as kannel, open_outbox(args) as registry:
+        os.environ.update(kannel.settings_env())
+        worker = Worker(registry.store, Kannel(settings()))
+        sending = threading.Thread(target=worker.run, args=(stop, 0.5), name="sms-worker")
+        sending.start()
+        print(f"SMS lab: Kannel's test SMSC takes the receipts ({folder}); each is printed "
+              "here", flush=True)
+        shown = 0
+        while not stop.wait(0.5):
+            got = kannel.delivered()
+            for sms in got[shown:]:
+                print(f"SMS to {national(sms.to)}: {sms.text}", flush=True)
+            shown = len(got)
+        sending.join()
     return 0
 
 

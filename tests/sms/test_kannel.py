@@ -16,9 +16,10 @@ from ivr.registry import outbox
 from ivr.registry.msisdn import normalize
 from ivr.sms.kannel import Kannel, KannelSettings, Verdict
 from ivr.sms.worker import Policy, Worker
-from ivr.testing.kannel import SENDER, USERNAME, KannelLab
+from ivr.testing.kannel import SENDER, USERNAME, KannelLab, missing
 from tests.registry.cast import BUYER, CODE, PHONE, SELLER, populate
 from tests.registry.support import transfer_direct
+from tests.sms.conftest import cannot_run
 
 pytestmark = pytest.mark.kannel
 
@@ -156,3 +157,33 @@ def test_doctor_checks_kannel_when_sms_is_configured(kannel, registry, monkeypat
     kannel.stop()
     down = check_kannel(url)
     assert down.status == FAIL and "not reachable" in down.problem
+
+
+def test_the_demo_s_sms_lab_prints_each_receipt_the_smsc_got(registry, tmp_path):
+    """`hamta-ivr sms lab` (what ./setup.sh demo runs beside the IVR): its own Kannel, the real
+    worker, and each SMS printed as the test SMSC got it; Ctrl-C stops the three Kannel boxes."""
+    why = missing()
+    if why:
+        cannot_run(why)
+    transfer_direct(registry, SELLER, PHONE, CODE, BUYER)
+    env = {**os.environ, "HAMTA_DB_URL": str(registry.store.engine.url),
+           "HAMTA_DATA_DIR": str(tmp_path), "HAMTA_CONFIG": ""}
+    lab = subprocess.Popen([sys.executable, "-m", "ivr", "sms", "lab"], env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert lab.stdout is not None
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while sum(line.startswith("SMS to ") for line in lines) < 2:
+            assert time.monotonic() < deadline, "".join(lines)
+            lines.append(lab.stdout.readline())
+    finally:
+        lab.send_signal(2)
+        rest, _ = lab.communicate(timeout=30)
+    assert lab.returncode == 0, rest
+    sms = {line.split(":")[0]: line for line in lines if line.startswith("SMS to ")}
+    assert set(sms) == {f"SMS to {SELLER}", f"SMS to {BUYER}"}
+    assert PHONE.translate(PERSIAN) in sms[f"SMS to {SELLER}"]
+    assert "kannel-lab" in "".join(lines)  # where its config and logs are
+    assert subprocess.run(["pgrep", "-f", str(tmp_path / "kannel-lab")],
+                          capture_output=True).returncode == 1  # no Kannel box left running
