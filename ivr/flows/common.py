@@ -156,15 +156,17 @@ async def sign_in(call: Call, registry: AsyncRegistry, msisdn: str) -> Owner | O
     return Outcome(End.NO_PASSWORD)
 
 
-async def open_kartabl(call: Call, registry: AsyncRegistry) -> Owner | Outcome:
-    """Seed steps 2-4: whose devices, the password, then the devices that number owns."""
+async def open_kartabl(call: Call, registry: AsyncRegistry, *, empty_ok: bool = False
+                       ) -> Owner | Outcome:
+    """Seed steps 2-4: whose devices, the password, then the devices that number owns (an empty
+    kartabl ends the operation unless `empty_ok`)."""
     msisdn = await whose_number(call)
     if isinstance(msisdn, Outcome):
         return msisdn
     owner = await sign_in(call, registry, msisdn)
     if isinstance(owner, Outcome):
         return owner
-    if not owner.devices:
+    if not owner.devices and not empty_ok:
         await call.play("no_devices")
         return Outcome(End.NO_DEVICES)
     return owner

@@ -21,11 +21,10 @@ from ivr.flows.common import (
     MOBILE_GROUPS,
     REFERENCE_GROUPS,
     confirm,
+    open_kartabl,
     origin_of,
     read_back,
     refuse,
-    sign_in,
-    whose_number,
 )
 from ivr.flows.outcome import COMPLETED, End, Outcome
 from ivr.registry.aio import AsyncRegistry
@@ -34,10 +33,7 @@ from ivr.registry.types import Change, Owner, Refusal, ReturnCase
 
 
 async def return_device(call: Call, registry: AsyncRegistry) -> Outcome:
-    msisdn = await whose_number(call)
-    if isinstance(msisdn, Outcome):
-        return msisdn
-    owner = await sign_in(call, registry, msisdn)
+    owner = await open_kartabl(call, registry, empty_ok=True)
     if isinstance(owner, Outcome):
         return owner
     waiting = await registry.returns_waiting(owner.msisdn)
