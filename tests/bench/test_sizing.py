@@ -136,13 +136,13 @@ def _record(steps: list[tuple[float, float, bool]], **kw) -> object:
 
 
 def test_windows_and_the_callers_carried() -> None:
-    fast = [(t / 10, 0.001, False) for t in range(100)]  # 0-10 s: 1 ms steps
-    slow = [(10 + t / 10, 0.020, False) for t in range(100)]  # 10-20 s: 20 ms steps
+    fast = [(t / 30, 0.001, False) for t in range(300)]  # 0-10 s: 1 ms steps
+    slow = [(10 + t / 30, 0.020, False) for t in range(300)]  # 10-20 s: 20 ms steps
     hashed = [(5.0, 0.080, True)]
     run = _run([_record(fast + hashed), _record(slow)])
     rows = windows(run, 10.0, 20.0)
-    assert [(r["from_s"], r["steps"], r["hashing_steps"]) for r in rows] == [(0, 100, 1),
-                                                                             (10, 100, 0)]
+    assert [(r["from_s"], r["steps"], r["hashing_steps"]) for r in rows] == [(0, 300, 1),
+                                                                             (10, 300, 0)]
     assert rows[0]["step_p99_ms"] == 1.0 and rows[1]["step_p99_ms"] == 20.0
     assert rows[0]["hashing_p99_ms"] == 80.0  # apart: it does not raise the plain p99
     assert (rows[0]["in_progress"], rows[1]["in_progress"]) == (10, 30)
@@ -150,6 +150,7 @@ def test_windows_and_the_callers_carried() -> None:
     assert best is not None and best["in_progress"] == 10 and not best["capped"]
     assert carried(rows, 50.0)["in_progress"] == 30 and carried(rows, 50.0)["capped"]
     assert carried(rows[1:], 5.0) is None  # over the limit from the first window
+    assert carried(rows, 5.0, min_steps=301) is None  # too few steps to say
 
 
 def test_every_call_placed_is_counted_once() -> None:
