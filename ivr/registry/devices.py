@@ -50,7 +50,6 @@ from ivr.registry.types import (
     Reported,
 )
 
-REFERENCE_DIGITS = 10
 # the audit event of each kind of ownership move (a transfers row)
 MOVE_EVENTS = {"direct": "transfer", "activation": "activation", "return": "return"}
 
@@ -58,10 +57,6 @@ MOVE_EVENTS = {"direct": "transfer", "activation": "activation", "return": "retu
 def new_code() -> str:
     """A fresh activation code: 8 random digits from the OS CSPRNG."""
     return f"{secrets.randbelow(10**validate.CODE_LEN):0{validate.CODE_LEN}d}"
-
-
-def new_reference() -> str:
-    return f"{secrets.randbelow(10**REFERENCE_DIGITS):0{REFERENCE_DIGITS}d}"
 
 
 def precheck(row: Row[Any] | None, *, owner: str | None = None, buyer: str | None = None,
@@ -320,7 +315,7 @@ class Devices:
         ).rowcount
         if done != 1:
             raise Abort(Change(refusal=Refusal.CHANGED, device=as_device(row, now)))
-        reference = self._unused_reference(conn)
+        reference = self.store.unused_number(conn, transfers.c.reference)
         conn.execute(insert(transfers).values(
             reference=reference, device_id=row.id, imei=row.imei, from_msisdn=row.owner,
             to_msisdn=to, kind=kind, gateway=gateway, at=now,
@@ -329,16 +324,6 @@ class Devices:
                          gateway=gateway, at=now, origin=origin,
                          detail=f"{row.owner or 'no owner'} -> {to}, reference {reference}")
         return reference
-
-    @staticmethod
-    def _unused_reference(conn: Connection) -> str:
-        """A random reference not yet used (a parallel duplicate trips the unique constraint,
-        and Store.write retries)."""
-        while True:
-            reference = new_reference()
-            taken = conn.execute(select(transfers.c.id).where(transfers.c.reference == reference))
-            if taken.first() is None:
-                return reference
 
     # --- the owner's codes ----------------------------------------------------------------------
     def generate_code(self, owner: Owner, device: Device, *, origin: Origin = ADMIN,

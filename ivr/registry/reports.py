@@ -12,20 +12,14 @@ in the same transaction (ivr.registry.outbox).
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, insert, select, update
 
-from ivr.registry import outbox, validate
+from ivr.registry import outbox
 from ivr.registry.store import GATEWAY_IVR, Abort, Store, as_device
 from ivr.registry.tables import devices, reports
 from ivr.registry.types import ADMIN, Change, Device, Origin, Owner, Refusal, Reported
-
-
-def new_case_number() -> str:
-    """A random case number, as long as a transfer's reference (and said in the same groups)."""
-    return f"{secrets.randbelow(10**validate.REFERENCE_LEN):0{validate.REFERENCE_LEN}d}"
 
 
 def refused(store: Store, conn: Connection, op: str, refusal: Refusal, *, imei: str,
@@ -56,7 +50,7 @@ class Reports:
                 return self._refused(conn, Refusal.REPORTED, owner, imei, row, "report",
                                      origin, gateway)
             self._set(conn, row, device.version, kind.value)
-            case = self._unused_case(conn)
+            case = store.unused_number(conn, reports.c.case_number)
             conn.execute(insert(reports).values(
                 case_number=case, device_id=row.id, imei=imei, kind=kind.value,
                 msisdn=owner.msisdn, at=now))
@@ -133,13 +127,3 @@ class Reports:
             .values(reported=reported, version=devices.c.version + 1)).rowcount
         if done != 1:
             raise Abort(Change(refusal=Refusal.CHANGED))
-
-    @staticmethod
-    def _unused_case(conn: Connection) -> str:
-        """A random case number not yet used (a parallel duplicate trips the unique constraint,
-        and Store.write retries)."""
-        while True:
-            case = new_case_number()
-            if conn.execute(select(reports.c.id).where(reports.c.case_number == case)).first() \
-                    is None:
-                return case

@@ -10,12 +10,13 @@ no module hashes or verifies a secret while a transaction is open (see ivr.regis
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, func, insert, select
+from sqlalchemy import Column, Connection, Engine, Row, func, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ivr.registry.db import WRITE
@@ -23,6 +24,7 @@ from ivr.registry.hashing import SecretHasher
 from ivr.registry.lockout import live_lock
 from ivr.registry.tables import audit_log, devices, subscribers
 from ivr.registry.types import ADMIN, Device, ImeiStatus, Origin, Reported
+from ivr.registry.validate import REFERENCE_LEN
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ GATEWAY_IVR = "ivr"
 GATEWAY_ADMIN = "admin"  # the CLI, standing in for the web portal
 WRITE_RETRIES = 5
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock (PostgreSQL)
+# unique random numbers (Store.unused_number): a parallel duplicate is retried, not an error
+RANDOM_NUMBER_COLUMNS = ("reference", "case_number")
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
@@ -108,6 +112,16 @@ class Store:
             query = query.where(subject.not_in(excluded))
         return int(conn.execute(query).scalar_one())
 
+    @staticmethod
+    def unused_number(conn: Connection, column: Column[str]) -> str:
+        """A random REFERENCE_LEN-digit number (OS CSPRNG) not yet in the unique `column`: a
+        transfer's reference, a report's case number. A parallel duplicate trips the unique
+        constraint and `write` retries (RANDOM_NUMBER_COLUMNS)."""
+        while True:
+            number = f"{secrets.randbelow(10**REFERENCE_LEN):0{REFERENCE_LEN}d}"
+            if conn.execute(select(column).where(column == number)).first() is None:
+                return number
+
     # --- shared rows ----------------------------------------------------------------------------
     @staticmethod
     def subscriber(conn: Connection, msisdn: str, *, lock: bool = False) -> Row[Any] | None:
@@ -174,4 +188,5 @@ def _retryable(exc: DBAPIError) -> bool:
     state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     if state in RETRYABLE_SQLSTATES:
         return True
-    return isinstance(exc, IntegrityError) and "reference" in str(exc.orig)
+    return isinstance(exc, IntegrityError) and any(
+        name in str(exc.orig) for name in RANDOM_NUMBER_COLUMNS)

@@ -224,3 +224,22 @@ def test_two_confirmations_racing_move_the_device_once(reg, registry_factory):
     assert sorted(o.refusal.value if o.refusal else "ok" for o in outcomes) == ["changed", "ok"]
     assert [t.kind for t in reg.portal.transfers(imei=PHONE)] == ["direct", "return"]
     assert len(messages(reg, "sms_return_done_previous")) == 1
+
+
+def test_a_case_number_taken_meanwhile_by_another_call_is_retried_not_an_error(reg,
+                                                                               monkeypatch):
+    """Two reports drawing one random case number at once: the second insert trips the unique
+    constraint, and the write is retried with a fresh number (as a transfer's reference is)."""
+    taken = reg.reports.report(owner(SELLER), phone_of(reg, SELLER), Reported.LOST)
+    assert taken.ok
+    reg.reports.withdraw(owner(SELLER), phone_of(reg, SELLER))
+    store = type(reg.store)
+    real = store.unused_number
+    draws = iter([taken.reference])  # first: the number the other call just committed
+
+    def racing(conn, column):
+        return next(draws, None) or real(conn, column)
+
+    monkeypatch.setattr(store, "unused_number", staticmethod(racing))
+    again = reg.reports.report(owner(SELLER), phone_of(reg, SELLER), Reported.STOLEN)
+    assert again.ok and again.reference != taken.reference
