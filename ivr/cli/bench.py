@@ -77,14 +77,8 @@ def run_sizing(args: argparse.Namespace) -> int:
             raise UsageError("--rate takes calls per second between 0 and 1000, e.g. 40")
         plan = replace(plan, rate_to=args.rate)
     plan = replace(plan, pg_url=args.pg or os.environ.get("HAMTA_TEST_PG_URL") or None)
-    report = run_sizing(plan, args.workdir, lambda line: print(line, file=sys.stderr,
-                                                               flush=True))
-    print(render_sizing(report))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
-        print(f"\n(report written to {args.out})")
-    return 0
+    report = run_sizing(plan, args.workdir, _echo)
+    return _print_and_save(render_sizing(report), report, args.out)
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -110,14 +104,19 @@ def run_bench(args: argparse.Namespace) -> int:
     plan = replace(plan, pg_url=args.pg or os.environ.get("HAMTA_TEST_PG_URL") or None)
     if args.no_e2e:
         plan = replace(plan, e2e_calls=0)
+    report = run_bench(plan, args.workdir, _echo)
+    return _print_and_save(render(report), report, args.out)
 
-    def echo(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
 
-    report = run_bench(plan, args.workdir, echo)
-    print(render(report))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
-        print(f"\n(report written to {args.out})")
+def _echo(line: str) -> None:
+    """Progress, on stderr: stdout is the tables."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _print_and_save(tables: str, report: dict[str, Any], out: Path | None) -> int:
+    print(tables)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
+        print(f"\n(report written to {out})")
     return 0
