@@ -114,21 +114,33 @@ def run_lab(args: argparse.Namespace) -> int:
     if why is not None:
         raise UsageError(f"the SMS lab needs Kannel: {why}")
     folder = Path(args.folder) if args.folder else data_dir() / "kannel-lab"
+    kannel: KannelLab | None = None
+    try:
+        kannel = KannelLab(folder)
+        kannel.start()
+    except (OSError, RuntimeError) as exc:
+        if kannel is not None:
+            kannel.stop()  # a box that did start
+        raise UsageError(f"the SMS lab could not start Kannel in {folder} ({exc}); name a "
+                         "folder this user can write with --folder") from None
     stop = stopped_by_signals()
-    with KannelLab(folder) as kannel, open_outbox(args) as registry:
-        os.environ.update(kannel.settings_env())
-        worker = Worker(registry.store, Kannel(settings()))
-        sending = threading.Thread(target=worker.run, args=(stop, 0.5), name="sms-worker")
-        sending.start()
-        print(f"SMS lab: Kannel's test SMSC takes the receipts ({folder}); each is printed "
-              "here", flush=True)
-        shown = 0
-        while not stop.wait(0.5):
-            got = kannel.delivered()
-            for sms in got[shown:]:
-                print(f"SMS to {national(sms.to)}: {sms.text}", flush=True)
-            shown = len(got)
-        sending.join()
+    try:
+        with open_outbox(args) as registry:
+            os.environ.update(kannel.settings_env())
+            worker = Worker(registry.store, Kannel(settings()))
+            sending = threading.Thread(target=worker.run, args=(stop, 0.5), name="sms-worker")
+            sending.start()
+            print(f"SMS lab: Kannel's test SMSC takes the receipts ({folder}); each is printed "
+                  "here", flush=True)
+            shown = 0
+            while not stop.wait(0.5):
+                got = kannel.delivered()
+                for sms in got[shown:]:
+                    print(f"SMS to {national(sms.to)}: {sms.text}", flush=True)
+                shown = len(got)
+            sending.join()
+    finally:
+        kannel.stop()
     return 0
 
 

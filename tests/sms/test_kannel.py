@@ -187,3 +187,16 @@ def test_the_demo_s_sms_lab_prints_each_receipt_the_smsc_got(registry, tmp_path)
     assert "kannel-lab" in "".join(lines)  # where its config and logs are
     assert subprocess.run(["pgrep", "-f", str(tmp_path / "kannel-lab")],
                           capture_output=True).returncode == 1  # no Kannel box left running
+
+
+def test_the_sms_lab_in_a_folder_it_cannot_make_is_one_line(tmp_path):
+    why = missing()
+    if why:
+        cannot_run(why)
+    (tmp_path / "file").write_text("not a folder")
+    env = {**os.environ, "HAMTA_DATA_DIR": str(tmp_path), "HAMTA_CONFIG": ""}
+    lab = subprocess.run([sys.executable, "-m", "ivr", "sms", "lab", "--folder",
+                          str(tmp_path / "file" / "lab")], env=env, text=True,
+                         capture_output=True, timeout=60)
+    assert lab.returncode == 2
+    assert lab.stderr.count("\n") == 1 and "--folder" in lab.stderr, lab.stderr
