@@ -136,7 +136,8 @@ def subscriber_add(args: argparse.Namespace) -> int:
     from ivr.registry import validate
 
     number = _msisdn(args.msisdn)
-    pin = _checked("--password", validate.pin, args.password) if args.password else None
+    pin = (_checked("--password", lambda raw: validate.chosen_pin(raw, number), args.password)
+           if args.password else None)  # the portal refuses a common PIN here too
     nid = (_checked("--national-id", validate.national_id, args.national_id)
            if args.national_id else None)
     done = _run(args, lambda r: r.add_subscriber(number, password=pin, national_id=nid) or True)

@@ -55,11 +55,15 @@ class Portal:
         except IntegrityError as exc:  # added by someone else at the same moment
             raise AlreadyExists(f"{number} is already a subscriber") from exc
 
-    def set_password(self, msisdn: str, pin: str) -> None:
+    def set_password(self, msisdn: str, pin: str, *, allow_common_pin: bool = False) -> None:
         """Set (or replace) the kartabl password; also lifts a lock (the portal proved who it
-        is). Raises InvalidInput or NotFound."""
+        is). A PIN that is too easy to guess (validate.weak_pin_reason: the 100 most common,
+        one digit repeated, a run, the number's last digits) is refused before anything is
+        read or written. allow_common_pin=True skips that check: for the demo data and tests
+        only, never for a real subscriber. Raises InvalidInput or NotFound."""
         store, number = self.store, normalize(msisdn)
-        pin_hash = store.hasher.hash("pin", number, validate.pin(pin))
+        chosen = validate.pin(pin) if allow_common_pin else validate.chosen_pin(pin, number)
+        pin_hash = store.hasher.hash("pin", number, chosen)
         now = store.now()
 
         def work(conn: Connection) -> None:

@@ -3,6 +3,8 @@ activation code, a mobile number as keyed, national ID.
 
 - IMEI: exactly 15 digits with a valid Luhn check digit (python-stdnum), as the field does it.
 - PIN (kartabl password): 4 to 8 digits, because callers key it on a telephone keypad.
+  One the subscriber chooses (the portal's set-password) must also not be an easy guess
+  (weak_pin_reason: NIST SP 800-63B's blocklist of commonly used values).
 - Activation code: exactly 8 digits (the length the registry hands out).
 - Mobile number as a caller keys it: 11 digits, 09… (ivr.registry.msisdn accepts more spellings).
 - National ID (کد ملی): 10 digits with the Iranian check digit.
@@ -16,9 +18,11 @@ digits through).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import unicodedata
+from importlib import resources
 
 from stdnum import imei as stdnum_imei
 
@@ -31,6 +35,7 @@ MSISDN_LEN = 11  # 09xxxxxxxxx
 REFERENCE_LEN = 10  # a transfer's reference number, a lost/stolen report's case number
 NAME_MAX = 64  # devices.brand and devices.model
 STATUSES = ("registered", "unregistered", "blocked")
+COMMON_PINS_FILE = "common_pins.txt"  # in this package; its header names the source
 
 
 def is_imei(raw: str | None) -> bool:
@@ -62,6 +67,39 @@ def pin(raw: str) -> str:
     return raw
 
 
+@functools.cache
+def common_pins() -> frozenset[str]:
+    """The 100 most common four-digit PINs (ivr/registry/common_pins.txt)."""
+    text = resources.files("ivr.registry").joinpath(COMMON_PINS_FILE).read_text(encoding="utf-8")
+    lines = (line.strip() for line in text.splitlines())
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def weak_pin_reason(raw: str, msisdn: str | None = None) -> str | None:
+    """Why a well-formed PIN is too easy to guess to be chosen as a kartabl password, else None:
+    one of the 100 most common four-digit PINs; one digit repeated or a run up or down, at any
+    length (0000, 55555555, 123456, 9876, the rule of is_strong_code); or, given the kartabl's
+    mobile number (any spelling msisdn.normalize takes), the number's last digits (a cheap
+    check, and a guess a stranger who dialled the number tries early)."""
+    common = "this PIN is among the most common PINs"
+    if raw in common_pins():
+        return f"{common}: choose another"
+    if _run_or_repeat(raw):
+        return f"{common} (one digit repeated, or a run up or down): choose another"
+    if msisdn is not None and re.sub(r"[^0-9]", "", msisdn).endswith(raw):
+        return f"{common} (the last digits of the mobile number): choose another"
+    return None
+
+
+def chosen_pin(raw: str, msisdn: str | None = None) -> str:
+    """A kartabl password a subscriber chooses: pin(), and no weak_pin_reason (InvalidInput)."""
+    checked = pin(raw)
+    reason = weak_pin_reason(checked, msisdn)
+    if reason is not None:
+        raise InvalidInput(reason)
+    return checked
+
+
 def is_keyed_mobile(raw: str | None) -> bool:
     """A mobile number as keyed on a phone: 09 and nine more digits."""
     return isinstance(raw, str) and re.fullmatch(r"09[0-9]{9}", raw) is not None
@@ -82,8 +120,13 @@ def is_strong_code(raw: str | None) -> bool:
     if not is_code(raw):
         return False
     assert raw is not None
-    steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(raw)}
-    return steps not in ({0}, {1}, {9})
+    return not _run_or_repeat(raw)
+
+
+def _run_or_repeat(digits: str) -> bool:
+    """One digit repeated, or each digit one up (or one down) from the last, wrapping 9 -> 0."""
+    steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(digits)}
+    return steps in ({0}, {1}, {9})
 
 
 def code(raw: str) -> str:

@@ -39,7 +39,7 @@ def as_json(capsys, *argv: str):
 
 def test_upgrade_and_seed_the_default_database(capsys, tmp_path):
     code, out, _ = run(capsys, "db", "upgrade")
-    assert code == 0 and "revision 0004" in out
+    assert code == 0 and "revision 0005" in out
     assert (tmp_path / "data" / "registry.db").exists()
     assert run(capsys, "db", "seed-demo")[0] == 0
     code, out, _ = run(capsys, "db", "seed-demo")
@@ -70,12 +70,12 @@ def test_subscriber_commands(capsys, db_url):
     assert as_json(capsys, *db, "subscriber", "show", "989122222222")["has_password"] is False
     code, _, err = run(capsys, *db, "subscriber", "add", "09121111111")
     assert code == 1 and "already" in err
-    assert run(capsys, *db, "subscriber", "set-password", "09122222222", "2468")[0] == 0
+    assert run(capsys, *db, "subscriber", "set-password", "09122222222", "2479")[0] == 0
     code, out, _ = run(capsys, *db, "subscriber", "show", "09122222222")
     assert code == 0 and "has_password" in out and "True" in out
     code, _, err = run(capsys, *db, "subscriber", "show", "09123333333")
     assert code == 1 and "not in the registry" in err
-    code, _, err = run(capsys, *db, "subscriber", "set-password", "09123333333", "2468")
+    code, _, err = run(capsys, *db, "subscriber", "set-password", "09123333333", "2479")
     assert code == 1 and "subscriber add" in err
 
 

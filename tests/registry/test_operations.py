@@ -78,12 +78,12 @@ def test_bad_subscriber_input_is_refused(registry, kwargs, error):
 
 def test_set_password_needs_a_known_subscriber_and_a_valid_pin(reg):
     with pytest.raises(NotFound):
-        reg.portal.set_password(STRANGER, "1234")
+        reg.portal.set_password(STRANGER, "7391")
     with pytest.raises(InvalidInput):
         reg.portal.set_password(NO_PIN, "12")
-    reg.portal.set_password(NO_PIN, "87654321")
+    reg.portal.set_password(NO_PIN, "73916482")
     assert reg.portal.subscriber_info(NO_PIN).has_password
-    assert reg.kartabl.sign_in(NO_PIN, "87654321").status is PasswordStatus.OK
+    assert reg.kartabl.sign_in(NO_PIN, "73916482").status is PasswordStatus.OK
 
 
 def test_device_info_and_bad_device_input(reg):
