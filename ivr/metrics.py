@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -52,12 +53,11 @@ METRICS_ENV = "HAMTA_METRICS"
 disable_created_metrics()  # no `_created` series beside every counter: half the lines to scrape
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-# The outcome label: the call log outcome's first part (`transfer:completed` -> transfer); any
-# other value is counted as `other`, so a bug can never grow the label set.
-OUTCOMES = frozenset({
-    "inquiry", "activate", "transfer", "activation_code", "my_devices", "change_code",
-    "hung_up", "timed_out", "gave_up", "error", "busy", "interrupted",
-})
+# The outcome label: the call log outcome's first part (`transfer:completed` -> transfer): an
+# operation of the menu (`outcomes()`) or one of these ends of a call; any other value is counted
+# as `other`, so a bug can never grow the label set.
+CALL_ENDS = frozenset({"hung_up", "timed_out", "gave_up", "error", "busy", "interrupted"})
+OTHER = "other"
 
 CALLS_IN_PROGRESS = Gauge("hamta_calls_in_progress", "Calls being handled now",
                           registry=REGISTRY)
@@ -82,19 +82,34 @@ PROMPTS_MISSING = Counter("hamta_prompts_missing", "Prompts Asterisk could not p
 
 STEP_PLAIN = STEP_SECONDS.labels("plain")
 STEP_HASHING = STEP_SECONDS.labels("hashing")
-_CALLS = {outcome: CALLS.labels(outcome) for outcome in (*OUTCOMES, "other")}
 for _secret in ("pin", "code"):
     LOCKOUTS.labels(_secret)
+
+
+def outcomes() -> frozenset[str]:
+    """The outcome labels but `other`: the operations the menu offers (the menu's own
+    ivr.flows.session.OPERATION_NAMES, imported only when asked: the flows import this module
+    through the registry) and CALL_ENDS."""
+    from ivr.flows.session import OPERATION_NAMES
+
+    return frozenset(OPERATION_NAMES) | CALL_ENDS
+
+
+@functools.cache
+def _calls() -> dict[str, Counter]:
+    """hamta_calls_total by label, every series made at once (a dashboard sees 0, not nothing):
+    when the metrics endpoint starts, else at the first call's end."""
+    return {outcome: CALLS.labels(outcome) for outcome in (*outcomes(), OTHER)}
 
 
 def outcome_label(outcome: object) -> str:
     """The label of a call-log outcome: its first part, from a bounded set."""
     first = str(outcome).partition(":")[0]
-    return first if first in OUTCOMES else "other"
+    return first if first in _calls() and first != OTHER else OTHER
 
 
 def call_ended(outcome: object) -> None:
-    _CALLS[outcome_label(outcome)].inc()
+    _calls()[outcome_label(outcome)].inc()
 
 
 def value(name: str, labels: dict[str, str] | None = None) -> float:
@@ -143,6 +158,10 @@ def step(seconds: float) -> None:
 
 # --- the endpoint --------------------------------------------------------------------------------
 Readiness = Callable[[], Awaitable[str | None]]  # None: ready; else the reason it is not
+
+
+class NotReady(Exception):
+    """Raised by a readiness check (the registry's ping): its text is the reason /readyz gives."""
 REQUEST_TIMEOUT = 5.0
 MAX_REQUEST_BYTES = 8192
 
@@ -173,6 +192,7 @@ class MetricsServer:
         self.server: asyncio.Server | None = None
 
     async def start(self) -> None:
+        _calls()  # every outcome a series from the first scrape
         self.server = await asyncio.start_server(self._serve, self.host, self.wanted_port)
         log.info("metrics on http://%s:%d/metrics (health: /healthz, /readyz)", self.host,
                  self.port)

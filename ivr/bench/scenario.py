@@ -161,7 +161,7 @@ def postgres_db(server_url: str, folder: Path) -> BenchDb:
 
     base = make_url(server_url).set(drivername="postgresql+psycopg")
     name = f"hamta_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", hide_parameters=True)
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -178,7 +178,7 @@ def drop_postgres(db: BenchDb) -> None:
         return
     from sqlalchemy import create_engine, text
 
-    admin = create_engine(db.drop[0], isolation_level="AUTOCOMMIT")
+    admin = create_engine(db.drop[0], isolation_level="AUTOCOMMIT", hide_parameters=True)
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{db.drop[1]}" WITH (FORCE)'))

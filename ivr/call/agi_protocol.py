@@ -271,3 +271,25 @@ def parse_environment_line(text: str) -> tuple[str, str] | None:
     """`agi_channel: PJSIP/x` -> ("agi_channel", "PJSIP/x"); None for a line without `: `."""
     key, sep, value = text.rstrip("\r\n").partition(": ")
     return (key, value) if sep else None
+
+
+# --- text from the peer, as a log or a terminal may show it --------------------------------------
+# C0 controls, DEL, C1 controls (U+0085 NEL and U+009B CSI among them), the Unicode line and
+# paragraph separators, and the bidi marks, embeddings, overrides and isolates (U+061C, U+200E,
+# U+200F, U+202A-U+202E, U+2066-U+2069). Not the zero-width non-joiner Persian text uses.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_NAMED = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match[0]
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def printable(text: str) -> str:
+    """Text from outside (the AGI peer, an old call-log row) safe to log or print: every control
+    and bidi character written as a Python escape (`\\r`, `\\x1b`, `\\u202e`), so a value can
+    neither start a forged log line nor move, colour or reverse a terminal's text. Backslashes
+    are left alone: escaping twice changes nothing."""
+    return _UNPRINTABLE.sub(_escape, text) if _UNPRINTABLE.search(text) else text

@@ -13,11 +13,16 @@ check is a small function answering ok (with what it found) or a problem and its
     ami        AMI answers with the configured credentials and 7777@hamta-ivr is loaded
                (ShowDialPlan), its AGI pointing at this server's port
     fastagi    the FastAGI port accepts a connection (closed at once: serve logs a port probe)
-    metrics    /healthz and /readyz answer (skipped with --metrics off / HAMTA_METRICS=off)
+    metrics    /healthz and /readyz answer, at the address serve is configured with (serve's
+               own reading of --metrics/HAMTA_METRICS/`metrics`), for each of its --processes
+               (skipped with --metrics off / HAMTA_METRICS=off)
     kannel     when SMS is configured (kannel_url): its settings, and smsbox's sendsms
                accepting them (nothing sent); the outbox's dead and overdue receipts
 
-A check whose prerequisite failed is shown as skipped. Nothing secret is printed.
+A check whose prerequisite failed is shown as skipped. A check that passed with something to fix
+is a warning (exit 0): the registry's SQLite files, the pepper file or the Kannel password file
+readable by their group or by everyone (one line: the files and `chmod 600 …`). Nothing secret
+is printed.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from pathlib import Path
 from ivr.config import AgiAddress, ConfigError
 
 TIMEOUT = 3.0
-OK, FAIL, SKIP = "ok", "fail", "skip"
+OK, FAIL, SKIP, WARN = "ok", "fail", "skip", "warn"
 ROUTE_EXTENSION, ROUTE_CONTEXT = "7777", "hamta-ivr"
 ASTERISK_USER = "asterisk"
 _AGI_URL = re.compile(r"agi://\[?(?P<host>[^/\]]*?)\]?(?::(?P<port>[0-9]+))?/")
@@ -68,6 +73,75 @@ def fail(name: str, problem: str, fix: str) -> Result:
 
 def skip(name: str, why: str) -> Result:
     return Result(name, SKIP, detail=why)
+
+
+# --- files only their owner may read ------------------------------------------------------------
+def exposed(paths: Iterable[Path]) -> tuple[str, str] | None:
+    """(problem, fix) when any of `paths` (those that exist) can be read by its group or by
+    everyone, else None. These files hold secrets or the registry: serve's user needs them,
+    nobody else (Asterisk's user is in the service's group, to read the spool)."""
+    found: list[tuple[Path, os.stat_result]] = []
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if st.st_mode & 0o044:
+            found.append((path, st))
+    if not found:
+        return None
+    said = ", ".join(f"{path} ({oct(stat.S_IMODE(st.st_mode))[2:].zfill(4)}, "
+                     f"{'everyone' if st.st_mode & 0o004 else f'group {_group_name(st.st_gid)}'})"
+                     for path, st in found)
+    names = " ".join(str(path) for path, _ in found)
+    me = os.geteuid()
+    theirs = [p for p, st in found if st.st_uid != me and not (me == 0 and st.st_uid != 0)]
+    chown = ""
+    if theirs:  # chmod 600 alone would lock serve's user out of a file it reads by its group
+        who = _user_name(me) if me != 0 else "<serve's user>"
+        chown = f"chown {who} {' '.join(map(str, theirs))} && "
+    return f"readable by others than its owner: {said}", f"{chown}chmod 600 {names}"
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def warned(result: Result, paths: Iterable[Path]) -> Result:
+    """`result`, a warning instead when it passed and any of `paths` is `exposed`."""
+    if result.status != OK:
+        return result
+    found = exposed(paths)
+    if found is None:
+        return result
+    return replace(result, status=WARN, problem=found[0], fix=found[1])
+
+
+def sqlite_files(url: str) -> list[Path]:
+    """The registry's SQLite files (database, -wal, -shm, -journal); none for PostgreSQL."""
+    from sqlalchemy import make_url
+
+    from ivr.registry.db import SQLITE_SUFFIXES, sqlite_path
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return []
+    path = sqlite_path(parsed) if parsed.get_backend_name() == "sqlite" else None
+    return [] if path is None else [path.with_name(path.name + s) for s in SQLITE_SUFFIXES]
+
+
+def pepper_file() -> Path | None:
+    """The file the pepper is read from; None when HAMTA_PEPPER holds it."""
+    from ivr.config import default_pepper_file, setting
+
+    if os.environ.get("HAMTA_PEPPER"):
+        return None
+    named = setting("pepper_file")
+    return Path(named).expanduser() if named else default_pepper_file()
 
 
 # --- database and pepper -------------------------------------------------------------------------
@@ -106,7 +180,7 @@ def check_database(url: str) -> Result:
                     "password in HAMTA_DB_URL/--db, and that this user can read the file")
     finally:
         engine.dispose()
-    return ok(name, f"{shown} at revision {revision} (the latest)")
+    return warned(ok(name, f"{shown} at revision {revision} (the latest)"), sqlite_files(url))
 
 
 def check_pepper(url: str) -> Result:
@@ -124,8 +198,10 @@ def check_pepper(url: str) -> Result:
         finally:
             engine.dispose()
         if state.new:
-            return ok(name, "a new registry: no PIN or code hashed yet; serve records the "
-                      "pepper's fingerprint at its first start")
+            found = pepper_file()
+            return warned(ok(name, "a new registry: no PIN or code hashed yet; serve records "
+                             "the pepper's fingerprint at its first start"),
+                          [] if found is None else [found])
         Registry.open(url).close()
     except ConfigError as exc:
         return fail(name, str(exc), "restore the pepper this registry was made with "
@@ -133,7 +209,9 @@ def check_pepper(url: str) -> Result:
                     "directory) from its backup; never make a new one for an existing registry")
     from ivr.config import pepper_source
 
-    return ok(name, f"{pepper_source()} matches the registry")
+    found = pepper_file()
+    return warned(ok(name, f"{pepper_source()} matches the registry"),
+                  [] if found is None else [found])
 
 
 # --- prompts -------------------------------------------------------------------------------------
@@ -410,11 +488,30 @@ async def http_get(host: str, port: int, path: str, timeout: float = TIMEOUT
     return status, body.decode("utf-8", "replace").strip()
 
 
-async def check_metrics(address: tuple[str, int] | None, timeout: float = TIMEOUT) -> Result:
+async def check_metrics(address: tuple[str, int] | None, timeout: float = TIMEOUT,
+                        processes: int = 1) -> Result:
+    """Every serve process's endpoint: process i (of --processes) serves on the port + i - 1."""
     name = "metrics"
     if address is None:
         return skip(name, "the metrics endpoint is off (HAMTA_METRICS=off)")
     host, port = address
+    results = await asyncio.gather(*(_check_endpoint(host, port + index, timeout)
+                                     for index in range(processes)))
+    for index, result in enumerate(results, 1):
+        if not result.ok:
+            if processes > 1:
+                result = replace(result, problem=f"process {index} of {processes}: "
+                                 f"{result.problem}")
+            return result
+    if processes == 1:
+        return results[0]
+    shown = "127.0.0.1" if _wildcard(host) else host
+    return ok(name, f"http://{shown}:{port}-{port + processes - 1} (the {processes} processes): "
+              "healthy and ready")
+
+
+async def _check_endpoint(host: str, port: int, timeout: float) -> Result:
+    name = "metrics"
     host = "127.0.0.1" if _wildcard(host) else host
     where = f"http://{host}:{port}"
     try:
@@ -444,15 +541,17 @@ class Setup:
     spool: Path
     agi: AgiAddress
     ami: object  # AsteriskConfig, or the ConfigError that loading it raised
-    metrics: tuple[str, int] | None
+    metrics: tuple[str, int] | None  # process 1's; process i's is on the port + i - 1
     asterisk: Identity | None = None
     timeout: float = TIMEOUT
+    processes: int = 1  # serve's --processes
 
     @classmethod
     def from_environment(cls, args: argparse.Namespace) -> Setup:
-        from ivr.cli.serve import metrics_setting
+        """Serve's settings, read by serve's own functions (the metrics address and the
+        processes: ivr.cli.serve), so doctor looks where serve listens."""
+        from ivr.cli.serve import checked_processes, metrics_address
         from ivr.config import agi_address, data_dir_path, db_url, setting
-        from ivr.metrics import METRICS_ENV, parse_address
         from ivr.prompts.layout import sounds_dir
 
         spool = setting("spool_dir")
@@ -460,18 +559,15 @@ class Setup:
             ami: object = ami_settings()
         except ConfigError as exc:
             ami = exc
-        raw = getattr(args, "metrics", None) or metrics_setting()
-        try:
-            metrics = parse_address(raw)
-        except ValueError as exc:
-            raise ConfigError(f"--metrics/{METRICS_ENV}: {exc}") from None
+        metrics = metrics_address(args)
         return cls(
             db=db_url(getattr(args, "db", None)),
             sounds=Path(sounds_dir()).resolve(),
             spool=Path(spool).expanduser().resolve() if spool else data_dir_path() / "spool",
             agi=agi_address(getattr(args, "host", None), getattr(args, "port", None)),
             ami=ami, metrics=metrics, asterisk=asterisk_identity(),
-            timeout=getattr(args, "timeout", TIMEOUT) or TIMEOUT)
+            timeout=getattr(args, "timeout", TIMEOUT) or TIMEOUT,
+            processes=checked_processes(args))
 
 
 async def run_checks(setup: Setup) -> list[Result]:
@@ -485,7 +581,7 @@ async def run_checks(setup: Setup) -> list[Result]:
     results += await asyncio.gather(
         check_ami(setup.ami, setup.agi, setup.timeout),
         check_fastagi(setup.agi, setup.timeout),
-        check_metrics(setup.metrics, setup.timeout))
+        check_metrics(setup.metrics, setup.timeout, setup.processes))
     results.append(check_kannel(setup.db if results[0].ok else None, setup.timeout))
     return results
 
@@ -493,11 +589,14 @@ async def run_checks(setup: Setup) -> list[Result]:
 def check_kannel(url: str | None, timeout: float = TIMEOUT) -> Result:
     """SMS receipts: skipped while kannel_url is unset; else the settings, Kannel answering
     them, and receipts dead or waiting longer than 10 minutes in the outbox."""
+    from ivr.config import setting
     from ivr.sms import kannel
 
     if not kannel.configured():
         return skip("kannel", "SMS is not configured (kannel_url unset): receipts wait in the "
                     "outbox")
+    named = None if os.environ.get(kannel.PASSWORD_ENV) else setting("kannel_password_file")
+    secret = [Path(named).expanduser()] if named else []
     try:
         config = kannel.settings()
     except ConfigError as exc:
@@ -508,25 +607,29 @@ def check_kannel(url: str | None, timeout: float = TIMEOUT) -> Result:
                     "start Kannel (bearerbox and smsbox) and check kannel_url, kannel_username "
                     "and the password against the sendsms-user group of kannel.conf")
     if url is None:
-        return ok("kannel", f"{config.url} accepts {config.username}")
+        return warned(ok("kannel", f"{config.url} accepts {config.username}"), secret)
     from ivr.registry.outbox import backlog
 
     try:
         dead, late = backlog(url)
     except Exception as exc:  # the database check already said what is wrong
-        return ok("kannel", f"{config.url} accepts {config.username} (outbox unread: "
-                  f"{type(exc).__name__})")
+        return warned(ok("kannel", f"{config.url} accepts {config.username} (outbox unread: "
+                         f"{type(exc).__name__})"), secret)
     if dead or late:
         return fail("kannel", f"{dead} receipt(s) dead, {late} waiting over 10 minutes",
                     "is `hamta-ivr sms deliver` (hamta-ivr-sms.service) running? "
                     "`hamta-ivr sms list --state dead` shows why; `hamta-ivr sms resend ID`")
-    return ok("kannel", f"{config.url} accepts {config.username}; no receipt dead or late")
+    return warned(ok("kannel", f"{config.url} accepts {config.username}; no receipt dead or "
+                     "late"), secret)
 
 
 def render(results: Iterable[Result]) -> str:
     lines = []
     for r in results:
-        mark = {OK: "ok  ", FAIL: "FAIL", SKIP: "skip"}[r.status]
+        mark = {OK: "ok  ", FAIL: "FAIL", SKIP: "skip", WARN: "WARN"}[r.status]
+        if r.status == WARN:  # one line: what and the fix
+            lines.append(f"{mark}  {r.name:<9} {r.problem}; fix: {r.fix}")
+            continue
         lines.append(f"{mark}  {r.name:<9} {r.problem or r.detail}")
         if r.fix:
             lines.append(f"      {'':<9} fix: {r.fix}")
@@ -560,6 +663,8 @@ def run_doctor(args: argparse.Namespace, out: Callable[[str], object] = print) -
     else:
         out(render(results))
         failed = sum(not r.ok for r in results)
-        out("doctor: all checks passed" if healthy else f"doctor: {failed} check(s) failed")
+        warnings = sum(r.status == WARN for r in results)
+        out(("doctor: all checks passed" if healthy else f"doctor: {failed} check(s) failed")
+            + (f" ({warnings} warning(s))" if warnings else ""))
     sys.stdout.flush()
     return 0 if healthy else 1

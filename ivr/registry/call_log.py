@@ -5,9 +5,19 @@ starts again."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, TextClause, bindparam, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    TextClause,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from ivr.registry.msisdn import try_normalize
 from ivr.registry.store import Store, bounded
@@ -36,6 +46,13 @@ _ENDED = _typed("UPDATE calls SET path = :path, outcome = :outcome, ended = :end
                 "WHERE call_id = :call_id", "path", "ended")
 
 
+def _interrupt(conn: Connection, which: ColumnElement[bool], at: datetime) -> int:
+    """The calls `which` picks that are still "in progress", ended at `at` as `interrupted`;
+    how many."""
+    return int(conn.execute(update(calls).where(which, calls.c.ended.is_(None))
+                            .values(ended=at, outcome=INTERRUPTED)).rowcount)
+
+
 class CallLog:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -55,15 +72,23 @@ class CallLog:
         """Calls `server` left "in progress" (it crashed or was killed): ended now as
         `interrupted`. Run when the server starts; the number closed. Also proves the database
         takes writes before the first call arrives."""
+        return self.store.write(lambda conn: _interrupt(conn, calls.c.server == server, at))
+
+    def close_unended(self, ended: Mapping[str, datetime]) -> int:
+        """Calls whose end could not be written (the database failed then; the server kept
+        them: ivr.registry.aio), by call id: ended as `interrupted` at the time their end was
+        tried, in one transaction; the number closed. One whose end got written meanwhile is
+        left as it is."""
 
         def work(conn: Connection) -> int:
-            return int(conn.execute(
-                update(calls).where(calls.c.server == server, calls.c.ended.is_(None))
-                .values(ended=at, outcome=INTERRUPTED)).rowcount)
+            return sum(_interrupt(conn, calls.c.call_id == (bounded(call_id, 64) or ""), at)
+                       for call_id, at in ended.items())
 
         return self.store.write(work)
 
     def ended(self, call_id: str, path: list[str], outcome: str, at: datetime) -> None:
+        """The call's path and outcome. When the database cannot take it, AsyncRegistry keeps
+        the call id and closes the call later (`close_unended`)."""
         call_id = bounded(call_id, 64) or ""
 
         def work(conn: Connection) -> None:

@@ -79,7 +79,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         connect_args: dict[str, Any] = {"timeout": SQLITE_BUSY_TIMEOUT_S,
                                         "check_same_thread": False}
         engine = _create(parsed, connect_args=connect_args, **kwargs)
-        _sqlite_events(engine)
+        _sqlite_events(engine, None if parsed.query.get("mode") == "ro" else sqlite_path(parsed))
         return engine
     if backend != "postgresql":
         raise ConfigError(f"{SETTING} {_shown(parsed)}: the registry runs on SQLite or "
@@ -92,12 +92,35 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _create(parsed: URL, **kwargs: Any) -> Engine:
+    """The engine, with the SQL parameters of every statement kept out of its exceptions' text
+    and its log (they are the registry's numbers, IMEIs and references: logs never show one)."""
+    kwargs["hide_parameters"] = True  # whatever a caller asked for
     try:
-        return create_engine(parsed, **kwargs)
+        engine = create_engine(parsed, **kwargs)
     except (ArgumentError, ImportError) as exc:  # NoSuchModuleError is an ArgumentError
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f"{SETTING} {_shown(parsed)} cannot be used ({detail}); use "
                           f"{EXAMPLES}") from exc
+    event.listen(engine, "handle_error", _without_values)
+    return engine
+
+
+HIDDEN_DETAIL = "(hidden: it may quote the registry's values)"
+
+
+def _without_values(context: Any) -> None:
+    """PostgreSQL's error text quotes values in its DETAIL line (`Key (msisdn)=(+98…) already
+    exists`, `Failing row contains (…)`): hidden in the driver's exception and in SQLAlchemy's,
+    before either is raised or logged. The primary message (which names the constraint, as
+    Store's retry on a duplicate random number needs) is kept."""
+    orig = context.original_exception
+    diag = getattr(orig, "diag", None)
+    detail = getattr(diag, "message_detail", None) if diag is not None else None
+    if not detail:
+        return
+    for exc in (orig, context.sqlalchemy_exception):
+        if exc is not None and exc.args and isinstance(exc.args[0], str):
+            exc.args = (exc.args[0].replace(detail, HIDDEN_DETAIL), *exc.args[1:])
 
 
 def sqlite_path(parsed: URL) -> Path | None:
@@ -223,7 +246,36 @@ def explain(exc: BaseException, url: str | URL | None) -> ConfigError:
                        f"{detail}); check {SETTING} and that the database is the registry's")
 
 
-def _sqlite_events(engine: Engine) -> None:
+SQLITE_FILE_MODE = 0o600  # the registry's numbers and hashes: its owner (serve's user) only
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")  # the files SQLite keeps of one database
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file `path`, empty, mode 0600 whatever the umask, unless it exists.
+    SQLite would create it with 0644 & ~umask; the -wal, -shm and -journal files it makes
+    later take their database file's mode (and, for root, its owner), so they are 0600 too."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                     SQLITE_FILE_MODE)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # SQLite's own open says what is wrong (explain())
+    try:
+        os.fchmod(fd, SQLITE_FILE_MODE)
+    finally:
+        os.close(fd)
+
+
+def _sqlite_events(engine: Engine, create: Path | None = None) -> None:
+    """`create`: the database file, made private (`_create_private`) before the first
+    connection would create it (None for a read-only URL: nothing is created)."""
+    if create is not None:
+        @event.listens_for(engine, "do_connect")
+        def private_file(*_: Any) -> None:
+            if not create.exists():
+                _create_private(create)
+
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves

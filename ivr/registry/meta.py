@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, exists, insert, or_, select
+from sqlalchemy import Connection, Engine, delete, exists, insert, or_, select
 
 from ivr.config import ConfigError, default_pepper_file
 from ivr.registry.db import WRITE
@@ -101,3 +102,16 @@ def check_pepper(engine: Engine, pepper: bytes, state: PepperState, source: str)
             "fingerprints): the fingerprint of the pepper from %s was recorded on trust; if right "
             "PINs are refused from now on, it is the wrong pepper: restore the one the registry "
             "was made with and delete the row %r of registry_meta", source, PEPPER_FINGERPRINT)
+
+
+HEARTBEAT_PREFIX = "heartbeat:"
+
+
+def heartbeat(conn: Connection) -> None:
+    """A write that proves the registry takes writes (ivr.registry.aio's readiness probe, while
+    writes fail): a row as long as the table allows, inserted then deleted in one committed
+    transaction. It needs room as a call's row does, so a full database or disk refuses it
+    (rewriting an existing row in place might still pass), and it leaves nothing behind."""
+    key = f"{HEARTBEAT_PREFIX}{secrets.token_hex(8)}"
+    conn.execute(insert(registry_meta).values(key=key, value="h" * 255))
+    conn.execute(delete(registry_meta).where(registry_meta.c.key == key))

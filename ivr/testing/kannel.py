@@ -107,6 +107,7 @@ class KannelLab:
                                          **self.ports))
         self.password_file = self.folder / "sendsms-password"
         self.password_file.write_text(self.password + "\n")
+        self.password_file.chmod(0o600)  # as doctor wants a password file: its owner's only
 
     @property
     def url(self) -> str:
