@@ -7,11 +7,16 @@ registry, its thread pools or the session flow on its own.
 
 from __future__ import annotations
 
+import logging
+
 from ivr.call.api import Call
 from ivr.config import db_url
 from ivr.flows.session import CallResult, handle_call
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.service import Registry
+from ivr.sms.kannel import code_sender
+
+log = logging.getLogger(__name__)
 
 
 class Ivr:
@@ -30,8 +35,17 @@ class Ivr:
     @classmethod
     def open(cls, db: str | None = None, *, workers: int | None = None,
              server: str | None = None) -> Ivr:
-        """The registry named by `db`, else HAMTA_DB_URL, else the data directory's SQLite."""
-        return cls(Registry.open(db_url(db)), workers=workers, server=server)
+        """The registry named by `db`, else HAMTA_DB_URL, else the data directory's SQLite;
+        SMS codes through Kannel when it is configured (kannel_url)."""
+        return cls(Registry.open(db_url(db), sms=code_sender()), workers=workers, server=server)
+
+    def warn_without_sms(self) -> None:
+        """Say once, at start, what a missing SMS gateway costs callers (serve calls it once its
+        settings and registry are known good)."""
+        if not self.registry.sim_codes.available:
+            log.warning("SMS is not configured (kannel_url): no SMS codes, so transfers, codes "
+                        "and returns can be made only from a number's own line as the network "
+                        "vouches for it (README: Who can move a device)")
 
     async def handle(self, call: Call) -> CallResult:
         """Run one call from the welcome to the goodbye; what the call log records."""

@@ -48,6 +48,7 @@ FILE_KEYS: dict[str, tuple[type, str]] = {
     "sip_port": (int, "5060"),
     "rtp_start": (int, "10000"),
     "sip_staff": (str, '"staff1:09121111111,staff2:09122222222"'),
+    "trusted_endpoints": (str, '"mci-trunk,irancell-trunk"'),
     "kannel_url": (str, '"http://127.0.0.1:13013/cgi-bin/sendsms"'),
     "kannel_username": (str, '"hamta"'),
     "kannel_password_file": (Path, '"/etc/hamta-ivr/kannel-password"'),
@@ -131,7 +132,7 @@ def _checked(path: Path, key: str, value: object) -> str:
     if key not in FILE_KEYS:
         if key == "pepper":
             raise ConfigError(f"{path}: key 'pepper' is not allowed: the pepper stays out of the "
-                              "config file; put it in a file of its own (mode 640 root:hamta) "
+                              "config file; put it in a file of its own (mode 600, owner hamta) "
                               "and name it: pepper_file = \"/etc/hamta-ivr/pepper\"")
         close = difflib.get_close_matches(key, FILE_KEYS, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""

@@ -3,13 +3,15 @@
 panoramisk's Manager reconnects forever and `connect()` returns before the login is done, so
 `ami_session` connects once, logs in itself and gives up after a timeout with a clear error.
 
-`dial` originates `Local/<ext>@hamta-ivr` with a caller ID. The IVR runs on the Local channel's
-second half (`;2`); keys are played as DTMF into the first half (`;1`), which passes them on. A
-key is sent only when the IVR is waiting for one (AGI `WAIT FOR DIGIT` started), so prompts are
-heard in full and no key falls between two AGI commands (Asterisk drops DTMF there). The prompts
-come from the AMI `AGIExecStart` events and the dialplan's `Playback` (`Newexten`); each
-command's result code from `AGIExecEnd`. The AGI text in these events is read with
-ivr.call.agi_protocol.
+`dial` originates `Local/<ext>@hamta-ivr-trusted` with a caller ID: a subscriber calling from
+their own SIM, the caller ID vouched for by the network (`trusted=False`: `Local/<ext>@hamta-ivr`,
+as a softphone or VoIP trunk calls, whose caller ID proves nothing). The IVR runs on the Local
+channel's second half (`;2`); keys are played as DTMF into the first half (`;1`), which passes
+them on. A key is sent only when the IVR is waiting for one (AGI `WAIT FOR DIGIT` started), so
+prompts are heard in full and no key falls between two AGI commands (Asterisk drops DTMF
+there). The prompts come from the AMI `AGIExecStart` events and the dialplan's `Playback`
+(`Newexten`); each command's result code from `AGIExecEnd`. The AGI text in these events is read
+with ivr.call.agi_protocol.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +37,11 @@ _panoramisk_log = logging.getLogger(f"{__name__}.panoramisk")
 _panoramisk_log.setLevel(logging.ERROR)  # "not able to reconnect" is our AmiError, said once
 logging.getLogger("panoramisk").setLevel(logging.WARNING)
 
-IVR_CONTEXT = "hamta-ivr"
+IVR_CONTEXT = "hamta-ivr"  # the caller ID is not vouched for (softphones, VoIP trunks)
+TRUSTED_CONTEXT = "hamta-ivr-trusted"  # the mobile operators' trunks: the network vouches for it
 DTMF_MS = 150
 PAUSE, HANG_UP = ".", "h"
+ASK = "?"  # ask for the next keys when the IVR waits for one: a code sent by SMS during the call
 
 
 class AmiError(Exception):
@@ -143,6 +147,7 @@ class DialResult:
     caller: str | None
     extension: str
     call_id: str  # the IVR side's Asterisk uniqueid: the call log's call_id
+    trusted: bool = True  # entered hamta-ivr-trusted (the network vouches for the caller ID)
     prompts: list[str] = field(default_factory=list)
     keys_sent: str = ""
     unused_keys: str = ""
@@ -164,9 +169,15 @@ class DialResult:
 async def dial(
     cfg: AsteriskConfig, *, caller: str | None, keys: str, extension: str = "7777",
     timeout: float = 300.0, spool: str = "", echo: Callable[[str], None] | None = None,
-    barge_in: bool = False,
+    barge_in: bool = False, trusted: bool = True,
+    more: Callable[[], Awaitable[str]] | None = None,
 ) -> DialResult:
-    """Place one call into the IVR and drive it with `keys` (0-9 * #, `.` silence, `h` hang up).
+    """Place one call into the IVR and drive it with `keys` (0-9 * #, `.` silence, `h` hang up,
+    `?` ask `more()` for the keys to go on with, once the IVR waits for a key: the SMS code that
+    reaches the caller's phone during the call).
+
+    trusted: enter context hamta-ivr-trusted, as a subscriber's mobile call does (the network
+    vouches for the caller ID); False: hamta-ivr, as a softphone's or VoIP trunk's call.
 
     barge_in: press each key (not `.`/`h`) as soon as a prompt that accepts it starts, cutting
     the prompt short as a hurried caller would; faster, but a prompt shorter than the AMI round
@@ -176,7 +187,8 @@ async def dial(
     started = time.monotonic()
     uid = f"dial-{uuid.uuid4().hex[:16]}"
     ours, ivr = uid, f"{uid}-ivr"  # the Local channel's ;1 (we drive it) and ;2 (runs the IVR)
-    result = DialResult(caller=caller, extension=extension, call_id=ivr)
+    result = DialResult(caller=caller, extension=extension, call_id=ivr, trusted=trusted)
+    context = TRUSTED_CONTEXT if trusted else IVR_CONTEXT
     pending = deque("".join(keys.split()))
     events: asyncio.Queue[Message] = asyncio.Queue()
 
@@ -189,12 +201,12 @@ async def dial(
                      "Newstate"):
             manager.register_event(name, collect)
         originate = manager.send_action({
-            "Action": "Originate", "Channel": f"Local/{extension}@{IVR_CONTEXT}/n",
+            "Action": "Originate", "Channel": f"Local/{extension}@{context}/n",
             "Application": "Wait", "Data": str(int(timeout) + 5),
             "CallerID": f'"{caller}" <{caller}>' if caller else "",
             "Async": "true", "ChannelId": ours, "OtherChannelId": ivr, "Timeout": "30000",
         })
-        our_channel = f"Local/{extension}@{IVR_CONTEXT}"
+        our_channel = f"Local/{extension}@{context}"  # until Newchannel names it in full
         deadline = started + timeout
 
         async def send(key: str) -> None:
@@ -248,6 +260,10 @@ async def dial(
                         result.prompts.append(heard)
                         echo(f"> {heard}")
                     waits = parse_command(command).verb == "WAIT FOR DIGIT"
+                    if waits and pending and pending[0] == ASK:
+                        pending.popleft()
+                        given = await more() if more is not None else ""
+                        pending.extendleft(reversed("".join(given.split())))
                     if pending and (waits or (barge_in and pending[0] in _escape(command))):
                         await send(pending.popleft())
                 elif name == "AGIExecEnd" and uniqueid == ivr:

@@ -12,6 +12,7 @@ import re
 import secrets
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ AMI_USER = "hamta"
 DEFAULT_STAFF = "staff1:09121111111,staff2:09122222222"
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 _STAFF_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+_ENDPOINT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def conf_source_dir() -> Path:
@@ -136,6 +138,8 @@ class AsteriskConfig:
     staff: list[StaffAccount] = field(default_factory=list)
     ami_user: str = AMI_USER
     agi_servers: tuple[AgiAddress, ...] = ()  # tried in order; () = just `agi`
+    # PJSIP endpoints (mobile-operator trunks) whose caller ID the network vouches for
+    trusted_endpoints: tuple[str, ...] = ()
 
     @property
     def etc(self) -> Path:
@@ -164,12 +168,14 @@ class AsteriskConfig:
             "AMI_SECRET": self.ami_secret, "SIP_BIND": self.sip_bind,
             "SIP_PORT": str(self.sip_port), "RTP_START": str(self.rtp_range[0]),
             "RTP_END": str(self.rtp_range[1]), "CLASSIC_AGI": self.classic_agi,
+            "TRUSTED_ENDPOINTS": "&".join(self.trusted_endpoints),
         }
 
 
 def load(*, classic_agi: str | None = None, create_secrets: bool = True) -> AsteriskConfig:
     """The deployment's settings (HAMTA_AMI_PORT, HAMTA_SIP_BIND, … or the config file)."""
     rtp_start = _port("rtp_start", 10000)
+    staff = staff_accounts(create=create_secrets)
     return AsteriskConfig(
         base=data_dir() / "asterisk",
         sounds=sounds_dir(),
@@ -180,8 +186,9 @@ def load(*, classic_agi: str | None = None, create_secrets: bool = True) -> Aste
         sip_port=_port("sip_port", 5060),
         rtp_range=(rtp_start, rtp_start + 200),
         classic_agi=classic_agi or default_classic_agi(),
-        staff=staff_accounts(create=create_secrets),
+        staff=staff,
         agi_servers=agi_servers(),
+        trusted_endpoints=trusted_endpoints(staff),
     )
 
 
@@ -205,6 +212,32 @@ def agi_servers() -> tuple[AgiAddress, ...]:
             raise ConfigError(f"{setting_source('agi_servers')}: {item!r} is not host:port "
                               "(e.g. \"127.0.0.1:4573,10.0.0.2:4573\")")
         found.append(AgiAddress(match["host"], port))
+    return tuple(found)
+
+
+def trusted_endpoints(staff: Sequence[StaffAccount] = ()) -> tuple[str, ...]:
+    """HAMTA_TRUSTED_ENDPOINTS / `trusted_endpoints`: "name,name,…", the PJSIP endpoints (the
+    mobile operators' trunks) whose caller ID the network vouches for: a call from one counts as
+    vouched in context hamta-ivr too. () when unset. A staff softphone account may call as any
+    number (7777*09…), so naming one is a ConfigError (Asterisk compares names ignoring case)."""
+    raw = setting("trusted_endpoints")
+    if not raw:
+        return ()
+    source = setting_source("trusted_endpoints")
+    found: list[str] = []
+    for item in raw.split(","):
+        name = item.strip()
+        if not name:
+            continue
+        if not _ENDPOINT_NAME.fullmatch(name):
+            raise ConfigError(f"{source}: {name!r} is not a PJSIP endpoint name (letters, "
+                              "digits, _.-; comma-separated, e.g. \"mci-trunk,irancell-trunk\")")
+        if any(acc.name.lower() == name.lower() for acc in staff):
+            raise ConfigError(f"{source}: {name!r} is a staff softphone account (sip_staff), "
+                              "which may call as any number: it can never be trusted; name only "
+                              "the mobile operators' trunks")
+        if name not in found:
+            found.append(name)
     return tuple(found)
 
 

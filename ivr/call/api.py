@@ -165,6 +165,9 @@ class Call(ABC):
     call_id: str
     caller_id: str | None  # as the network gave it; None when withheld
     channel_name: str = "console"
+    # the network vouches for caller_id: the call came in on a trunk the PBX trusts (the
+    # dialplan says so, asterisk-conf/extensions.conf); a softphone's or VoIP trunk's never is
+    caller_trusted: bool = False
     path: list[str] = field(default_factory=list)  # menu path for the call log
     _typed: str = ""  # keys pressed during a prompt (barge-in) or typed ahead
 

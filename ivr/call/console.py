@@ -46,6 +46,12 @@ class ConsoleCall(Call):
     transcript: list[str] = field(default_factory=list)
     hung_up: bool = False
 
+    def __post_init__(self) -> None:
+        # caller_trusted (`hamta-ivr call --from N`: that SIM on a trunk the PBX trusts;
+        # --untrusted: a softphone's or VoIP trunk's number); a withheld caller ID never is
+        if self.caller_id is None:
+            self.caller_trusted = False
+
     def note(self, line: str) -> None:
         self.transcript.append(line)
         print(line, file=self.out, flush=True)

@@ -59,7 +59,7 @@ from panoramisk.fast_agi import Application, Request
 
 from ivr import metrics
 from ivr.call import agi_protocol as agi
-from ivr.call.agi_protocol import AgiReply, loggable
+from ivr.call.agi_protocol import AgiReply, loggable, printable
 from ivr.call.api import (
     FIRST_DIGIT_TIMEOUT,
     INTER_DIGIT_TIMEOUT,
@@ -98,6 +98,12 @@ _LONG_DIGITS = re.compile(r"[0-9]{10,}")  # a phone number in a channel name (PJ
 READY_TIMEOUT = 2.0  # seconds the registry gets to answer /readyz's trivial read
 
 CallHandler = Callable[[Call], Awaitable[Any]]
+
+
+def shown_channel(channel: str) -> str:
+    """A channel name as the logs show it: a run of 10+ digits (an endpoint named by its
+    number) masked."""
+    return _LONG_DIGITS.sub("…", channel)
 
 
 class AgiError(Exception):
@@ -174,6 +180,29 @@ class StreamTransport:
             self._watch = None
 
 
+# The dialplan passes this AGI argument when the call came in on a trunk whose caller ID the
+# network vouches for (asterisk-conf/extensions.conf, context hamta-ivr-trusted, or an endpoint
+# named in `trusted_endpoints`); without it the caller ID proves nothing.
+TRUST_ARGUMENT = "caller=network"
+
+
+LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Za-z]{2})?")
+
+
+def spoken_language(raw: str | None) -> str:
+    """The channel's language as a folder name under the sounds (fa, en_US); anything else from
+    the AGI peer (`../..`, a path) is the default `fa`, never part of a path."""
+    language = (raw or "").strip()
+    return language if LANGUAGE.fullmatch(language) else "fa"
+
+
+def caller_vouched(env: dict[str, str]) -> bool:
+    """Does the dialplan say the network vouches for this call's caller ID? (an AGI argument:
+    `agi_arg_N`; nothing the caller sends can set it)"""
+    return any(value.strip() == TRUST_ARGUMENT for key, value in env.items()
+               if key.startswith("agi_arg_"))
+
+
 @dataclass
 class AgiCall(Call):
     """A call driven by AGI commands (FastAGI or classic AGI)."""
@@ -191,16 +220,19 @@ class AgiCall(Call):
 
     @classmethod
     def from_env(cls, env: dict[str, str], transport: AgiTransport, **kwargs: Any) -> AgiCall:
-        """From the AGI environment: unique id (the call log's id), caller ID, language."""
+        """From the AGI environment: unique id (the call log's id), caller ID, language. The
+        unique id and the channel name are the peer's text, logged and stored: kept printable
+        (control and bidi characters escaped, agi_protocol.printable)."""
         caller = (env.get("agi_callerid") or "").strip()
         if caller.lower() in ("", "unknown", "anonymous", "restricted"):
             caller = ""
         return cls(
-            call_id=env.get("agi_uniqueid") or f"agi-{secrets.token_hex(6)}",
+            call_id=printable(env.get("agi_uniqueid") or f"agi-{secrets.token_hex(6)}"),
             caller_id=caller or None,
+            caller_trusted=caller_vouched(env),
             transport=transport,
-            language=(env.get("agi_language") or "fa").strip() or "fa",
-            asterisk_channel=env.get("agi_channel", ""),
+            language=spoken_language(env.get("agi_language")),
+            asterisk_channel=printable(env.get("agi_channel", "")),
             **kwargs,
         )
 
@@ -221,7 +253,7 @@ class AgiCall(Call):
             self.hung_up = True
             raise CallerHungUp
         if reply.status != 200:
-            raise AgiError(f"{loggable(line)}: {reply.status} {reply.message}".strip())
+            raise AgiError(f"{loggable(line)}: {reply.status} {printable(reply.message)}".strip())
         return reply
 
     async def _still_there(self) -> bool:
@@ -562,7 +594,8 @@ class FastAgiServer:
             script = env.get("agi_network_script", "").split("?", 1)[0].strip("/")
             route = self.app._route.get(script)
             if route is None:
-                log.error("no FastAGI route %r (Asterisk asked for agi://…/%s)", script, script)
+                log.error("no FastAGI route %r (Asterisk asked for agi://…/%s)", script,
+                          printable(script))
                 return
             await route(Request(self.app, env, reader, writer))  # the transport: StreamTransport
         except asyncio.CancelledError:
@@ -584,8 +617,9 @@ class FastAgiServer:
 
     async def readiness(self, ping: Callable[[], Awaitable[object]] | None = None,
                         timeout: float = READY_TIMEOUT) -> str | None:
-        """None when a new call would be served: listening, under --max-calls, and `ping` (a
-        trivial registry read) answers within `timeout`; else the reason, for /readyz."""
+        """None when a new call would be served: listening, under --max-calls, and `ping` (the
+        registry's: a trivial read, and a write while writes fail, AsyncRegistry.ping) answers
+        within `timeout`; else the reason, for /readyz."""
         if self.server is None or not self.server.is_serving():
             return "not accepting calls (starting or stopping)"
         if self.in_progress >= self.settings.max_calls:
@@ -595,6 +629,8 @@ class FastAgiServer:
                 await asyncio.wait_for(ping(), timeout)
             except TimeoutError:
                 return f"the registry did not answer within {timeout:g}s"
+            except metrics.NotReady as exc:
+                return str(exc)
             except Exception as exc:
                 return f"the registry cannot be read ({type(exc).__name__})"
         return None
@@ -630,7 +666,7 @@ class FastAgiServer:
         call_log.info(json.dumps({
             "event": "call_end",
             "call_id": call.call_id,
-            "channel": _LONG_DIGITS.sub("…", call.asterisk_channel),
+            "channel": shown_channel(call.asterisk_channel),
             "caller": "withheld" if call.caller_id is None else "present",
             "path": path,
             "outcome": outcome,
@@ -662,7 +698,7 @@ class FastAgiServer:
             log.debug("busy call %s ended: %s", call.call_id, type(exc).__name__)
 
     async def _run(self, call: AgiCall, times: metrics.CallTimes) -> None:
-        log.info("call %s on %s from %s", call.call_id, call.asterisk_channel,
+        log.info("call %s on %s from %s", call.call_id, shown_channel(call.asterisk_channel),
                  "withheld" if call.caller_id is None else "a caller ID")
         if call.language != "fa":
             log.warning("call %s has language %r; the prompts are built for fa", call.call_id,

@@ -42,15 +42,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "dial", help="place a real call into the IVR through Asterisk (AMI) and drive it with keys",
         description="Originates a Local channel into the IVR with the caller ID, sends each key "
         "as DTMF when the IVR waits for one, prints the prompts played (> …) and the keys sent "
-        "(< …), and exits when the call ends: 0 when the IVR ran and the call ended, 1 otherwise.",
+        "(< …), and exits when the call ends: 0 when the IVR ran and the call ended, 1 otherwise. "
+        "The call enters context hamta-ivr-trusted, as a subscriber's mobile call does (the "
+        "network vouches for the caller ID); --untrusted enters hamta-ivr, as a softphone's or "
+        "VoIP trunk's call does.",
     )
     dial.add_argument("--from", dest="caller", metavar="MSISDN",
                       help="calling number (omit for a withheld caller ID)")
+    dial.add_argument("--untrusted", action="store_true",
+                      help="enter context hamta-ivr (softphones, VoIP): the caller ID is not "
+                      "vouched for (default: hamta-ivr-trusted, a call from that SIM)")
     dial.add_argument("--keys", default="",
                       help='keys in order, e.g. "3 1 1234# 1"; . lets one question time out, '
-                      "h hangs up; after the last key the caller stays silent")
-    dial.add_argument("--ext", default="7777", help="extension in context hamta-ivr "
-                      "(7777 FastAGI, 7778 classic AGI)")
+                      "h hangs up, ? asks this terminal for more keys when the IVR waits (a "
+                      "code sent by SMS); after the last key the caller stays silent")
+    dial.add_argument("--ext", default="7777", help="extension in context hamta-ivr-trusted "
+                      "or hamta-ivr (7777 FastAGI, 7778 classic AGI)")
     dial.add_argument("--timeout", type=float, default=300.0,
                       help="seconds before the call is hung up and dial fails (default 300)")
     dial.add_argument("--barge-in", action="store_true",
@@ -110,7 +117,7 @@ def run_dial(args: argparse.Namespace) -> int:
     from ivr.cli import UsageError
     from ivr.cli.common import caller_keys
 
-    keys = caller_keys(args)
+    keys = caller_keys(args, ask=ami.ASK)
     if not args.ext.isdigit():
         raise UsageError("--ext must be digits (7777 or 7778)")
     cfg = config.load(create_secrets=False)
@@ -122,7 +129,8 @@ def run_dial(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(ami.dial(
             cfg, caller=args.caller, keys=keys, extension=args.ext, timeout=args.timeout,
-            spool=str(config.spool_dir()), echo=echo, barge_in=args.barge_in))
+            spool=str(config.spool_dir()), echo=echo, barge_in=args.barge_in,
+            trusted=not args.untrusted, more=lambda: asyncio.to_thread(input, "keys> ")))
     except ami.AmiError as exc:
         print(f"hamta-ivr dial: {exc}", file=sys.stderr)
         return 1

@@ -17,7 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "interactive; with --keys the keys are typed ahead and silence follows them.",
     )
     call.add_argument("--from", dest="caller", metavar="MSISDN",
-                      help="calling number (omit for a withheld caller ID)")
+                      help="calling number: a call from that SIM, its caller ID vouched for by "
+                      "the mobile network (omit for a withheld caller ID, never vouched for)")
+    call.add_argument("--untrusted", action="store_true",
+                      help="the caller ID is not vouched for, as from a softphone or a VoIP "
+                      "trunk: it proves nothing about who calls")
     call.add_argument("--keys", help='keys typed ahead, e.g. "3 1 1234# 1" (. pauses, h hangs up)')
     call.set_defaults(func=run_call)
 
@@ -36,7 +40,8 @@ def run_call(args: argparse.Namespace) -> int:
 
     async def run() -> CallResult:
         async with ivr:
-            call = ConsoleCall(caller_id=args.caller, keys=keys, interactive=args.keys is None)
+            call = ConsoleCall(caller_id=args.caller, keys=keys, interactive=args.keys is None,
+                               caller_trusted=bool(args.caller) and not args.untrusted)
             return await ivr.handle(call)
 
     outcome = asyncio.run(run())
@@ -45,14 +50,19 @@ def run_call(args: argparse.Namespace) -> int:
 
 
 def list_calls(args: argparse.Namespace) -> int:
+    """The call log. Its ids and channel names came from the AGI peer, and rows older than the
+    escaping at the entry (AgiCall.from_env) may hold raw control or bidi characters: the table
+    shows them escaped (agi_protocol.printable), --json as JSON escapes (ASCII only)."""
+    from ivr.call.agi_protocol import printable
+
     with open_registry(args) as registry:
         rows = [plain(r) for r in registry.call_log.calls()]
     if args.json:
-        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2, default=str)
+        json.dump(rows, sys.stdout, ensure_ascii=True, indent=2, default=str)
         print()
         return 0
     for row in rows:
         path = " > ".join(row["path"]) or "-"
-        print(f"{row['started']}  {row['call_id']}  {row['msisdn'] or 'withheld'}  "
-              f"{row['channel']}  {path}  => {row['outcome'] or 'in progress'}")
+        print(printable(f"{row['started']}  {row['call_id']}  {row['msisdn'] or 'withheld'}  "
+                        f"{row['channel']}  {path}  => {row['outcome'] or 'in progress'}"))
     return 0

@@ -23,9 +23,10 @@ def plain(record: Any) -> dict[str, Any]:
             for key, value in dataclasses.asdict(record).items()}
 
 
-def caller_keys(args: argparse.Namespace) -> str:
+def caller_keys(args: argparse.Namespace, ask: str = "") -> str:
     """Check --from (a mobile number, or omitted for a withheld caller ID) and --keys; return the
-    keys without spaces. Raises UsageError naming the option."""
+    keys without spaces (`ask`: one more key this command understands). Raises UsageError naming
+    the option."""
     from ivr.call.console import scripted_keys
     from ivr.cli import UsageError
     from ivr.registry.msisdn import InvalidMsisdn, normalize
@@ -36,6 +37,8 @@ def caller_keys(args: argparse.Namespace) -> str:
         except InvalidMsisdn as exc:
             raise UsageError(f"--from: {exc}") from None
     try:
-        return "".join(scripted_keys(args.keys or ""))
+        keys = "".join((args.keys or "").split())
+        scripted_keys(keys.replace(ask, "") if ask else keys)
+        return keys
     except ValueError as exc:
         raise UsageError(f"--keys: {exc}") from None

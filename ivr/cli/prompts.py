@@ -344,6 +344,7 @@ async def listen(operation: Operation, template: DemoTemplate, sounds: Path) -> 
     from ivr.app import Ivr
     from ivr.call.console import scripted_keys
     from ivr.call.fastagi import DIGIT_GAP_SECONDS
+    from ivr.prompts import timing
     from ivr.registry.hashing import TEST_ONLY_FAST
     from ivr.registry.service import Registry
 
@@ -352,14 +353,18 @@ async def listen(operation: Operation, template: DemoTemplate, sounds: Path) -> 
     try:
         registry = Registry.open(f"sqlite:///{copy}", pepper=template.pepper,
                                  hash_params=TEST_ONLY_FAST)
+        # SMS configured, every code the one the key scripts type (timing.SMS_CODE)
+        registry.sim_codes.sender = lambda to, template, params: True
+        registry.sim_codes.draw = lambda: timing.SMS_CODE
         numbers = _demo_numbers(registry)
         async with Ivr(registry) as ivr:
             if operation.before is not None:  # the other side's half, not measured
                 caller, keys = operation.before
-                await ivr.handle(ListeningCall(
-                    caller_id=caller, keys=scripted_keys(keys.format(**numbers)),
+                await ivr.handle(ListeningCall(  # from the subscriber's own mobile line
+                    caller_id=caller, caller_trusted=True,
+                    keys=scripted_keys(keys.format(**numbers)),
                     out=io.StringIO(), sounds=sounds, digit_gap=DIGIT_GAP_SECONDS))
-            call = ListeningCall(caller_id=operation.caller,
+            call = ListeningCall(caller_id=operation.caller, caller_trusted=True,
                                  keys=scripted_keys(operation.keys.format(**numbers)),
                                  out=io.StringIO(), sounds=sounds, digit_gap=DIGIT_GAP_SECONDS)
             await ivr.handle(call)

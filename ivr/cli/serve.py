@@ -3,7 +3,8 @@
 Before it listens it checks that it can work: the settings are sane (a bad one is a usage error
 naming it, exit 2), the registry is reachable and takes writes (closing the calls a crash of this
 server left "in progress" as `interrupted` proves it; a read-only database is named with the fix),
-and the spool holds no secret file a crash left behind.
+and the spool holds no secret file a crash left behind. While it serves, calls whose end the
+database could not take (an outage) are closed as `interrupted` once it takes writes again.
 
 While it serves, a loopback HTTP endpoint (`--metrics`, HAMTA_METRICS, default 127.0.0.1:9573;
 `off` disables it) shows the Prometheus metrics (`/metrics`) and the probes a load balancer or
@@ -21,6 +22,7 @@ logged and started again (one that exits failing within its first seconds stops 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
@@ -239,6 +241,7 @@ def serve_one(db: str | None, workers: int | None, settings: object,
         log.warning("%d call(s) this server (%s) left in progress closed as interrupted", closed,
                     server)
     _warn_file_limit(settings.max_calls)
+    ivr.warn_without_sms()
 
     call_lines_to_stdout()
 
@@ -261,9 +264,15 @@ def serve_one(db: str | None, workers: int | None, settings: object,
                         raise ConfigError(problem) from None
                     log.warning("%s; serving calls without metrics", problem)
                     endpoint = None
+            # calls cut by a database failure: closed as interrupted once it is back, even
+            # when nobody calls or probes (AsyncRegistry.close_unended)
+            closer = asyncio.create_task(ivr.desk.keep_closing_unended(), name="unended-calls")
             try:
                 await server.serve_until_signalled()
             finally:
+                closer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await closer
                 if endpoint is not None:  # up while calls drain: /readyz says 503 meanwhile
                     await endpoint.stop()
         finally:
@@ -313,6 +322,7 @@ def serve_many(processes: int, db: str | None, workers: int | None, settings: ob
     try:
         for index in range(1, processes + 1):
             check_registry(ivr, f"{base}/{index}")
+        ivr.warn_without_sms()
     finally:
         ivr.close()
 

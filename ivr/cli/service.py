@@ -51,7 +51,7 @@ data_dir = "{data_dir}"   # the SQLite registry, the pepper (made for a new regi
 agi_host = "127.0.0.1"   # where serve listens (Asterisk: AGI(agi://HOST:PORT/hamta))
 agi_port = {port}             # `hamta-ivr service install` enables hamta-ivr@{port}.service
 # db_url = "postgresql+psycopg://hamta@db.example/hamta"   # default: SQLite in data_dir
-# pepper_file = "/etc/hamta-ivr/pepper"   # default: data_dir/pepper; 640 root:hamta
+# pepper_file = "/etc/hamta-ivr/pepper"   # default: data_dir/pepper; 600, owner hamta
 # sounds_dir = "{data_dir}/sounds"
 # spool_dir = "{data_dir}/spool"          # Asterisk reads it: its user is put in group hamta
 # max_calls = 500
@@ -60,9 +60,10 @@ agi_port = {port}             # `hamta-ivr service install` enables hamta-ivr@{p
 # drain = 120       # seconds for running calls on stop; rerun `hamta-ivr service install` after
 # processes = 1     # serve processes sharing agi_port (SO_REUSEPORT); e.g. one per core
 # agi_servers = "127.0.0.1:4573,127.0.0.1:4574"   # servers the rendered dialplan tries
+# trusted_endpoints = "mci-trunk"          # PJSIP trunks whose caller ID the network vouches for
 # kannel_url = "http://127.0.0.1:13013/cgi-bin/sendsms"   # SMS receipts: Kannel's smsbox
 # kannel_username = "hamta"                # its sendsms-user
-# kannel_password_file = "/etc/hamta-ivr/kannel-password"   # 640 root:hamta
+# kannel_password_file = "/etc/hamta-ivr/kannel-password"   # 600, owner hamta
 # sms_sender = "7777"                      # the `from` of every SMS
 """
 
@@ -346,7 +347,8 @@ def write_config(plan: Plan) -> bool:
 
 def make_dirs(plan: Plan) -> list[str]:
     """Data dir (750), spool (2750: files keep the group Asterisk reads through), sounds (755),
-    owned by the user; what a registry or pepper left by another user needs. Returns notes."""
+    owned by the user; what a registry or pepper left by another user, or readable by others,
+    needs (owner the user, mode 600). Returns notes."""
     uid, gid = _ids(plan.user)
     notes = []
     for path, mode in ((plan.data_dir, 0o750), (plan.spool_dir, 0o2750),
@@ -361,6 +363,9 @@ def make_dirs(plan: Plan) -> list[str]:
         if path.exists() and path.stat().st_uid != uid:
             os.chown(path, uid, gid)
             notes.append(f"{path} now belongs to {plan.user} (the service writes it)")
+        if path.exists() and path.stat().st_mode & 0o077:  # group hamta holds Asterisk's user
+            path.chmod(0o600)
+            notes.append(f"{path} is now 600 (only {plan.user} reads it)")
     try:
         members = grp.getgrgid(gid).gr_mem
         pwd.getpwnam(ASTERISK_USER)
@@ -390,11 +395,11 @@ def pepper_notes(plan: Plan) -> list[str]:
     if not path.exists():
         return [f"the pepper file {path} (pepper_file in {plan.config}) does not exist: restore "
                 "the registry's pepper there, or for a new registry create it with `python3 -c "
-                f"'import secrets; print(secrets.token_hex(32))' > {path}`, then chgrp "
-                f"{plan.user} and chmod 640 it"]
+                f"'import secrets; print(secrets.token_hex(32))' > {path}`, then chown "
+                f"{plan.user} and chmod 600 it (its group may hold Asterisk's user)"]
     if _run(as_user(plan, ["test", "-r", str(path)])).returncode != 0:
-        return [f"the user {plan.user} cannot read the pepper file {path}: chgrp {plan.user} "
-                "and chmod 640 it (and let it enter the folder)"]
+        return [f"the user {plan.user} cannot read the pepper file {path}: chown {plan.user} "
+                "and chmod 600 it (and let it enter the folder)"]
     return []
 
 

@@ -3,7 +3,8 @@
 Seed: the same whose-devices and password steps, then the device list; the caller chooses a
 device and receives its activation code, which goes to the buyer with the device. A new code is
 made each time (the old one stops working, so the owner is told and asked to confirm first):
-the registry keeps only its hash, so it cannot read an old one back.
+the registry keeps only its hash, so it cannot read an old one back. Off the number's own vouched
+line the SIM comes first (an SMS code), as for every change of a secret.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ivr.registry.aio import AsyncRegistry
 
 
 async def get_activation_code(call: Call, registry: AsyncRegistry) -> Outcome:
-    chosen = await owned_device(call, registry)
+    chosen = await owned_device(call, registry, sim_for="activation_code")
     if isinstance(chosen, Outcome):
         return chosen
     owner, device = chosen

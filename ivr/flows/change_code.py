@@ -2,6 +2,8 @@
 
 The purchase guide tells the buyer to change the code received with the device at once, so that
 it stays secret: the owner (after the password) chooses the device and keys the new code twice.
+Off the number's own vouched line the SIM comes first (an SMS code): a guessed PIN must not set a
+code the guesser knows.
 A code of one repeated digit or a run (12345678) is refused and asked again.
 """
 
@@ -21,7 +23,7 @@ MATCH_TRIES = 3
 
 
 async def change_activation_code(call: Call, registry: AsyncRegistry) -> Outcome:
-    chosen = await owned_device(call, registry)
+    chosen = await owned_device(call, registry, sim_for="change_code")
     if isinstance(chosen, Outcome):
         return chosen
     owner, device = chosen

@@ -28,6 +28,9 @@ from ivr.registry.types import (
     Owner,
     PasswordStatus,
     Refusal,
+    SimAnswer,
+    SimCode,
+    SimProof,
 )
 
 PAGE = 9  # devices read at a time when a kartabl holds ten or more
@@ -50,7 +53,16 @@ REFUSAL_PROMPTS: dict[Refusal, str] = {
     Refusal.NO_SUCH_TRANSFER: "no_such_transfer",
     Refusal.RETURN_WINDOW_OVER: "return_window_over",
     Refusal.MOVED_ON: "return_moved_on",
-    Refusal.NOT_OWN_LINE: "return_own_line",
+    Refusal.NEEDS_SIM: "own_line_only",
+    Refusal.ALREADY_REQUESTED: "return_already_requested",
+}
+
+# why an SMS code could not prove the SIM, as the caller hears it (ivr.registry.sim_codes)
+SIM_CODE_PROMPTS: dict[SimCode, str] = {
+    SimCode.NO_SMS: "own_line_only",
+    SimCode.CAPPED: "sim_code_capped",
+    SimCode.UNSENT: "sim_code_unsent",
+    SimCode.VOID: "sim_code_void",
 }
 
 
@@ -65,9 +77,10 @@ REFERENCE_GROUPS = (3, 3, 4)
 
 
 def origin_of(call: Call) -> Origin:
-    """Who asks the registry: the calling line and the call (lockouts and throttles count by
-    it, and the audit log records it)."""
-    return Origin(try_normalize(call.caller_id), call.call_id)
+    """Who asks the registry: the calling line, whether the network vouches for it, and the
+    call (lockouts and throttles count by it, and the audit log records it)."""
+    caller = try_normalize(call.caller_id)
+    return Origin(caller, call.call_id, vouched=call.caller_trusted and caller is not None)
 
 
 HOURS_FROM_MINUTES = 90  # a wait longer than this is said in hours
@@ -137,13 +150,19 @@ async def sign_in(call: Call, registry: AsyncRegistry, msisdn: str) -> Owner | O
     first), locked (said before the password is asked), or the tries ran out."""
     origin = origin_of(call)
     check = await registry.door(msisdn, origin)
+    proof: SimProof | None = None
+    if check.status is PasswordStatus.SIM_FIRST:  # the SIM before the PIN (kartabl._gate)
+        found = await sim_code(call, registry, msisdn, "sign_in")
+        if isinstance(found, Outcome):
+            return found
+        proof, check = found.proof, dataclasses.replace(check, status=PasswordStatus.ASK)
     while check.status in (PasswordStatus.ASK, PasswordStatus.WRONG):
         if check.status is PasswordStatus.WRONG:
             await call.play("wrong_password", *attempts_left(check.attempts_left or 0))
         pin = await call.ask(q.PASSWORD)
         if not pin.ok:
             return Outcome.unanswered(pin)
-        check = await registry.sign_in(msisdn, pin.value, origin)
+        check = await registry.sign_in(msisdn, pin.value, origin, proof=proof)
     if check.status is PasswordStatus.OK and check.owner is not None:
         return check.owner
     if check.status is PasswordStatus.LOCKED:
@@ -152,6 +171,9 @@ async def sign_in(call: Call, registry: AsyncRegistry, msisdn: str) -> Owner | O
     if check.status is PasswordStatus.THROTTLED:
         await call.play("throttled")
         return Outcome.refused(Refusal.THROTTLED)
+    if check.status is PasswordStatus.SIM_FIRST:  # the proof was refused (another call's?)
+        await call.play("sim_code_void")
+        return Outcome.refused(Refusal.NEEDS_SIM)
     await call.play("no_password")  # none set (or removed through the portal meanwhile)
     return Outcome(End.NO_PASSWORD)
 
@@ -254,12 +276,13 @@ async def refuse_device(call: Call, device: Device, refusal: Refusal,
 
 
 async def owned_device(call: Call, registry: AsyncRegistry, *, needs_code: bool = False,
-                       reported_ok: bool = False,
+                       reported_ok: bool = False, sim_for: str | None = None,
                        prompts: Mapping[Refusal, str] = REFUSAL_PROMPTS
                        ) -> tuple[Owner, Device] | Outcome:
     """Seed steps 2-5 for an owner's operation: whose devices, the password, the list and the
     choice; then what stops the operation on the chosen device, told at once (`reported_ok`: a
-    device reported lost or stolen is what the operation is about)."""
+    device reported lost or stolen is what the operation is about); then, for an operation that
+    moves a device or a secret (`sim_for`, its SMS code's purpose), the owner's SIM."""
     owner = await open_kartabl(call, registry)
     if isinstance(owner, Outcome):
         return owner
@@ -269,7 +292,51 @@ async def owned_device(call: Call, registry: AsyncRegistry, *, needs_code: bool 
     refusal = device_refusal(device, needs_code=needs_code, reported_ok=reported_ok)
     if refusal is not None:
         return await refuse_device(call, device, refusal, prompts)
+    if sim_for is not None:
+        owner = await prove_sim(call, registry, owner, sim_for)
+        if isinstance(owner, Outcome):
+            return owner
     return owner, device
+
+
+# --- the SIM as a second factor (ivr.registry.sim_codes) -----------------------------------------
+async def prove_sim(call: Call, registry: AsyncRegistry, owner: Owner, purpose: str
+                    ) -> Owner | Outcome:
+    """What moves a device or a secret needs the number's SIM as well as its PIN: on the
+    number's own line (as the network vouches for it) the owner has it already; otherwise a code
+    is sent by SMS to the number and keyed now. The owner, now holding the SIM, or the stop."""
+    if owner.sim:
+        return owner
+    found = await sim_code(call, registry, owner.msisdn, purpose, owner=owner)
+    if isinstance(found, Outcome):
+        return found
+    assert found.owner is not None
+    return found.owner
+
+
+async def sim_code(call: Call, registry: AsyncRegistry, msisdn: str, purpose: str, *,
+                   owner: Owner | None = None) -> SimAnswer | Outcome:
+    """Send an SMS code to `msisdn` for `purpose` and take it keyed (a wrong one hears so, with
+    the tries left): the registry's OK answer, or the stop — SMS not configured (only the own
+    line can), today's codes used up, not sent, or spent."""
+    origin = origin_of(call)
+    sent = await registry.send_sim_code(msisdn, purpose, origin)
+    if sent.status is not SimCode.SENT:
+        await call.play(SIM_CODE_PROMPTS[sent.status])
+        return Outcome.refused(Refusal.NEEDS_SIM)
+    said = None  # the first time «a code was sent …», then «enter the code»
+    while True:
+        code = await call.ask(q.SIM_CODE, prompt=said)
+        if not code.ok:
+            return Outcome.unanswered(code)
+        said = q.SIM_CODE.reprompt
+        check = await registry.check_sim_code(msisdn, code.value, origin, owner=owner)
+        if check.status is SimCode.OK:
+            return check
+        if check.status is not SimCode.WRONG:
+            await call.play(SIM_CODE_PROMPTS[check.status])
+            return Outcome.refused(Refusal.NEEDS_SIM)
+        await call.play("wrong_sim_code", *attempts_left(check.attempts_left or 0))
 
 
 async def read_back(call: Call, intro: str, digits: Digits) -> Outcome | None:

@@ -8,7 +8,7 @@ from ivr.call.api import Question
 from ivr.flows import questions
 from ivr.flows.activate import BUYER_PROMPTS
 from ivr.flows.buyer_rights import RIGHTS
-from ivr.flows.common import OWNER_PROMPTS, REFUSAL_PROMPTS
+from ivr.flows.common import OWNER_PROMPTS, REFUSAL_PROMPTS, SIM_CODE_PROMPTS
 from ivr.flows.inquiry import ANSWERS, REPORTED
 
 
@@ -45,6 +45,8 @@ USED_KEYS: frozenset[str] = frozenset({
     "return_take_back", "return_take_back_from", "return_take_back_end", "returned",
     *RIGHTS, *REPORTED.values(),
     *_asked(),
+    # the SIM as a second factor
+    "wrong_sim_code", *SIM_CODE_PROMPTS.values(),
     *REFUSAL_PROMPTS.values(), *OWNER_PROMPTS.values(), *BUYER_PROMPTS.values(),
     *ANSWERS.values(),
 })

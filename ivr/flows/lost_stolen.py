@@ -5,8 +5,9 @@ A phone that is lost or stolen keeps its owner's kartabl entry and could be sold
 5. a device not reported: `1` lost or `2` stolen, then «report IMEI X as stolen?», `1` to confirm;
    the case number, which can be heard again. From then on an inquiry warns would-be buyers, and
    transfer, activation and codes are refused.
-5'. a device already reported: its case number, then «found it: withdraw the report?», `1` to
-   confirm; the device works again.
+5'. a device already reported: its case number, the SIM (an SMS code, off the number's own
+   vouched line: a thief may have learnt the PIN), then «found it: withdraw the report?», `1` to
+   confirm; the device works again. Reporting needs no SIM: it may be in the stolen phone.
 Both send the owner an SMS receipt, written with the change (ivr.registry.reports).
 """
 
@@ -20,6 +21,7 @@ from ivr.flows.common import (
     confirm,
     origin_of,
     owned_device,
+    prove_sim,
     read_back,
     refuse,
 )
@@ -58,6 +60,10 @@ async def withdraw_report(call: Call, registry: AsyncRegistry, owner: Owner,
     """The owner found the device: its case number, then withdraw the report."""
     case = await registry.report_case(device.imei)
     await call.play("report_exists", "case_is", Digits(case or "", REFERENCE_GROUPS), "is_end")
+    proven = await prove_sim(call, registry, owner, "withdraw")  # a thief may know the PIN
+    if isinstance(proven, Outcome):
+        return proven
+    owner = proven
     declined = await confirm(call, "withdraw_confirm")
     if declined:
         return declined

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ivr.call.api import Validator, entry, menu
-from ivr.registry import validate
+from ivr.registry import lockout, validate
 
 
 def _rule(is_valid: Callable[[str], bool], prompt: str) -> Validator:
@@ -57,5 +57,8 @@ NEW_CODE_AGAIN = entry("new code again", "repeat_new_code", length=validate.CODE
                        secret=True)
 LOST_OR_STOLEN = menu("lost or stolen", "lost_or_stolen", keys="12")
 TRANSFER_REFERENCE = entry("reference", "enter_reference", length=validate.REFERENCE_LEN)
+# the SMS code that proves the SIM (ivr.flows.common.sim_code): the first try says it was sent
+SIM_CODE = entry("sms code", "sim_code_sent", length=lockout.SIM_CODE_LEN, secret=True,
+                 reprompt=["enter_sim_code"])
 RETURN_SIDE = menu("return side", "return_side", keys="12")
 REPEAT = menu("repeat", "code_repeat_or_finish", keys="12", patience=1)  # silence: go on

@@ -6,9 +6,11 @@ device at once when its IMEI does not match. Both sides use this option:
    the previous owner may have sold their only device)
 4. returns waiting for this number, when there are any: «two return requests wait for you», `1`
    to hear them — each, oldest first: «take IMEI X back from number Y?», `1` confirm, `2` skip to
-   the next — or `2` to start a return of one's own. Confirming needs the number's own line.
-5. the new owner: the transfer's 10-digit reference number, «return IMEI X to number Y?», `1` to
-   confirm; the previous owner then has 72 hours to confirm from their line.
+   the next — or `2` to start a return of one's own. Confirming needs the number's SIM: its own
+   line as the network vouches for it, or an SMS code keyed first.
+5. the new owner: the transfer's 10-digit reference number, the SIM the same way (a seller who
+   knows the buyer's PIN cannot ask in the buyer's name), «return IMEI X to number Y?», `1` to
+   confirm; the previous owner then has 72 hours to confirm. One request per transfer.
 Both sides get an SMS receipt when the return starts and when it is done.
 """
 
@@ -23,12 +25,13 @@ from ivr.flows.common import (
     confirm,
     open_kartabl,
     origin_of,
+    prove_sim,
     read_back,
     refuse,
 )
 from ivr.flows.outcome import COMPLETED, End, Outcome
 from ivr.registry.aio import AsyncRegistry
-from ivr.registry.msisdn import national, try_normalize
+from ivr.registry.msisdn import national
 from ivr.registry.types import Change, Owner, Refusal, ReturnCase
 
 
@@ -38,15 +41,15 @@ async def return_device(call: Call, registry: AsyncRegistry) -> Outcome:
         return owner
     waiting = await registry.returns_waiting(owner.msisdn)
     if waiting:
-        if try_normalize(call.caller_id) != owner.msisdn:
-            await call.play("return_own_line")
-        else:
-            await call.play(Number(len(waiting)), "returns_waiting")
-            side = await call.ask(q.RETURN_SIDE)
-            if not side.ok:
-                return Outcome.unanswered(side)
-            if side.value == "1":
-                return await take_back(call, registry, owner, waiting)
+        await call.play(Number(len(waiting)), "returns_waiting")
+        side = await call.ask(q.RETURN_SIDE)
+        if not side.ok:
+            return Outcome.unanswered(side)
+        if side.value == "1":
+            proven = await prove_sim(call, registry, owner, "return_confirm")
+            if isinstance(proven, Outcome):
+                return proven
+            return await take_back(call, registry, proven, waiting)
     return await start_return(call, registry, owner)
 
 
@@ -69,6 +72,10 @@ async def start_return(call: Call, registry: AsyncRegistry, owner: Owner) -> Out
     if check.case is None:
         return await refuse(call, Change(refusal=check.refusal))
     case = check.case
+    proven = await prove_sim(call, registry, owner, "return_start")
+    if isinstance(proven, Outcome):
+        return proven
+    owner = proven
     declined = await confirm(call, "activate_confirm", Digits(case.imei, IMEI_GROUPS),
                              "transfer_confirm_to",
                              Digits(national(case.previous_owner), MOBILE_GROUPS),

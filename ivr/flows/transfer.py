@@ -5,7 +5,8 @@
 number owns are read  5. choose one and key its activation code  6. the buyer's number, then
 «transfer IMEI X to mobile number Y?», `1` to confirm; the reference number, which can be heard
 again. What stops the sale (blocked, unregistered, no code, code locked) is told as soon as the
-device is chosen.
+device is chosen; then, unless the call comes from the number's own line as the network vouches
+for it, the SIM: a code sent by SMS to the number, keyed now (a PIN alone never moves a device).
 
 The password and the code are each verified once: signing in answers the kartabl, the code
 answers a Grant, and the move itself hashes nothing.
@@ -36,7 +37,8 @@ from ivr.registry.types import Owner
 
 
 async def transfer_ownership(call: Call, registry: AsyncRegistry) -> Outcome:
-    chosen = await owned_device(call, registry, needs_code=True, prompts=OWNER_PROMPTS)
+    chosen = await owned_device(call, registry, needs_code=True, sim_for="transfer",
+                                prompts=OWNER_PROMPTS)
     if isinstance(chosen, Outcome):
         return chosen
     owner, device = chosen

@@ -37,6 +37,7 @@ SELLER, SELLER_PIN = "09121111111", "1234"  # the demo registry's (ivr/registry/
 BUYER = "09122222222"
 DEMO_PHONE, DEMO_CODE = "350000000000014", "12345678"  # the seller's Samsung, with its code
 RETURNER, RETURNER_PIN = "09128888888", "8888"  # the demo's: a stolen phone, a returnable sale
+SMS_CODE = "482915"  # the SMS code every measured call gets (ivr.registry.sim_codes, draw)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("inquiry, registered device", SELLER, f"1 {DEMO_PHONE}", "imei_registered", 25.0),
     Operation("transfer, one-device kartabl", ONE_DEVICE,
               f"3 1 {ONE_DEVICE_PIN}# {ONE_DEVICE_CODE} {BUYER} 1", "transferred", 60.0),
+    # the same sale from another phone: the SIM's SMS code (SMS_CODE) after the device is said
+    Operation("transfer for another number (SMS code)", BUYER,
+              f"3 2 {ONE_DEVICE} {ONE_DEVICE_PIN}# {SMS_CODE} {ONE_DEVICE_CODE} {SELLER} 1",
+              "transferred"),
     Operation("activation", BUYER, f"2 {DEMO_PHONE} {DEMO_CODE} 1", "activated"),
     Operation("get a code", SELLER, f"4 1 {SELLER_PIN}# 1 1", "code_is"),
     Operation("my devices", SELLER, f"5 1 1 {SELLER_PIN}#", "list_end"),

@@ -12,33 +12,46 @@ Each question is declared once below with `_offload(part, method, pool)`: its si
 docstring are the sync method's, so nothing is copied by hand. That declaration also measures it
 (ivr.metrics): its latency, queueing included, by question; the questions waiting for a thread,
 by pool; and the call's total time waiting for the registry (the call-end log line).
+
+Two things the server needs when the database fails (issue 17) are kept here, where every
+question passes: whether the registry can write (for /readyz: `ping`), and the calls whose end
+could not be written (closed as `interrupted` once the database is back: `close_unended`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ivr import metrics
+from ivr.registry import meta
 from ivr.registry.call_log import CallLog
 from ivr.registry.devices import Devices
 from ivr.registry.kartabl import Kartabl
 from ivr.registry.reports import Reports
 from ivr.registry.returns import Returns
 from ivr.registry.service import Registry
+from ivr.registry.sim_codes import SimCodes
 
 P = ParamSpec("P")
 T = TypeVar("T")
 S = TypeVar("S")
 
+log = logging.getLogger(__name__)
+
 DATABASE_WORKERS = 4  # quick queries; the engine's default pool holds 5 (+10 overflow)
 HASHING, DATABASE = "hashing", "database"
+UNENDED_MAX = 10_000  # calls whose end could not be written, remembered at most (the oldest go)
+UNENDED_RETRY_SECONDS = 30.0  # `keep_closing_unended`'s timer
 
 
 def default_workers() -> int:
@@ -50,8 +63,12 @@ class _offload(Generic[S, P, T]):  # lower case: read as a declaration, like a d
     """A sync registry method as a coroutine method of AsyncRegistry, run in `pool`."""
 
     def __init__(self, part: Callable[[Registry], S], method: Callable[Concatenate[S, P], T],
-                 pool: str) -> None:
+                 pool: str, *, failed: Callable[..., None] | None = None,
+                 then: Callable[[AsyncRegistry], Awaitable[object]] | None = None) -> None:
+        """`failed(desk, *args, **kwargs)`: called with the question's arguments when it raises;
+        `then(desk)`: awaited after it answered."""
         self.part, self.method, self.pool = part, method, pool
+        self.failed, self.then = failed, then
         self.__doc__ = method.__doc__
         self.queue = metrics.REGISTRY_QUEUE.labels(pool)
 
@@ -68,6 +85,7 @@ class _offload(Generic[S, P, T]):  # lower case: read as a declaration, like a d
     def __get__(self, owner: AsyncRegistry, kind: Any = None) -> Callable[P, Awaitable[T]]:
         method, pool = self.bound(owner.registry), owner.pools[self.pool]
         seconds, queue, hashing = self.seconds, self.queue, self.pool == HASHING
+        failed, then = self.failed, self.then
 
         async def run(*args: P.args, **kwargs: P.kwargs) -> T:
             loop = asyncio.get_running_loop()
@@ -87,12 +105,20 @@ class _offload(Generic[S, P, T]):  # lower case: read as a declaration, like a d
             queue.inc()
             started = time.perf_counter()
             try:
-                return await loop.run_in_executor(pool, job)
+                answer = await loop.run_in_executor(pool, job)
+            except Exception as exc:
+                owner.database_failed(exc)
+                if failed is not None:
+                    failed(owner, *args, **kwargs)
+                raise
             finally:
                 dequeue()  # cancelled or refused before a thread took it
                 took = time.perf_counter() - started
                 seconds.observe(took)
                 metrics.registry_waited(took, hashing)
+            if then is not None:
+                await then(owner)
+            return answer
         return run
 
 
@@ -112,8 +138,25 @@ def _returns(registry: Registry) -> Returns:
     return registry.returns
 
 
+def _sim_codes(registry: Registry) -> SimCodes:
+    return registry.sim_codes
+
+
 def _call_log(registry: Registry) -> CallLog:
     return registry.call_log
+
+
+def _end_not_written(desk: AsyncRegistry, call_id: str, path: list[str], outcome: str,
+                     at: datetime) -> None:
+    """`call_ended` failed (CallLog.ended's arguments): the call stays "in progress" in the call
+    log until `close_unended` closes it."""
+    desk.remember_unended(call_id, at)
+
+
+async def _close_unended_if_any(desk: AsyncRegistry) -> None:
+    """After a call's start was written: the database takes writes again."""
+    if desk.unended:
+        await desk.close_unended()
 
 
 class AsyncRegistry:
@@ -123,6 +166,11 @@ class AsyncRegistry:
     def __init__(self, registry: Registry, workers: int | None = None) -> None:
         """`workers`: hashing threads (default_workers())."""
         self.registry = registry
+        # the last registry question failed on the database (its reason) and no write has
+        # succeeded since: `ping` then writes to tell whether the registry takes writes again
+        self.write_failure: str | None = None
+        self.unended: dict[str, datetime] = {}  # call id -> when its end could not be written
+        self._heartbeat: asyncio.Future[None] | None = None
         self.pools = {
             HASHING: ThreadPoolExecutor(max_workers=workers or default_workers(),
                                         thread_name_prefix="registry_hash"),
@@ -146,17 +194,92 @@ class AsyncRegistry:
     start_return = _offload(_returns, Returns.start, DATABASE)
     returns_waiting = _offload(_returns, Returns.waiting, DATABASE)
     confirm_return = _offload(_returns, Returns.confirm, DATABASE)
-    call_started = _offload(_call_log, CallLog.started, DATABASE)
-    call_ended = _offload(_call_log, CallLog.ended, DATABASE)
+    send_sim_code = _offload(_sim_codes, SimCodes.send, HASHING)
+    check_sim_code = _offload(_sim_codes, SimCodes.check, HASHING)
+    call_started = _offload(_call_log, CallLog.started, DATABASE, then=_close_unended_if_any)
+    call_ended = _offload(_call_log, CallLog.ended, DATABASE, failed=_end_not_written)
 
     async def ping(self) -> None:
-        """A trivial read (SELECT 1) in the database pool, for readiness; raises when the
-        registry cannot answer."""
-        await asyncio.get_running_loop().run_in_executor(self.pools[DATABASE], self._ping)
+        """For readiness (/readyz): raises when a new call could not be served.
+
+        Always a trivial read (SELECT 1) in the database pool. A full disk or a database that
+        turned read-only still answers reads, though, while every call fails at its first write.
+        A committed write on every probe would tell, but it would take SQLite's write lock
+        between the calls' writes (and cost a WAL flush on PostgreSQL) every few seconds, all
+        day, for nothing. So the probe writes only while the last registry question failed on
+        the database (`database_failed`: any call's first step writes, so a call fails there
+        first): one committed write (meta.heartbeat, which needs room like a call's row does),
+        until one succeeds. Meanwhile metrics.NotReady names the database's complaint. A healthy
+        probe stays the read alone."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.pools[DATABASE], self._ping)
+        if self.write_failure is None:
+            return
+        if self._heartbeat is None or self._heartbeat.done():  # one at a time, however many ask
+            self._heartbeat = asyncio.ensure_future(
+                loop.run_in_executor(self.pools[DATABASE], self._write_heartbeat))
+        try:
+            await asyncio.shield(self._heartbeat)
+        except DBAPIError as exc:
+            self.write_failure = _complaint(exc)
+        else:
+            if self.write_failure is not None:
+                log.warning("the registry takes writes again")
+            self.write_failure = None
+        if self.write_failure is not None:
+            raise metrics.NotReady(f"the registry cannot write ({self.write_failure})")
+        await _close_unended_if_any(self)
 
     def _ping(self) -> None:
         with self.registry.store.reading() as conn:
             conn.execute(text("SELECT 1"))
+
+    def _write_heartbeat(self) -> None:
+        self.registry.store.write(meta.heartbeat)
+
+    def database_failed(self, exc: BaseException) -> None:
+        """A question raised `exc`: when the database failed (not a constraint: a statement's
+        own problem), the probe checks writes until one succeeds."""
+        if isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError):
+            self.write_failure = _complaint(exc)
+
+    # --- calls whose end could not be written ---------------------------------------------------
+    def remember_unended(self, call_id: str, at: datetime) -> None:
+        self.unended[call_id] = at
+        if len(self.unended) > UNENDED_MAX:  # the oldest: a restart's close_stale closes them
+            del self.unended[next(iter(self.unended))]
+
+    async def close_unended(self) -> int:
+        """The calls whose end could not be written, ended as `interrupted` at the time their
+        end was tried (CallLog.close_unended); the number closed. Run at the next call's start,
+        when the probe's write succeeds, and on `keep_closing_unended`'s timer; a failure keeps
+        them for the next try."""
+        pending = dict(self.unended)
+        if not pending:
+            return 0
+        loop = asyncio.get_running_loop()
+        try:
+            closed = await loop.run_in_executor(self.pools[DATABASE],
+                                                self.registry.call_log.close_unended, pending)
+        except Exception as exc:
+            self.database_failed(exc)
+            log.warning("%d call(s) cut by a database failure still wait to be closed (%s)",
+                        len(pending), type(exc).__name__)
+            return 0
+        for call_id, at in pending.items():
+            if self.unended.get(call_id) == at:
+                del self.unended[call_id]
+        if closed:
+            log.warning("%d call(s) cut by a database failure closed as interrupted", closed)
+        return closed
+
+    async def keep_closing_unended(self, interval: float = UNENDED_RETRY_SECONDS) -> None:
+        """Try `close_unended` every `interval` seconds while there are any (serve runs it: a
+        server that nobody calls or probes closes them too). Runs until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            if self.unended:
+                await self.close_unended()
 
     def close(self) -> None:
         for pool in self.pools.values():
@@ -167,3 +290,9 @@ class AsyncRegistry:
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+
+def _complaint(exc: DBAPIError) -> str:
+    """The database's complaint, one line (`database or disk is full`), for /readyz."""
+    lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__

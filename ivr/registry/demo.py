@@ -1,6 +1,9 @@
 """The demo registry (`hamta-ivr db seed-demo`): a small cast to try every IVR path with.
 
-These numbers, PINs and codes are public demo data, never real secrets.
+These numbers, PINs and codes are public demo data, never real secrets. The PINs are easy to type
+on purpose, and so among the most common PINs the portal's set-password refuses
+(validate.weak_pin_reason): they are set when the subscribers are added, which does not check;
+Portal.set_password(..., allow_common_pin=True) is the named bypass for the demo and tests.
 
 | Number      | PIN  | Who                      | Devices (kartabl order)                        |
 |-------------|------|--------------------------|------------------------------------------------|
@@ -108,10 +111,10 @@ def seed_demo(registry: Registry) -> bool:
 def _report_and_sell(registry: Registry) -> None:
     """The stolen Galaxy S23 reported by its owner, and the Moto G84 sold by the seller to the
     returner (a direct transfer, so it can be returned within 7 days of the seeding)."""
-    returner = Owner(normalize(DEMO_RETURNER), ())
+    returner = Owner(normalize(DEMO_RETURNER), (), sim=True)  # as the portal signs in
     [stolen] = [d for d in registry.kartabl.devices(DEMO_RETURNER) if d.imei == DEMO_STOLEN]
     assert registry.reports.report(returner, stolen, Reported.STOLEN, gateway=GATEWAY_ADMIN).ok
-    seller = Owner(normalize(DEMO_SELLER), ())
+    seller = Owner(normalize(DEMO_SELLER), (), sim=True)
     grant = registry.devices.check_code(DEMO_RETURNABLE, DEMO_CODE, owner=seller,
                                         gateway=GATEWAY_ADMIN).grant
     assert grant is not None

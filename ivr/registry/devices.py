@@ -34,6 +34,7 @@ from ivr import metrics
 from ivr.registry import lockout, outbox, validate
 from ivr.registry.lockout import BUYERS, OWNER, cleared
 from ivr.registry.msisdn import try_normalize
+from ivr.registry.reports import without_sim
 from ivr.registry.store import GATEWAY_IVR, Abort, Store, as_device
 from ivr.registry.tables import devices, transfers
 from ivr.registry.types import (
@@ -171,6 +172,10 @@ class Devices:
         actor = owner.msisdn if owner is not None else buyer
         op = "transfer_code" if owner is not None else "activation_code"
         scope = OWNER if owner is not None else BUYERS
+        if owner is not None:  # a PIN alone may not even spend the owner's code tries
+            no_sim = without_sim(store, op, owner, imei=imei, origin=origin, gateway=gateway)
+            if no_sim is not None:
+                return CodeCheck(refusal=Refusal.NEEDS_SIM)
 
         events: list[str] = []  # the committed transaction's audit events, for the metrics
 
@@ -264,8 +269,10 @@ class Devices:
         buyer_number = try_normalize(buyer)
         if buyer_number is None:
             return Change(refusal=Refusal.BUYER_INVALID)
-        return self._move("transfer_direct", "direct", grant, buyer_number, actor=owner.msisdn,
-                          owner=owner.msisdn, origin=origin, gateway=gateway)
+        return without_sim(self.store, "transfer_direct", owner, imei=grant.imei, origin=origin,
+                           gateway=gateway) or \
+            self._move("transfer_direct", "direct", grant, buyer_number, actor=owner.msisdn,
+                       owner=owner.msisdn, origin=origin, gateway=gateway)
 
     def activate(self, buyer: str, grant: Grant, *, origin: Origin = ADMIN,
                  gateway: str = GATEWAY_IVR) -> Change:
@@ -347,6 +354,9 @@ class Devices:
         """Snapshot, hash (no lock held), then the guarded write. Resets the code lockout: the
         new code is one nobody has been guessing."""
         store, imei = self.store, device.imei
+        no_sim = without_sim(store, op, owner, imei=imei, origin=origin, gateway=gateway)
+        if no_sim is not None:
+            return no_sim
         with store.reading() as conn:
             seen = store.device(conn, imei)
         refusal = precheck(seen, owner=owner.msisdn, expected_version=device.version)

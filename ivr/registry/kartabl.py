@@ -38,7 +38,7 @@ from ivr.registry.lockout import OTHER_LINES, OWN_LINE, Scope
 from ivr.registry.msisdn import try_normalize
 from ivr.registry.store import GATEWAY_IVR, Store, as_device
 from ivr.registry.tables import audit_log, devices, subscribers
-from ivr.registry.types import ADMIN, Device, Origin, Owner, PasswordStatus, SignIn
+from ivr.registry.types import ADMIN, Device, Origin, Owner, PasswordStatus, SignIn, SimProof
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,9 @@ FAILED_EVENTS = ("login_failed", "login_locked")
 
 
 def scope_of(number: str, origin: Origin) -> Scope:
-    return OWN_LINE if origin.caller == number else OTHER_LINES
+    """The number's own ladder only for its own line as the network vouches for it: a forged
+    caller ID is one more other line, so it can neither add guesses nor lock the owner out."""
+    return OWN_LINE if origin.own_line(number) else OTHER_LINES
 
 
 class SprayAlarm:
@@ -83,8 +85,8 @@ class Kartabl:
         self.alarm = SprayAlarm()
 
     def door(self, msisdn: str, origin: Origin = ADMIN) -> SignIn:
-        """Before the PIN: ASK, NO_PASSWORD, LOCKED (with until when) or THROTTLED. Writes
-        nothing."""
+        """Before the PIN: ASK, NO_PASSWORD, LOCKED (with until when), THROTTLED or SIM_FIRST
+        (an SMS code to the number before the PIN). Writes nothing."""
         number = try_normalize(msisdn)
         if number is None:
             return SignIn(PasswordStatus.NO_PASSWORD)
@@ -92,30 +94,47 @@ class Kartabl:
             row = self.store.subscriber(conn, number)
             if row is None or row.password_hash is None:
                 return SignIn(PasswordStatus.NO_PASSWORD)
-            if self._throttled(conn, number, origin):
-                return SignIn(PasswordStatus.THROTTLED)
+            gate = self._gate(conn, number, origin)
+        if gate is PasswordStatus.THROTTLED:
+            return SignIn(gate)
         locked = lockout.live_lock(scope_of(number, origin).read(row).locked_until,
                                    self.store.now())
         if locked is not None:
             return SignIn(PasswordStatus.LOCKED, locked_until=locked)
-        return SignIn(PasswordStatus.ASK)
+        return SignIn(gate or PasswordStatus.ASK)
 
-    def _throttled(self, conn: Connection, number: str, origin: Origin) -> bool:
-        """Has this call, or this line, tried the PINs of too many numbers already? A line's
-        own number never counts against it."""
+    def _gate(self, conn: Connection, number: str, origin: Origin) -> PasswordStatus | None:
+        """What stands before this PIN attempt besides the lock: THROTTLED (this call, or this
+        vouched line, tried the PINs of too many numbers), SIM_FIRST (a caller not on the
+        number's own vouched line while the registry's failed-sign-in budget is spent, or a
+        withheld or unvouched caller ID that tried too many numbers: a forged or shared caller
+        ID is refused nothing an owner with the SIM needs), or None."""
         if origin == ADMIN:
-            return False
+            return None
         since = self.store.now() - lockout.THROTTLE_WINDOW
         if origin.call_id is not None and self.store.targets_tried(
                 conn, events=ATTEMPT_EVENTS, column="msisdn", origin=origin, since=since,
                 by_call=True, besides=(number,)) >= lockout.CALL_NUMBERS:
-            return True
-        if origin.caller == number:
-            return False
+            return PasswordStatus.THROTTLED
+        if origin.own_line(number):
+            return None
+        if self._budget_spent(conn):
+            return PasswordStatus.SIM_FIRST
         cap = lockout.LINE_NUMBERS if origin.caller else lockout.WITHHELD_NUMBERS
-        return self.store.targets_tried(
-            conn, events=ATTEMPT_EVENTS, column="msisdn", origin=origin, since=since,
-            besides=(number, origin.caller)) >= cap
+        if self.store.targets_tried(conn, events=ATTEMPT_EVENTS, column="msisdn",
+                                    origin=origin, since=since,
+                                    besides=(number, origin.caller)) < cap:
+            return None
+        return PasswordStatus.THROTTLED if origin.vouched else PasswordStatus.SIM_FIRST
+
+    def _budget_spent(self, conn: Connection) -> bool:
+        """Have failed other-line sign-ins spent the registry's budget (lockout.FAILURE_BUDGET
+        within FAILURE_WINDOW)?"""
+        since = self.store.now() - lockout.FAILURE_WINDOW
+        failed = conn.execute(select(func.count()).select_from(audit_log).where(
+            audit_log.c.at >= since, audit_log.c.event.in_(FAILED_EVENTS),
+            audit_log.c.detail.like(f"{OTHER_LINES.name}:%"))).scalar_one()
+        return int(failed) >= lockout.FAILURE_BUDGET
 
     def devices(self, msisdn: str) -> tuple[Device, ...]:
         """The kartabl, oldest entry first (the order the IVR reads and numbers it)."""
@@ -136,13 +155,18 @@ class Kartabl:
         return tuple(as_device(row, now) for row in conn.execute(query))
 
     def sign_in(self, msisdn: str, pin: str, origin: Origin = ADMIN,
-                gateway: str = GATEWAY_IVR) -> SignIn:
-        """Verify the kartabl password once; OK carries the owner and the kartabl."""
+                gateway: str = GATEWAY_IVR, proof: SimProof | None = None) -> SignIn:
+        """Verify the kartabl password once; OK carries the owner and the kartabl. `proof`: the
+        SMS code keyed on this call (ivr.registry.sim_codes), needed when the door says
+        SIM_FIRST. The owner holds the SIM (Owner.sim) on the number's own vouched line, with a
+        proof, or through the portal (ADMIN, which signs in with its own SMS code)."""
         store = self.store
         number = try_normalize(msisdn)
         if number is None:
             return SignIn(PasswordStatus.NO_PASSWORD)
         scope = scope_of(number, origin)
+        proven = proof is not None and proof.msisdn == number and proof.call_id == origin.call_id
+        sim = proven or origin.own_line(number) or origin == ADMIN
 
         events: list[str] = []  # the committed transaction's audit events, for the metrics
 
@@ -158,9 +182,13 @@ class Kartabl:
             if row is None or row.password_hash is None:
                 audit(conn, "login_no_password", now, None if row else "unknown number")
                 return SignIn(PasswordStatus.NO_PASSWORD)
-            if self._throttled(conn, number, origin):
+            gate = self._gate(conn, number, origin)
+            if gate is PasswordStatus.THROTTLED:
                 audit(conn, "login_throttled", now, "too many numbers from this line or call")
                 return SignIn(PasswordStatus.THROTTLED)
+            if gate is PasswordStatus.SIM_FIRST and not proven:
+                audit(conn, "login_sim_first", now, "an SMS code before the PIN")
+                return SignIn(PasswordStatus.SIM_FIRST)
             before = scope.read(row)
             lock, counters = lockout.reserve(before, now)
             conn.execute(update(subscribers).where(subscribers.c.id == row.id)
@@ -202,7 +230,8 @@ class Kartabl:
                 conn.execute(update(subscribers).where(subscribers.c.id == row.id)
                              .values(**values))
                 audit(conn, "login_ok", now)
-                return SignIn(PasswordStatus.OK, owner=Owner(number, self._devices(conn, number)))
+                return SignIn(PasswordStatus.OK,
+                              owner=Owner(number, self._devices(conn, number), sim=sim))
             counters = lockout.after_wrong(scope.read(row), now)
             conn.execute(update(subscribers).where(subscribers.c.id == row.id)
                          .values(**scope.values(counters)))

@@ -31,6 +31,19 @@ CALL_NUMBERS = 2  # numbers (its own included) one call may try a PIN on
 LINE_DEVICES = 5  # devices whose codes one calling line may key as a buyer per window
 SPRAY_WINDOW = timedelta(minutes=1)
 SPRAY_ALERT = 20  # failed sign-ins across the registry per SPRAY_WINDOW that raise the alarm
+# The registry's budget of failed sign-ins from other lines (not the number's own vouched line):
+# once FAILURE_BUDGET of them fell within FAILURE_WINDOW, every other-line sign-in proves the SIM
+# (an SMS code) before its PIN is even verified, until the window has room again. Spraying
+# common PINs over many kartabls from many (forged) caller IDs then costs the SIM of each victim;
+# an owner who has their SIM still gets in.
+FAILURE_BUDGET = 100
+FAILURE_WINDOW = timedelta(hours=1)
+
+# One-time SMS codes (ivr.registry.sim_codes): the SIM as a second factor
+SIM_CODE_LEN = 6
+SIM_CODE_LIFE = timedelta(minutes=5)
+SIM_CODE_TRIES = 3  # wrong entries that spend one code
+SIM_CODES_PER_DAY = 5  # codes one number can be sent in any 24 hours, whoever asks
 
 
 def lock_duration(level: int) -> timedelta:

@@ -31,6 +31,8 @@ def queue(conn: Connection, msisdn: str, template: str, *, at: datetime,
         raise ValueError(f"an SMS never carries a secret: {sorted(secret)}")
     if not template.startswith("sms_"):
         raise ValueError(f"SMS templates are catalogue keys named sms_…, not {template!r}")
+    if template.startswith("sms_sim_code_"):  # ivr.registry.sim_codes sends these at once
+        raise ValueError("an SMS code is never queued in the outbox: it would be stored")
     message_id = uuid.uuid4().hex
     conn.execute(insert(outbox).values(
         message_id=message_id, msisdn=msisdn, template=template, params=dict(params),

@@ -32,6 +32,18 @@ def refused(store: Store, conn: Connection, op: str, refusal: Refusal, *, imei: 
                   device=as_device(row, store.now()) if row is not None else None)
 
 
+def without_sim(store: Store, op: str, owner: Owner, *, imei: str, origin: Origin,
+                gateway: str) -> Change | None:
+    """NEEDS_SIM, audited, when the owner has not shown the number's SIM on this call (own
+    vouched line or an SMS code, Owner.sim): what moves a device or a secret needs it. None when
+    they have."""
+    if owner.sim:
+        return None
+    return store.write(lambda conn: refused(store, conn, op, Refusal.NEEDS_SIM, imei=imei,
+                                            actor=owner.msisdn, gateway=gateway, origin=origin,
+                                            row=None))
+
+
 class Reports:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -65,8 +77,13 @@ class Reports:
     def withdraw(self, owner: Owner, device: Device, *, origin: Origin = ADMIN,
                  gateway: str = GATEWAY_IVR) -> Change:
         """The owner found the device: the live report is withdrawn and the device works again.
-        Change.reference is the withdrawn report's case number."""
+        Change.reference is the withdrawn report's case number. Needs the SIM (Owner.sim): a
+        thief who learnt the PIN must not make the phone sellable again; reporting stays open to
+        the PIN alone, from any phone, since the SIM may be in the stolen phone."""
         store, imei = self.store, device.imei
+        no_sim = without_sim(store, "withdraw", owner, imei=imei, origin=origin, gateway=gateway)
+        if no_sim is not None:
+            return no_sim
 
         def work(conn: Connection) -> Change:
             now = store.now()

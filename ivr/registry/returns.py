@@ -8,16 +8,20 @@ back by phone, with both sides agreeing.
 2. The previous owner confirms it from their own line (`waiting`, then `confirm`) within
    CONFIRM_WINDOW (72 hours) of the request: long enough to span an Iranian weekend (Thursday
    and Friday) and a day to call, short enough that a request does not hang over a device the
-   new owner keeps using. A request may start on day 7; its deadline is still 72 h later. Asking
-   again renews a pending request (one row per transfer).
+   new owner keeps using. A request may start on day 7; its deadline is still 72 h later. One
+   request per transfer, and so one SMS to the previous owner for it: asking again while it is
+   pending is told so and sends nothing; one that expired is not renewed.
 3. The device moves back in ONE write transaction, guarded like every move
    (ivr.registry.devices.move_row): the transfer must still be the device's latest and the device
    still the new owner's, its version unchanged since the request, within the deadline, not
    reported lost or stolen; otherwise refused and nothing written. Of two confirmations at once
    exactly one moves it. The move is a `transfers` row of kind `return` (itself not returnable).
 
-Both sides get an SMS receipt when the return starts and when it is done, in the transaction of
-the change (ivr.registry.outbox). Every step is audited with the calling line and the call.
+Both sides need their SIM (Owner.sim: the number's own vouched line, or an SMS code keyed on the
+call): a seller who knows the buyer's PIN (shop staff often set phones up) can neither ask for
+the return in the buyer's name nor confirm it without the buyer's SIM. Both sides get an SMS
+receipt when the return starts and when it is done, in the transaction of the change
+(ivr.registry.outbox). Every step is audited with the calling line and the call.
 A blocked device can be returned: a phone deactivated after the sale is what the guide sends back
 to the seller.
 """
@@ -32,7 +36,7 @@ from sqlalchemy import Connection, Row, func, insert, select, update
 from ivr.registry import outbox, validate
 from ivr.registry.devices import Devices
 from ivr.registry.msisdn import national
-from ivr.registry.reports import refused
+from ivr.registry.reports import refused, without_sim
 from ivr.registry.store import GATEWAY_IVR, Store, as_device
 from ivr.registry.tables import returns, transfers
 from ivr.registry.types import (
@@ -73,6 +77,10 @@ class Returns:
         """Record the request (the device as the new owner saw it, `case.version`) and tell both
         sides; the case answered carries the previous owner's deadline."""
         store = self.store
+        no_sim = without_sim(store, "return_start", owner, imei=case.imei, origin=origin,
+                             gateway=gateway)
+        if no_sim is not None:
+            return ReturnCheck(refusal=no_sim.refusal)
 
         def work(conn: Connection) -> ReturnCheck:
             now = store.now()
@@ -84,16 +92,11 @@ class Returns:
                         gateway=gateway, origin=origin, row=None)
                 return ReturnCheck(refusal=found)
             transfer, row = found
-            values = {"device_version": row.version, "requested_at": now,
-                      "confirm_by": now + CONFIRM_WINDOW, "state": PENDING, "done_at": None}
-            existing = conn.execute(select(returns.c.id)
-                                    .where(returns.c.transfer_id == transfer.id)).first()
-            if existing is None:
-                conn.execute(insert(returns).values(
-                    transfer_id=transfer.id, device_id=row.id, imei=row.imei,
-                    new_owner=owner.msisdn, previous_owner=transfer.from_msisdn, **values))
-            else:
-                conn.execute(update(returns).where(returns.c.id == existing.id).values(**values))
+            conn.execute(insert(returns).values(
+                transfer_id=transfer.id, device_id=row.id, imei=row.imei,
+                new_owner=owner.msisdn, previous_owner=transfer.from_msisdn,
+                device_version=row.version, requested_at=now, confirm_by=now + CONFIRM_WINDOW,
+                state=PENDING, done_at=None))
             store.audit(conn, "return_started", msisdn=owner.msisdn, imei=row.imei,
                         gateway=gateway, at=now, origin=origin,
                         detail=f"reference {case.reference} back to {transfer.from_msisdn}")
@@ -135,11 +138,16 @@ class Returns:
         """The previous owner takes the device back: ONE transaction, the move guarded like
         every move. Change.reference is the return's own reference number.
 
-        Confirmed only by the previous owner signed in (their kartabl password) AND calling from
-        that very number (caller ID): the password alone can be known to others (shop staff,
-        whoever set up the phone), and a caller ID alone can be forged on a VoIP trunk; together
-        they say the holder of the SIM that sold the device, who also got the SMS, agrees."""
+        Confirmed only by the previous owner signed in (their kartabl password) AND holding
+        that number's SIM (Owner.sim: its own line as the network vouches for it, or an SMS code
+        keyed on this call): the password alone can be known to others (shop staff, whoever set
+        up the phone), and a caller ID alone can be forged on a VoIP trunk; together they say the
+        holder of the SIM that sold the device, who also got the SMS, agrees."""
         store = self.store
+        no_sim = without_sim(store, "return_confirm", previous, imei=case.imei, origin=origin,
+                             gateway=gateway)
+        if no_sim is not None:
+            return no_sim
 
         def work(conn: Connection) -> Change:
             now = store.now()
@@ -148,7 +156,7 @@ class Returns:
                                     .where(transfers.c.reference == case.reference)).first()
             request = None if transfer is None else conn.execute(
                 select(returns).where(returns.c.transfer_id == transfer.id)).first()
-            refusal = _confirm_refusal(conn, previous, origin, now, row, transfer, request)
+            refusal = _confirm_refusal(conn, previous, now, row, transfer, request)
             if refusal is not None:
                 return refused(store, conn, "return_confirm", refusal, imei=case.imei,
                                actor=previous.msisdn, gateway=gateway, origin=origin, row=row)
@@ -174,7 +182,7 @@ class Returns:
                   lock: bool) -> tuple[Row[Any], Row[Any]] | Refusal:
         """The transfer to `new_owner` with this reference and its device row, if it can still
         be returned: not a return itself, from someone, the device's latest move and still
-        theirs, within RETURN_WINDOW, not reported lost or stolen."""
+        theirs, within RETURN_WINDOW, not reported lost or stolen, not asked for already."""
         transfer = conn.execute(select(transfers)
                                 .where(transfers.c.reference == reference)).first()
         if transfer is None or transfer.to_msisdn != new_owner or transfer.kind == "return" \
@@ -187,14 +195,17 @@ class Returns:
             return Refusal.RETURN_WINDOW_OVER
         if row.reported is not None:
             return Refusal.REPORTED
+        asked = conn.execute(select(returns.c.state, returns.c.confirm_by)
+                             .where(returns.c.transfer_id == transfer.id)).first()
+        if asked is not None:  # one request per transfer: no renewal, no second SMS
+            return (Refusal.ALREADY_REQUESTED if asked.state == PENDING
+                    and now <= asked.confirm_by else Refusal.RETURN_WINDOW_OVER)
         return transfer, row
 
 
-def _confirm_refusal(conn: Connection, previous: Owner, origin: Origin, now: datetime,
+def _confirm_refusal(conn: Connection, previous: Owner, now: datetime,
                      row: Row[Any] | None, transfer: Row[Any] | None,
                      request: Row[Any] | None) -> Refusal | None:
-    if origin.caller != previous.msisdn:
-        return Refusal.NOT_OWN_LINE
     if row is None or transfer is None or request is None \
             or request.previous_owner != previous.msisdn:
         return Refusal.NO_SUCH_TRANSFER

@@ -4,6 +4,7 @@
     registry.devices   the IMEI inquiry, activation codes verified once, ownership moves
     registry.reports   lost or stolen: the owner's report and its withdrawal
     registry.returns   the 7-day mutual return of a transfer
+    registry.sim_codes one-time SMS codes: the SIM as a second factor
     registry.portal    what the web portal does: subscribers, passwords, devices, records
     registry.call_log  the IVR's call log
 
@@ -29,11 +30,15 @@ from ivr.registry.kartabl import Kartabl
 from ivr.registry.portal import Portal
 from ivr.registry.reports import Reports
 from ivr.registry.returns import Returns
+from ivr.registry.sim_codes import SimCodes, SmsSender
 from ivr.registry.store import Clock, Store
 
 
 class Registry:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, sms: SmsSender | None = None) -> None:
+        """`sms`: how SMS codes reach the gateway (ivr.sms.kannel.code_sender); None when SMS
+        is not configured, and then only a number's own vouched line can do what needs the
+        SIM (ivr.registry.sim_codes)."""
         self.store = store
         self.kartabl = Kartabl(store)
         self.devices = Devices(store)
@@ -41,12 +46,13 @@ class Registry:
         self.returns = Returns(store, self.devices)
         self.portal = Portal(store)
         self.call_log = CallLog(store)
+        self.sim_codes = SimCodes(store, sms)
 
     @classmethod
     def open(
         cls, url: str | None = None, *, pepper: bytes | None = None,
         hash_params: HashParams = OWASP_MINIMUM, clock: Clock | None = None,
-        check: bool = True, check_pepper: bool = True,
+        check: bool = True, check_pepper: bool = True, sms: SmsSender | None = None,
     ) -> Registry:
         """Connect (ivr.config.db_url/load_pepper when not given). Does not migrate: see
         ivr.registry.db.upgrade(url), which `hamta-ivr db upgrade` runs. With `check`, a database
@@ -77,7 +83,7 @@ class Registry:
         except BaseException:
             engine.dispose()
             raise
-        return cls(Store(engine, hasher, clock))
+        return cls(Store(engine, hasher, clock), sms)
 
     def close(self) -> None:
         """Release the connection pool."""

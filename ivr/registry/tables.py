@@ -216,3 +216,24 @@ returns = Table(
     Column("done_at", UtcDateTime),
     CheckConstraint("state IN ('pending', 'done')", name="state"),
 )
+
+# One-time SMS codes that prove a caller holds a number's SIM (ivr.registry.sim_codes): sent to
+# the number, keyed on the same call. Only a hash is kept, and only while the code is live (a
+# used, expired or spent code keeps no hash); the rows count the codes a number got per day.
+sim_codes = Table(
+    "sim_codes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("msisdn", String(16), nullable=False),  # E.164: where the code went
+    Column("call_id", String(64)),  # the call that asked for it and may key it
+    Column("caller", String(16)),  # that call's calling line, as given (None when withheld)
+    Column("purpose", String(24), nullable=False),  # what the SMS said it is for
+    Column("code_hash", String(255)),  # None once the code is no longer live
+    Column("failed", Integer, nullable=False, default=0),
+    Column("state", String(8), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+    CheckConstraint("state IN ('live', 'used', 'void', 'unsent')", name="state"),
+    Index("ix_sim_codes_msisdn_created_at", "msisdn", "created_at"),
+    Index("ix_sim_codes_call_id", "call_id"),
+)

@@ -33,10 +33,20 @@ class Reported(StrEnum):
 @dataclass(frozen=True)
 class Origin:
     """Who is asking: the calling line (E.164; None when withheld) and the call. Lockouts and
-    throttles count by it, and every audit row of a secret attempt records it."""
+    throttles count by it, and every audit row of a secret attempt records it.
+
+    `vouched`: the network vouches for `caller` (the call came in on a trunk the PBX trusts,
+    ivr.call.api.Call.caller_trusted). Only a vouched number is a kartabl's *own line*: a caller
+    ID from a softphone or a VoIP trunk can be anything, so it counts as another line (and is
+    still recorded in the audit)."""
 
     caller: str | None = None
     call_id: str | None = None
+    vouched: bool = False
+
+    def own_line(self, number: str) -> bool:
+        """Is this the vouched-for line of `number` (E.164)?"""
+        return self.vouched and self.caller is not None and self.caller == number
 
 
 ADMIN = Origin()  # the portal (the CLI) and tests: no calling line
@@ -49,6 +59,10 @@ class PasswordStatus(StrEnum):
     NO_PASSWORD = "no_password"  # also a number the registry does not know: go to the web portal
     WRONG = "wrong"
     LOCKED = "locked"
+    # prove the SIM first (an SMS code to the number), then the PIN: a caller not on the number's
+    # own vouched line once failed sign-ins have spent the registry's budget, or once a withheld
+    # or unvouched caller ID tried too many numbers (ivr.registry.kartabl)
+    SIM_FIRST = "sim_first"
 
 
 class Refusal(StrEnum):
@@ -71,7 +85,10 @@ class Refusal(StrEnum):
     NO_SUCH_TRANSFER = "no_such_transfer"  # no returnable transfer with this reference to you
     RETURN_WINDOW_OVER = "return_window_over"  # past the 7 days (or the confirmation deadline)
     MOVED_ON = "moved_on"  # the device changed hands since the transfer to be returned
-    NOT_OWN_LINE = "not_own_line"  # a return is confirmed only from the previous owner's line
+    # what moves a device or a secret needs the SIM: the kartabl's own vouched line, or an SMS
+    # code sent to the number and keyed on this call (ivr.registry.sim_codes)
+    NEEDS_SIM = "needs_sim"
+    ALREADY_REQUESTED = "already_requested"  # one return request per transfer, one SMS for it
 
 
 @dataclass(frozen=True)
@@ -101,10 +118,46 @@ class Device:
 @dataclass(frozen=True)
 class Owner:
     """A number whose kartabl password was verified on this call, and its kartabl. Only
-    ivr.registry.kartabl makes one: operations that need a signed-in owner take it."""
+    ivr.registry.kartabl makes one (and ivr.registry.sim_codes one with `sim`): operations that
+    need a signed-in owner take it.
+
+    `sim`: the caller also holds the number's SIM — they call from its own vouched line, or keyed
+    the SMS code sent to it on this call (or the portal signed them in, with its own SMS code).
+    Whatever moves a device or a secret needs it: a PIN alone can be known to shop staff or
+    guessed."""
 
     msisdn: str
     devices: tuple[Device, ...]
+    sim: bool = False
+
+
+class SimCode(StrEnum):
+    """What became of an SMS code (ivr.registry.sim_codes): sending one, then checking it."""
+
+    SENT = "sent"
+    NO_SMS = "no_sms"  # SMS is not configured: only the number's own vouched line can do this
+    CAPPED = "capped"  # the number had its SMS codes for today
+    UNSENT = "unsent"  # the SMS gateway did not take it (nothing to key)
+    OK = "ok"
+    WRONG = "wrong"  # with attempts_left
+    VOID = "void"  # expired, used, never sent or its tries ran out: a new one is needed
+
+
+@dataclass(frozen=True)
+class SimProof:
+    """An SMS code sent to `msisdn` was keyed right on call `call_id`: the caller holds the SIM.
+    Only ivr.registry.sim_codes makes one; a sign-in takes it when the SIM comes first."""
+
+    msisdn: str
+    call_id: str | None
+
+
+@dataclass(frozen=True)
+class SimAnswer:
+    status: SimCode
+    attempts_left: int | None = None  # with WRONG
+    proof: SimProof | None = None  # with OK
+    owner: Owner | None = None  # with OK, when a signed-in owner keyed it: now with Owner.sim
 
 
 @dataclass(frozen=True)

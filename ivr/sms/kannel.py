@@ -13,6 +13,7 @@ is unset: receipts still queue in the outbox, nothing sends them.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import os
 import urllib.error
@@ -23,6 +24,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from ivr.config import ConfigError, setting, setting_source
+from ivr.registry.sim_codes import SmsSender
+from ivr.sms import texts
 
 TIMEOUT = 10.0  # seconds for one sendsms request (the worker's lease is longer)
 RETRY_STATUSES = frozenset({401, 403, 408, 429})
@@ -86,15 +89,15 @@ def _password() -> str:
     raw = setting("kannel_password_file")
     if not raw:
         raise ConfigError("no Kannel password: set kannel_password_file (HAMTA_KANNEL_PASSWORD_"
-                          "FILE) to a file holding the sendsms-user's password (chmod 640, "
-                          "group hamta), or HAMTA_KANNEL_PASSWORD")
+                          "FILE) to a file holding the sendsms-user's password (chmod 600, "
+                          "owned by serve's user), or HAMTA_KANNEL_PASSWORD")
     path = Path(raw).expanduser()
     try:
         password = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ConfigError(f"cannot read {setting_source('kannel_password_file')} {path} "
-                          f"({exc.strerror}); it must be a file this user can read (chmod 640, "
-                          "group hamta)") from exc
+                          f"({exc.strerror}); it must be a file this user can read (chmod 600, "
+                          "owned by this user)") from exc
     if not password:
         raise ConfigError(f"{setting_source('kannel_password_file')} {path} is empty; write the "
                           "sendsms-user's password in it")
@@ -144,6 +147,23 @@ class Kannel:
         if status >= 500 or status in RETRY_STATUSES:
             return Answer(Verdict.RETRY, detail)
         return Answer(Verdict.REFUSED, detail)
+
+
+CODE_TIMEOUT = 5.0  # seconds: an SMS code is sent while the caller waits on the line
+
+
+def code_sender() -> SmsSender | None:
+    """How the registry sends one-time SMS codes (ivr.registry.sim_codes): at once, through
+    sendsms, while the caller waits — not through the outbox, so the code is never stored. None
+    when SMS is not configured (kannel_url unset); a half-configured Kannel is a ConfigError
+    naming the setting, at start."""
+    if not configured():
+        return None
+    client = Kannel(dataclasses.replace(settings(), timeout=CODE_TIMEOUT))
+
+    def send(to: str, template: str, params: dict[str, str]) -> bool:
+        return client.send(to, texts.render(template, params)).verdict is Verdict.SENT
+    return send
 
 
 def _first_line(body: bytes) -> str:

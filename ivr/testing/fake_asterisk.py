@@ -24,6 +24,11 @@ menu does (`ignore_escape`: any key cuts any prompt short, as a broken peer migh
 
 Every exchange is kept (command, reply, when each came and went): tests read what was played and
 said; the bench (ivr.bench.caller) derives its timings from it.
+
+Caller ID trust: the dialplan passes the AGI argument `caller=network` when the network vouches
+for the caller ID (a mobile-operator trunk, asterisk-conf/extensions.conf) and `caller=none`
+otherwise. A call with a caller ID is vouched for by default, a subscriber calling from their own
+SIM; `trusted=False` is a softphone's or VoIP trunk's call; a withheld one is not by default.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Protocol
 from ivr.call import agi_protocol as agi
 from ivr.call.agi_protocol import AgiCommand, parse_command
 from ivr.call.console import HANG_UP_KEY, PAUSE_KEY, scripted_keys
+from ivr.call.fastagi import TRUST_ARGUMENT
 
 # commands Asterisk still runs on a hung-up channel (res_agi.c, the `dead` flag)
 DEAD_OK = frozenset({
@@ -53,6 +59,7 @@ RESULT_VARIABLE = "HAMTA_RESULT"
 DTMF_EXTRA = "ABCD"
 RAW = "="  # a key item starting with it is a raw result value
 _RAW_ITEM = re.compile(r"\[([^\]]*)\]")
+UNTRUSTED_ARGUMENT = "caller=none"  # what the dialplan passes when nothing vouches for the caller
 
 
 def fake_keys(keys: str) -> deque[str]:
@@ -117,9 +124,14 @@ NO_PACING = Pacing()
 def agi_environment(
     *, caller_id: str | None, index: int = 0, request: str = "agi://127.0.0.1:4573/hamta",
     network: bool = True, uniqueid: str | None = None, extra: Mapping[str, str] | None = None,
+    trusted: bool | None = None,
 ) -> dict[str, str]:
     """The variables Asterisk 22 sends before the first command, in its order (FastAGI adds
-    agi_network and agi_network_script first; AGI(url,ARG) adds agi_arg_1 … last)."""
+    agi_network and agi_network_script first; AGI(url,ARG) adds agi_arg_1 … last).
+
+    The dialplan's trust argument comes after any agi_arg_N in `extra`: `caller=network` when
+    `trusted` (default: when there is a caller ID, a call from the subscriber's own SIM), else
+    `caller=none`."""
     cid = caller_id or ""
     env: dict[str, str] = {}
     if network:
@@ -148,6 +160,9 @@ def agi_environment(
         "agi_threadid": str(140000000000 + index),
     })
     env.update(extra or {})
+    vouched = bool(caller_id) if trusted is None else trusted
+    args = sum(1 for key in env if key.startswith("agi_arg_"))
+    env[f"agi_arg_{args + 1}"] = TRUST_ARGUMENT if vouched else UNTRUSTED_ARGUMENT
     return env
 
 
@@ -391,17 +406,19 @@ async def place_call(
     script: str = "hamta", uniqueid: str | None = None, extra_env: Mapping[str, str] | None = None,
     barge_in: bool = False, pacing: Pacing = NO_PACING, sighup: bool = False,
     linger: float | None = None, connect_gate: asyncio.Semaphore | None = None,
-    ignore_escape: bool = False,
+    ignore_escape: bool = False, trusted: bool | None = None,
 ) -> CallResult:
     """One call over FastAGI, as Asterisk's `AGI(agi://host:port/hamta)` places it.
 
     Connection failures raise (OSError); `connect_gate` bounds connections being opened at once.
+    `trusted`: the network vouches for the caller ID (default: when there is one).
     """
     async with connect_gate or contextlib.nullcontext():
         reader, writer = await asyncio.open_connection(host, port, limit=1 << 16)
     try:
         env = agi_environment(caller_id=caller_id, index=index, uniqueid=uniqueid,
-                              request=f"agi://{host}:{port}/{script}", extra=extra_env)
+                              request=f"agi://{host}:{port}/{script}", extra=extra_env,
+                              trusted=trusted)
         channel = FakeChannel(keys, barge_in=barge_in, pacing=pacing, sighup=sighup,
                               ignore_escape=ignore_escape)
         return await run_session(reader, writer, env, channel, linger=linger)
@@ -429,10 +446,13 @@ class FakeAsterisk:
     async def call(self, keys: str = "", *, caller_id: str | None = None,
                    barge_in: bool = False, pacing: Pacing = NO_PACING, sighup: bool = False,
                    linger: float | None = 10.0, ignore_escape: bool = False,
-                   script: str | None = None) -> CallResult:
-        """`script`: the AGI URL's path, e.g. `hamta?overflow=yes` (default: the route)."""
+                   script: str | None = None, trusted: bool | None = None) -> CallResult:
+        """`script`: the AGI URL's path, e.g. `hamta?overflow=yes` (default: the route).
+        `trusted`: the network vouches for the caller ID, a call from the subscriber's own SIM
+        (default: when there is a caller ID); False: a softphone's or VoIP trunk's call."""
         index = next(self._numbers)
         return await place_call(
             self.host, self.port, keys, caller_id=caller_id, index=index,
             script=script or self.script, uniqueid=f"{self.base}.{index}", barge_in=barge_in,
-            pacing=pacing, sighup=sighup, linger=linger, ignore_escape=ignore_escape)
+            pacing=pacing, sighup=sighup, linger=linger, ignore_escape=ignore_escape,
+            trusted=trusted)

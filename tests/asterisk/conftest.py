@@ -112,10 +112,14 @@ class Dialed:
 
 
 def dial(env: Env, caller: str | None, keys: str, *, ext: str = "7777",
-         timeout: float = 400, barge_in: bool = False) -> Dialed:
+         timeout: float = 400, barge_in: bool = False, untrusted: bool = False) -> Dialed:
+    """`hamta-ivr dial`: a call from the caller's own SIM (context hamta-ivr-trusted);
+    `untrusted`: as a softphone or VoIP trunk calls (hamta-ivr)."""
     args = ["dial", "--json", "--keys", keys, "--ext", ext, "--timeout", str(timeout)]
     if barge_in:
         args.append("--barge-in")
+    if untrusted:
+        args.append("--untrusted")
     if caller:
         args += ["--from", caller]
     done = env.run(*args, timeout=timeout + 30, check=False)

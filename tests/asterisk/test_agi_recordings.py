@@ -91,9 +91,13 @@ async def replay(recording: Recording, registry: Any, tmp_path: Path) -> ReplayT
     """One recorded call through the flows, as FastAgiServer runs it (its normal-end marker)."""
     _sounds_for(recording, tmp_path / "sounds")
     transport = ReplayTransport.from_recording(recording)
+    # the dialplan's trust argument: `hamta-ivr dial` records calls from the subscriber's own SIM
+    # (context hamta-ivr-trusted, caller=network) unless the recording says otherwise
+    trust = recording.meta.get("caller_trust", "network")
     call = AgiCall.from_env(
         {"agi_uniqueid": "replay.1", "agi_callerid": recording.caller_id or "unknown",
-         "agi_language": "fa", "agi_channel": "Local/7777@hamta-ivr-00000001;2"},
+         "agi_language": "fa", "agi_channel": "Local/7777@hamta-ivr-00000001;2",
+         "agi_arg_1": f"caller={trust}"},
         transport, sounds=tmp_path / "sounds", spool=tmp_path / "spool")
     ivr = Ivr(registry)
     try:
@@ -248,6 +252,7 @@ async def test_record_real_calls(agi_server: AgiServer, tmp_path: Path) -> None:
             {"recorded_with": f"{version} (the development Asterisk), hamta-ivr dial"
                               f"{' --barge-in' if barge_in else ''}, FastAGI tap",
              "recorded": time.strftime("%Y-%m-%d"),
+             "caller_trust": "network",  # dial enters hamta-ivr-trusted: the caller's own SIM
              "normalized": "secret WAV path -> <spool>/secret-<random>; digits after "
                            "reference_is -> <reference>"},
         ).save(FIXTURES / f"{name}.json")

@@ -142,7 +142,8 @@ def test_the_dialplan_tries_the_listed_fastagi_servers_in_order(env, tmp_path):
                 / "extensions.conf").read_text()
     assert "Set(HAMTA_SERVERS=127.0.0.1:4999)" in dialplan
     assert "Set(HAMTA_SERVER=${SHIFT(HAMTA_SERVERS,&)})" in dialplan
-    assert "AGI(agi://${HAMTA_SERVER}/hamta?overflow=${IF(${HAMTA_MORE}?yes:no)})" in dialplan
+    assert ("AGI(agi://${HAMTA_SERVER}/hamta?overflow=${IF(${HAMTA_MORE}?yes:no)},"
+            "caller=${HAMTA_CALLER_TRUST})") in dialplan
     assert '"${AGISTATUS}" = "FAILURE"' in dialplan
 
     env.setenv("HAMTA_AGI_SERVERS", "127.0.0.1:4573, 10.0.0.2:4574,[::1]:4575")
@@ -156,3 +157,94 @@ def test_the_dialplan_tries_the_listed_fastagi_servers_in_order(env, tmp_path):
     env.setenv("HAMTA_AGI_SERVERS", "127.0.0.1:99999")
     with pytest.raises(config.ConfigError, match="HAMTA_AGI_SERVERS"):
         config.load(classic_agi="x")
+
+
+def _extension(dialplan: str, context: str, exten: str) -> list[str]:
+    """The priorities of one extension in one context: the application lines, in order."""
+    body = dialplan.split(f"[{context}]\n", 1)[1].split("\n[", 1)[0]
+    steps: list[str] = []
+    taking = False
+    for line in body.splitlines():
+        line = line.strip()
+        if line.startswith("exten =>"):
+            taking = line.startswith(f"exten => {exten},")
+        if taking and not line.startswith(";") and "," in line:
+            steps.append(line.split(",", 2)[2] if line.startswith("exten") else
+                         line.removeprefix("same => ").split(",", 1)[1])
+    return steps
+
+
+def test_the_caller_id_is_vouched_for_only_on_a_trusted_entry(env, tmp_path):
+    """Issue 17: [hamta-ivr] (softphones, VoIP trunks) sets HAMTA_CALLER_TRUST=none at priority 1,
+    so nothing earlier can fake it; [hamta-ivr-trusted] (the mobile operators' trunks) sets
+    network and joins past that priority; both AGI lines pass it as the argument caller=…, which
+    the IVR takes as vouched only when it is exactly caller=network. Staff stay untrusted."""
+    from ivr.call.fastagi import TRUST_ARGUMENT, caller_vouched
+
+    dialplan = (config.render(config.load(classic_agi="/opt/agi"), tmp_path / "etc")
+                / "extensions.conf").read_text()
+    for exten in ("7777", "7778"):
+        steps = _extension(dialplan, "hamta-ivr", exten)
+        assert steps[0] == "Set(HAMTA_CALLER_TRUST=none)"
+        [agi] = [s for s in steps if s.startswith("AGI(")]
+        assert agi.endswith(",caller=${HAMTA_CALLER_TRUST})")
+        assert any(s.startswith("NoOp(") for s in steps)  # the `vouched` label's priority
+        assert "same => n(vouched)," in dialplan.split(f"exten => {exten},1,")[1]
+        trusted = _extension(dialplan, "hamta-ivr-trusted", exten)
+        assert trusted == ["Set(HAMTA_CALLER_TRUST=network)", f"Goto(hamta-ivr,{exten},vouched)"]
+    assert "AGI(/opt/agi,caller=${HAMTA_CALLER_TRUST})" in dialplan
+    # what Asterisk then sends: AGI(url,caller=network) is agi_arg_1
+    assert TRUST_ARGUMENT == "caller=network"
+    assert caller_vouched({"agi_arg_1": "caller=network"})
+    assert not caller_vouched({"agi_arg_1": "caller=none"})
+    # staff softphones: every entry goes to [hamta-ivr] at priority 1, never to the trusted one
+    staff = dialplan.split("[hamta-staff]")[1]
+    assert "hamta-ivr-trusted" not in staff and "include => hamta-ivr\n" in staff
+    assert re.findall(r"Goto\(([^)]*)\)", staff) == ["hamta-ivr,7777,1", "hamta-ivr,7778,1"]
+    assert "HAMTA_CALLER_TRUST" not in staff
+    # no endpoint is trusted by default; CHANNEL(endpoint) only past the PJSIP guard
+    assert dialplan.count("Set(HAMTA_TRUSTED_ENDPOINTS=)") == 2
+    for exten in ("7777", "7778"):
+        steps = _extension(dialplan, "hamta-ivr", exten)
+        guard = next(i for i, s in enumerate(steps) if "CHANNEL(channeltype)" in s)
+        endpoint = next(i for i, s in enumerate(steps) if "CHANNEL(endpoint)" in s)
+        assert steps[guard] == 'GotoIf($["${CHANNEL(channeltype)}" != "PJSIP"]?vouched)'
+        assert 0 < guard < endpoint
+
+
+def test_trusted_endpoints_are_rendered_into_the_dialplan(env, tmp_path):
+    """trusted_endpoints (HAMTA_TRUSTED_ENDPOINTS): PJSIP endpoints (the mobile operators' trunks)
+    whose calls count as vouched in [hamta-ivr] too, matched with FIELDNUM on an &-list."""
+    env.setenv("HAMTA_TRUSTED_ENDPOINTS", " mci-trunk, irancell.trunk_2 ,,mci-trunk")
+    cfg = config.load(classic_agi="x")
+    assert cfg.trusted_endpoints == ("mci-trunk", "irancell.trunk_2")
+    dialplan = (config.render(cfg, tmp_path / "etc") / "extensions.conf").read_text()
+    assert dialplan.count("Set(HAMTA_TRUSTED_ENDPOINTS=mci-trunk&irancell.trunk_2)") == 2
+    assert dialplan.count("Set(HAMTA_CALLER_TRUST=${IF($[${FIELDNUM(HAMTA_TRUSTED_ENDPOINTS,&,"
+                          "${CHANNEL(endpoint)})} > 0]?network:none)})") == 2
+
+
+def test_trusted_endpoints_from_the_config_file(env, tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('trusted_endpoints = "mci-trunk"\n')
+    env.setenv("HAMTA_CONFIG", str(path))
+    assert config.load(classic_agi="x").trusted_endpoints == ("mci-trunk",)
+    path.write_text('trusted_endpoints = "mci trunk"\n')
+    with pytest.raises(config.ConfigError, match=r"trusted_endpoints in .*config\.toml"):
+        config.load(classic_agi="x")
+
+
+@pytest.mark.parametrize("value, why", [
+    ("mci-trunk,bad name", "not a PJSIP endpoint name"),
+    ("mci;trunk", "not a PJSIP endpoint name"),
+    ("a&b", "not a PJSIP endpoint name"),
+    ("${CALLERID(num)}", "not a PJSIP endpoint name"),
+    ("mci-trunk,STAFF1", "staff softphone account"),
+])
+def test_a_bad_trusted_endpoint_is_one_line_naming_the_setting(env, value, why):
+    env.setenv("HAMTA_TRUSTED_ENDPOINTS", value)
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(classic_agi="x")
+    message = str(caught.value)
+    assert message.startswith("HAMTA_TRUSTED_ENDPOINTS: ") and why in message
+    assert "\n" not in message

@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 
 from ivr.registry.demo import (
-    DEMO_BUYER,
     DEMO_EMPTY,
     DEMO_EMPTY_PIN,
     DEMO_PHONE,
@@ -244,14 +243,17 @@ def test_classic_agi(batch: dict, registry: Registry, e2e_env: Env) -> None:
     assert "RESULT_LINE: 200" not in console and DEMO_UNREGISTERED not in console
 
 
-def test_sip_softphone_direct_transfer(batch: dict, registry: Registry) -> None:
+def test_a_sip_softphone_posing_as_the_seller_moves_nothing(batch: dict,
+                                                            registry: Registry) -> None:
+    """Issue 17 on the wire: the seller's number and PIN from a staff softphone (7777*0912…,
+    never vouched for) reach the device, and the IVR then wants the seller's SIM."""
     done = batch["sipp"]
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     info = registry.portal.device_info(DEMO_PHONE)
-    assert info.owner == normalize(DEMO_BUYER)
+    assert info.owner == normalize(DEMO_SELLER)
     sip_calls = [r for r in registry.call_log.calls() if r.channel == "fastagi"
                  and r.msisdn == normalize(DEMO_SELLER)]
-    assert any(r.outcome == "transfer:completed" for r in sip_calls), sip_calls
+    assert any(r.outcome == "transfer:refused:needs_sim" for r in sip_calls), sip_calls
 
 
 def test_barge_in_cuts_prompts_short(batch: dict, registry: Registry) -> None:

@@ -6,6 +6,7 @@ delivered once Kannel is back."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -154,3 +155,106 @@ def test_kannel_down_during_a_transfer_delays_the_sms_and_loses_none(
     time.sleep(2)
     assert len(to(kannel, seller)) == 1 and len(to(kannel, buyer)) == 1
     assert {row.state for row in queued(registry, seller) + queued(registry, buyer)} == {"sent"}
+
+
+# --- issue 17: the SIM as a second factor, through the real Kannel ----------------------------
+SIM_PEOPLE = {  # one device each: the kartabl is said, not asked about
+    "sim_right": ("09170009021", "09180009021", demo_imei(721), "13572468"),
+    "sim_wrong": ("09170009022", "09180009022", demo_imei(722), "24681357"),
+    "sim_own": ("09170009023", "09180009023", demo_imei(723), "35792468"),
+    "sim_voip": ("09170009024", "09180009024", demo_imei(724), "46813579"),
+}
+LATIN = str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789")
+
+
+@pytest.fixture(scope="module")
+def sim_cast(registry: Registry) -> dict:
+    for seller, _, imei, code in SIM_PEOPLE.values():
+        registry.portal.add_subscriber(seller, password=PIN)
+        registry.portal.add_device(imei, owner=seller, brand="Samsung", model="Galaxy A54",
+                                   activation_code=code)
+    return SIM_PEOPLE
+
+
+@pytest.fixture(scope="module")
+def sms_serve(agi_server: AgiServer, kannel: KannelLab) -> Iterator[AgiServer]:
+    """The session's `hamta-ivr serve`, restarted with Kannel configured: it sends SMS codes
+    itself, at once, while the caller waits (then back as it was)."""
+    agi_server.stop()
+    agi_server.vars = agi_server.env.vars | kannel.settings_env()
+    agi_server.start()
+    try:
+        yield agi_server
+    finally:
+        agi_server.stop()
+        agi_server.vars = None
+        agi_server.start()
+
+
+def dial_reading_sms(env: Env, caller: str, keys: str, kannel: KannelLab, owner: str,
+                     timeout: float = 400) -> tuple[dict, list[str]]:
+    """`hamta-ivr dial` whose `?` is answered with the code of the SMS that reaches `owner`'s
+    phone (fakesmsc's log) during the call, as the owner would read it off the screen."""
+    proc = subprocess.Popen([*CLI, "dial", "--json", "--from", caller, "--keys", keys,
+                             "--timeout", str(timeout)], env=env.vars, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None
+    deadline, codes = time.monotonic() + 60, []
+    while time.monotonic() < deadline and not codes and proc.poll() is None:
+        codes = [text for text in to(kannel, owner) if "به هیچ‌کس نگویید" in text]
+        time.sleep(0.2)
+    assert codes, "no SMS code reached the owner's phone"
+    code = "".join(ch for ch in codes[-1].split()[2].translate(LATIN) if ch.isdigit())
+    proc.stdin.write(code + "\n")
+    proc.stdin.flush()
+    out, err = proc.communicate(timeout=timeout + 30)
+    assert proc.returncode == 0, err
+    return json.loads(out), codes
+
+
+def test_a_transfer_for_another_number_moves_only_with_the_sms_code_read_off_the_phone(
+        sim_cast: dict, sms_serve: AgiServer, sms_worker: subprocess.Popen[str],
+        kannel: KannelLab, registry: Registry) -> None:
+    seller, buyer, imei, code = sim_cast["sim_right"]
+    doc, codes = dial_reading_sms(sms_serve.env, buyer, f"3 2 {seller} {PIN}# ? {code} {buyer} "
+                                  "1 2 h", kannel, seller)
+    assert doc["ok"] and "sim_code_sent" in doc["prompts"] and "transferred" in doc["prompts"]
+    assert registry.portal.device_info(imei).owner == normalize(buyer)
+    [text] = codes  # one code, for a transfer, telling the owner to tell no one
+    assert text.startswith("همتا: کد ") and "انتقال مالکیت" in text
+    wait_for(kannel, [buyer])
+    keyed = text.split()[2]
+    assert all(keyed not in t for t in to(kannel, buyer))  # the code went to the owner only
+    log = sms_serve.log_text
+    assert keyed.translate(LATIN) not in log and normalize(seller) not in log
+
+
+def test_a_wrong_sms_code_moves_nothing(sim_cast: dict, sms_serve: AgiServer,
+                                         kannel: KannelLab, registry: Registry) -> None:
+    seller, buyer, imei, _code = sim_cast["sim_wrong"]
+    result = dial(sms_serve.env, buyer, f"3 2 {seller} {PIN}# 000000 000001 000002 h")
+    assert result.ok, result.doc
+    assert "sim_code_sent" in result.prompts and "sim_code_void" in result.prompts
+    assert "enter_activation_code" not in result.prompts
+    assert registry.portal.device_info(imei).owner == normalize(seller)
+    assert len([t for t in to(kannel, seller) if "به هیچ‌کس نگویید" in t]) == 1
+
+
+def test_the_owners_own_line_on_a_trusted_trunk_needs_no_sms_code(
+        sim_cast: dict, sms_serve: AgiServer, kannel: KannelLab, registry: Registry) -> None:
+    seller, buyer, imei, code = sim_cast["sim_own"]
+    result = dial(sms_serve.env, seller, f"3 1 {PIN}# {code} {buyer} 1 2 h")
+    assert result.ok and "transferred" in result.prompts, result.prompts
+    assert "sim_code_sent" not in result.prompts
+    assert registry.portal.device_info(imei).owner == normalize(buyer)
+    assert not [t for t in to(kannel, seller) if "به هیچ‌کس نگویید" in t]
+
+
+def test_the_same_call_from_a_voip_trunk_needs_the_sms_code(
+        sim_cast: dict, sms_serve: AgiServer, kannel: KannelLab, registry: Registry) -> None:
+    """The owner's number forged on an untrusted trunk: the PIN alone moves nothing."""
+    seller, _buyer, imei, _code = sim_cast["sim_voip"]
+    result = dial(sms_serve.env, seller, f"3 1 {PIN}# 000000 000001 000002 h", untrusted=True)
+    assert result.ok, result.doc
+    assert "sim_code_sent" in result.prompts and "enter_activation_code" not in result.prompts
+    assert registry.portal.device_info(imei).owner == normalize(seller)

@@ -33,9 +33,30 @@ STOLEN = demo.DEMO_STOLEN  # the returner's Galaxy S23, reported stolen
 RETURNABLE = demo.DEMO_RETURNABLE  # the returner's Moto G84, bought from the seller at seeding
 
 
+SIM_CODE = "482915"  # every SMS code of these tests (ivr.registry.sim_codes.new_sim_code)
+
+
+class SmsCodes(list[tuple[str, str, dict[str, str]]]):
+    """The SMS codes the registry sent (number, template, params), as a fake SMS gateway took
+    them; `taken = False` makes the gateway refuse them."""
+
+    taken = True
+
+    def __call__(self, number: str, template: str, params: dict[str, str]) -> bool:
+        self.append((number, template, params))
+        return self.taken
+
+
 @pytest.fixture
-def registry(sqlite_registry_factory) -> Registry:
+def sms_codes() -> SmsCodes:
+    return SmsCodes()
+
+
+@pytest.fixture
+def registry(sqlite_registry_factory, sms_codes) -> Registry:
+    """The demo registry with SMS configured (a fake gateway: `sms_codes`; every code SIM_CODE)."""
     reg = sqlite_registry_factory()
+    reg.sim_codes.sender, reg.sim_codes.draw = sms_codes, lambda: SIM_CODE
     demo.seed_demo(reg)
     return reg
 
@@ -84,10 +105,16 @@ class Caller:
         self.registry = registry
 
     async def __call__(self, keys: str, caller: str | None = SELLER,
-                       aregistry: AsyncRegistry | None = None) -> Result:
+                       aregistry: AsyncRegistry | None = None, *, trusted: bool = True,
+                       call_id: str | None = None) -> Result:
+        """`trusted`: the caller ID comes vouched for by the network (a mobile call from that
+        SIM); False for a softphone or a VoIP trunk, where it proves nothing."""
         own = aregistry is None
         aregistry = aregistry or AsyncRegistry(self.registry)
-        call = ConsoleCall(caller_id=caller, keys=scripted_keys(keys), out=_Null())
+        call = ConsoleCall(caller_id=caller, caller_trusted=trusted and caller is not None,
+                           keys=scripted_keys(keys), out=_Null())
+        if call_id is not None:
+            call.call_id = call_id
         try:
             outcome = await handle_call(call, aregistry)
         finally:

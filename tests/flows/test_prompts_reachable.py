@@ -8,6 +8,7 @@ from datetime import timedelta
 from ivr.flows.common import REFUSAL_PROMPTS, refusal_words
 from ivr.flows.keys import USED_KEYS
 from ivr.prompts import catalogue
+from ivr.registry import lockout
 from ivr.registry.store import utc_now
 from ivr.registry.types import CodeCheck, Refusal
 from tests.registry.support import transfer_direct
@@ -47,7 +48,7 @@ NOT_LUHN = "1" * 15
 NEW_CODE = "11112222"
 
 
-async def test_every_used_prompt_is_heard_on_some_path(dial, registry):
+async def test_every_used_prompt_is_heard_on_some_path(dial, registry, sms_codes, monkeypatch):
     heard: set[str] = set()
 
     async def call(caller: str | None, keys: str):
@@ -79,7 +80,8 @@ async def test_every_used_prompt_is_heard_on_some_path(dial, registry):
     await call(RETURNER, f"5 3 1 {RETURNER_PIN}# 1 1")
     [sale] = registry.portal.transfers(imei=RETURNABLE)
     await call(RETURNER, f"5 4 1 {RETURNER_PIN}# 1111111111 {sale.reference} 1")
-    await call(MANY, f"5 4 2 {SELLER} {SELLER_PIN}#")  # not the seller's own line
+    await call(RETURNER, f"5 4 1 {RETURNER_PIN}# {sale.reference}")  # asked already
+    await call(MANY, f"5 4 2 {SELLER} {SELLER_PIN}# 1 000000 000001 000002")  # not the line
     await call(SELLER, f"5 4 1 {SELLER_PIN}# 1 1")
     await call(RETURNER, f"5 4 1 {RETURNER_PIN}# {sale.reference}")  # returned: moved on
     later = transfer_direct(registry, MANY, MANY_IMEIS[2], CODE, RETURNER).reference
@@ -87,6 +89,14 @@ async def test_every_used_prompt_is_heard_on_some_path(dial, registry):
     await call(RETURNER, f"5 4 1 {RETURNER_PIN}# {later}")
     registry.store.clock = utc_now
     await call(None, f"2 3 {SELLER} 0000# 0000# 0000#")
+    # the SMS code that proves the SIM: not taken by the gateway, the day's codes used up, SMS
+    # not configured (wrong codes and a spent one: the return above)
+    sms_codes.taken = False
+    await call(STRANGER, f"4 2 {MANY} {MANY_PIN}# 4#")
+    monkeypatch.setattr(lockout, "SIM_CODES_PER_DAY", 1)
+    await call(STRANGER, f"4 2 {MANY} {MANY_PIN}# 4#")
+    registry.sim_codes.sender = None
+    await call(STRANGER, f"4 2 {MANY} {MANY_PIN}# 4#")
     missing = USED_KEYS - NOT_REACHABLE_BY_KEYS - heard
     assert not missing, f"never heard: {sorted(missing)}"
 

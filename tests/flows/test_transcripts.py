@@ -26,6 +26,7 @@ from .conftest import (
     PHONE_NO_CODE,
     SELLER,
     SELLER_PIN,
+    SIM_CODE,
     STRANGER,
     UNKNOWN,
     UNREGISTERED,
@@ -122,14 +123,20 @@ async def test_the_device_list_reads_name_and_imei_ending_in_kartabl_order(dial)
     assert said(PHONE[-4:]) in result.text
 
 
-async def test_transfer_for_another_number(dial, registry):
-    result = await dial(f"3 2 {SELLER} {SELLER_PIN}# 1 {CODE} {BUYER} 1", caller=STRANGER)
-    assert result.heard_in_order("whose_devices", "enter_other_number", "enter_password")
+async def test_transfer_for_another_number(dial, registry, sms_codes):
+    """From another line the PIN alone moves nothing: the SIM's SMS code comes after the
+    device is chosen, before its activation code."""
+    result = await dial(f"3 2 {SELLER} {SELLER_PIN}# 1 {SIM_CODE} {CODE} {BUYER} 1",
+                        caller=STRANGER)
+    assert result.heard_in_order("whose_devices", "enter_other_number", "enter_password",
+                                 "device_number", "sim_code_sent", "enter_activation_code",
+                                 "transferred")
     assert owner_of(registry, PHONE) == normalize(BUYER)
+    assert [(n, t) for n, t, _ in sms_codes] == [(normalize(SELLER), "sms_sim_code_transfer")]
 
 
 async def test_a_withheld_caller_is_not_offered_this_number_but_asked_for_it(dial, registry):
-    result = await dial(f"3 {SELLER} {SELLER_PIN}# 1 {CODE} {BUYER} 1", caller=None)
+    result = await dial(f"3 {SELLER} {SELLER_PIN}# 1 {SIM_CODE} {CODE} {BUYER} 1", caller=None)
     assert result.heard_in_order("no_caller_id", "enter_other_number", "enter_password",
                                  "transferred")
     assert "whose_devices" not in result.heard
@@ -417,7 +424,7 @@ async def test_two_transfers_of_one_device_at_once_exactly_one_wins(dial, regist
     try:
         first, second = await asyncio.gather(
             dial(f"{SIGN_IN} 1 {CODE} {BUYER} 1", aregistry=shared),
-            dial(f"3 2 {SELLER} {SELLER_PIN}# 1 {CODE} {STRANGER} 1", caller=BUYER,
+            dial(f"3 2 {SELLER} {SELLER_PIN}# 1 {SIM_CODE} {CODE} {STRANGER} 1", caller=BUYER,
                  aregistry=shared),
         )
     finally:

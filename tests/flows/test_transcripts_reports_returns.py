@@ -23,6 +23,7 @@ from .conftest import (
     RETURNER_PIN,
     SELLER,
     SELLER_PIN,
+    SIM_CODE,
     STOLEN,
     said,
     snapshot,
@@ -139,7 +140,7 @@ async def test_several_waiting_returns_are_heard_oldest_first_one_skipped(dial, 
     reference = sale_reference(registry)
     await dial(f"5 4 1 {RETURNER_PIN}# {reference} 1", caller=RETURNER)
     second = transfer_direct(registry, SELLER, PHONE, CODE, RETURNER).reference
-    returner = Owner(normalize(RETURNER), ())
+    returner = Owner(normalize(RETURNER), (), sim=True)
     registry.returns.start(returner, registry.returns.returnable(returner, second).case)
     result = await dial(f"5 4 1 {SELLER_PIN}# 1 2 1")
     assert "> (number) 2: دو" in result.text
@@ -150,13 +151,22 @@ async def test_several_waiting_returns_are_heard_oldest_first_one_skipped(dial, 
     assert [c.imei for c in registry.returns.waiting(normalize(SELLER))] == [RETURNABLE]
 
 
-async def test_another_line_cannot_confirm_a_return(dial, registry):
+async def test_another_line_confirms_a_return_only_with_the_sms_code(dial, registry, sms_codes):
+    """The previous owner's PIN from another line (known to shop staff, say) is not enough:
+    three wrong SMS codes move nothing; the code sent to the seller's phone does."""
     reference = sale_reference(registry)
     await dial(f"5 4 1 {RETURNER_PIN}# {reference} 1", caller=RETURNER)
-    result = await dial(f"5 4 2 {SELLER} {SELLER_PIN}#", caller=BUYER)
-    assert result.heard_in_order("enter_password", "return_own_line", "enter_reference")
-    assert "return_side" not in result.heard
+    wrong = await dial(f"5 4 2 {SELLER} {SELLER_PIN}# 1 000000 111111 222222", caller=BUYER)
+    assert wrong.heard_in_order("enter_password", "returns_waiting", "return_side",
+                                "sim_code_sent", "wrong_sim_code", "enter_sim_code",
+                                "wrong_sim_code", "enter_sim_code", "sim_code_void")
+    assert "return_take_back" not in wrong.heard
+    assert wrong.path == ["return:refused:needs_sim"]
     assert owner_of(registry, RETURNABLE) == normalize(RETURNER)
+    right = await dial(f"5 4 2 {SELLER} {SELLER_PIN}# 1 {SIM_CODE} 1", caller=BUYER)
+    assert right.heard_in_order("sim_code_sent", "return_take_back", "returned")
+    assert owner_of(registry, RETURNABLE) == normalize(SELLER)
+    assert [t for _, t, _ in sms_codes] == ["sms_sim_code_return_confirm"] * 2
 
 
 async def test_after_day_seven_a_return_is_refused(dial, registry):

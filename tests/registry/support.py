@@ -45,7 +45,7 @@ class SqliteFactory:
 
     def url(self) -> str:
         path = self.where / f"registry-{len(self.made)}-{id(self)}.db"
-        shutil.copyfile(self.template, path)
+        shutil.copy(self.template, path)  # its mode too: a registry's files are 0600
         return f"sqlite:///{path}"
 
     def __call__(self, *, hash_params: HashParams = TEST_ONLY_FAST,
@@ -61,9 +61,11 @@ class SqliteFactory:
 
 
 # --- the IVR's steps, as one call each (what a flow does between the caller's keys) -------------
-def owner(msisdn: str) -> Owner:
-    """A signed-in owner, as ivr.registry.kartabl.sign_in answers one (its kartabl left empty)."""
-    return Owner(try_normalize(msisdn) or msisdn, ())
+def owner(msisdn: str, *, sim: bool = True) -> Owner:
+    """A signed-in owner, as ivr.registry.kartabl.sign_in answers one (its kartabl left empty);
+    `sim`: who also holds the number's SIM (own vouched line or an SMS code), as the portal's
+    sign-in and most tests have it."""
+    return Owner(try_normalize(msisdn) or msisdn, (), sim=sim)
 
 
 def devices_of(registry: Registry, msisdn: str) -> list[Device]:

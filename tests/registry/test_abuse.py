@@ -11,17 +11,18 @@ import pytest
 
 from ivr.registry import lockout
 from ivr.registry.msisdn import normalize
-from ivr.registry.types import Origin, PasswordStatus, Refusal
+from ivr.registry.types import Origin, PasswordStatus, Refusal, SimCode
 
 from .cast import BUYER, CODE, PHONE, SELLER, SELLER_PIN, STRANGER, populate
 from .support import activate, owner, transfer_direct
 
-OWN_LINE = Origin(normalize(SELLER), "owner-call")
+OWN_LINE = Origin(normalize(SELLER), "owner-call", vouched=True)  # the network vouches for it
 
 
-def line(n: int, call: str | None = None) -> Origin:
-    """Calling line number n (not in the registry), optionally in a named call."""
-    return Origin(normalize(f"0935{n:07d}"), call)
+def line(n: int, call: str | None = None, *, vouched: bool = True) -> Origin:
+    """Calling line number n (not in the registry), optionally in a named call; `vouched`: a
+    mobile line the network vouches for, else a caller ID from a softphone or a VoIP trunk."""
+    return Origin(normalize(f"0935{n:07d}"), call, vouched=vouched)
 
 
 @pytest.fixture
@@ -83,8 +84,8 @@ def test_one_calling_line_tries_the_pins_of_three_other_numbers_a_day(reg, clock
         return real(*args, **kwargs)
 
     reg.store.hasher.verify = counting
-    sprayer = Origin(normalize(STRANGER))
-    answers = [reg.kartabl.sign_in(n, "1234", Origin(sprayer.caller, f"c{i}"))
+    sprayer = Origin(normalize(STRANGER), vouched=True)
+    answers = [reg.kartabl.sign_in(n, "1234", Origin(sprayer.caller, f"c{i}", vouched=True))
                for i, n in enumerate(numbers)]
     assert verified == lockout.LINE_NUMBERS == 3
     assert [a.status for a in answers[3:]] == [PasswordStatus.THROTTLED] * 147
@@ -109,14 +110,111 @@ def test_one_call_tries_at_most_two_numbers(reg):
                                Origin(None, "next-call")).status is PasswordStatus.OK
 
 
-def test_withheld_callers_share_one_budget(reg):
+def test_withheld_callers_share_one_budget_then_show_the_sim(reg):
+    """Beyond the withheld crowd's cap a withheld caller is not refused (the owner may be one of
+    them) but must show the SIM first: a right SMS code, then the PIN."""
     numbers = [f"0912{n:07d}" for n in range(lockout.WITHHELD_NUMBERS + 1)]
     for number in numbers:
         reg.portal.add_subscriber(number, password="9999")
     answers = [reg.kartabl.sign_in(n, "1234", Origin(None, f"w{i}"))
                for i, n in enumerate(numbers)]
     assert answers[-2].status is PasswordStatus.WRONG
-    assert answers[-1].status is PasswordStatus.THROTTLED
+    assert answers[-1].status is PasswordStatus.SIM_FIRST
+    owner_call = Origin(None, "the-owner")
+    assert reg.kartabl.door(numbers[-1], owner_call).status is PasswordStatus.SIM_FIRST
+    proof = sim_proof(reg, numbers[-1], owner_call)
+    signed = reg.kartabl.sign_in(numbers[-1], "9999", owner_call, proof=proof)
+    assert signed.status is PasswordStatus.OK and signed.owner.sim
+
+
+def sim_proof(reg, number: str, origin: Origin, purpose: str = "sign_in"):
+    """The SMS code sent to `number`, as its holder keys it on the call `origin`."""
+    sent: list[str] = []
+    reg.sim_codes.sender = lambda to, template, params: sent.append(params["code"]) or True
+    assert reg.sim_codes.send(number, purpose, origin).status is SimCode.SENT
+    return reg.sim_codes.check(number, sent[-1], origin).proof
+
+
+def test_the_owners_number_forged_as_caller_id_is_one_more_other_line(reg):
+    """Issue 17: forging the victim's number gave a second ladder (18 guesses a day) and locked
+    the victim's own line. Unvouched, it counts on the other lines' ladder only."""
+    forged = Origin(normalize(SELLER), "forged", vouched=False)
+    for _ in range(3):
+        assert reg.kartabl.sign_in(SELLER, "0000", forged).status is not PasswordStatus.OK
+    assert reg.kartabl.door(SELLER, forged).status is PasswordStatus.LOCKED
+    assert reg.kartabl.door(SELLER, line(1)).status is PasswordStatus.LOCKED  # the same ladder
+    assert reg.kartabl.door(SELLER, OWN_LINE).status is PasswordStatus.ASK  # the owner's is not
+    info = reg.portal.subscriber_info(SELLER)
+    assert info.failed_attempts == 0 and info.others_locked_until is not None
+    signed = reg.kartabl.sign_in(SELLER, SELLER_PIN, OWN_LINE)
+    assert signed.status is PasswordStatus.OK and signed.owner.sim
+
+
+def test_a_right_pin_on_a_forged_caller_id_signs_in_without_the_sim(reg):
+    signed = reg.kartabl.sign_in(SELLER, SELLER_PIN, Origin(normalize(SELLER), "f"))
+    assert signed.status is PasswordStatus.OK and not signed.owner.sim
+    assert reg.devices.transfer(signed.owner, _grant(reg), BUYER).refusal is Refusal.NEEDS_SIM
+    assert reg.portal.device_info(PHONE).owner == normalize(SELLER)
+
+
+def _grant(reg):
+    return reg.devices.check_code(PHONE, CODE, owner=owner(SELLER)).grant
+
+
+def test_strangers_get_at_most_nine_guesses_a_day_however_the_caller_id_is_forged(reg, clock):
+    """Guessing for three days from 1,000 forged caller IDs, the victim's own number among them:
+    at most 9 wrong PINs in any 24 hours, and the victim's own line never locked."""
+    start, failures, guesses = clock.now, [], 0
+    while clock.now < start + timedelta(days=3):
+        guesses += 1
+        caller = normalize(SELLER) if guesses % 3 == 0 else normalize(f"0936{guesses % 1000:07d}")
+        who = Origin(caller, f"forged-{guesses}", vouched=False)
+        door = reg.kartabl.door(SELLER, who)
+        if door.status is PasswordStatus.LOCKED:
+            clock.now = door.locked_until
+            continue
+        if door.status is not PasswordStatus.ASK:  # the SIM first, or throttled: not a guess
+            clock.advance(minutes=10)
+            continue
+        assert reg.kartabl.sign_in(SELLER, f"{guesses % 10000:04d}", who).status \
+            is not PasswordStatus.OK
+        failures.append(clock.now)
+        assert reg.kartabl.door(SELLER, OWN_LINE).status is PasswordStatus.ASK
+        clock.advance(seconds=1)
+    windows = (start + timedelta(hours=h) for h in range(0, 48))
+    assert max(sum(1 for t in failures if w <= t < w + timedelta(days=1)) for w in windows) <= 9
+    assert reg.portal.subscriber_info(SELLER).failed_attempts == 0
+
+
+def test_an_unvouched_caller_id_that_tried_three_numbers_must_show_the_sim(reg):
+    voip = Origin(normalize(STRANGER), None, vouched=False)
+    numbers = [f"0912{n:07d}" for n in range(5)]
+    for number in numbers:
+        reg.portal.add_subscriber(number, password="9999")
+    answers = [reg.kartabl.sign_in(n, "1234", Origin(voip.caller, f"v{i}"))
+               for i, n in enumerate(numbers)]
+    assert [a.status for a in answers] == [PasswordStatus.WRONG] * 3 + \
+        [PasswordStatus.SIM_FIRST] * 2
+
+
+def test_a_spent_failure_budget_asks_every_other_line_for_the_sim(reg, monkeypatch):
+    """The registry-wide budget: once other lines failed FAILURE_BUDGET sign-ins within the
+    window, no other-line PIN is verified without the SIM; the own vouched line is not slowed."""
+    monkeypatch.setattr(lockout, "FAILURE_BUDGET", 5)
+    for n in range(5):
+        reg.portal.add_subscriber(f"0912{n:07d}", password="9999")
+        assert reg.kartabl.sign_in(f"0912{n:07d}", "1234", line(n, f"b{n}")).status \
+            is PasswordStatus.WRONG
+    fresh = line(77, "fresh")
+    assert reg.kartabl.door(SELLER, fresh).status is PasswordStatus.SIM_FIRST
+    assert reg.kartabl.sign_in(SELLER, SELLER_PIN, fresh).status is PasswordStatus.SIM_FIRST
+    assert reg.kartabl.door(SELLER, OWN_LINE).status is PasswordStatus.ASK
+    proof = sim_proof(reg, SELLER, fresh)
+    assert reg.kartabl.sign_in(SELLER, SELLER_PIN, fresh, proof=proof).status \
+        is PasswordStatus.OK
+    other_call = Origin(fresh.caller, "another-call", vouched=True)  # a proof is for its call
+    assert reg.kartabl.sign_in(SELLER, SELLER_PIN, other_call, proof=proof).status \
+        is PasswordStatus.SIM_FIRST
 
 
 def test_one_line_keys_the_codes_of_five_devices_a_day_as_a_buyer(reg):
@@ -171,7 +269,7 @@ def test_a_right_pin_is_never_refused_while_its_hash_is_upgraded(registry_factor
     old = registry_factory(hash_params=HashParams(time_cost=1, memory_kib=8))
     populate(old)
     for _ in range(20):
-        old.portal.set_password(SELLER, SELLER_PIN)  # back to the old costs
+        old.portal.set_password(SELLER, SELLER_PIN, allow_common_pin=True)  # the old costs
         new = registry_factory(hash_params=HashParams(time_cost=2, memory_kib=8))
         barrier = threading.Barrier(2)
         results = []

@@ -17,6 +17,7 @@ from ivr.registry.devices import Devices
 from ivr.registry.kartabl import Kartabl
 from ivr.registry.reports import Reports
 from ivr.registry.returns import Returns
+from ivr.registry.sim_codes import SimCodes
 from ivr.registry.types import PasswordStatus
 
 from .cast import CODE, PHONE, SELLER, SELLER_PIN, populate
@@ -64,7 +65,7 @@ async def test_every_call_runs_off_the_event_loop_and_the_pool_is_bounded(regist
 
 async def test_each_question_has_the_signature_of_the_registry_method_it_runs(registry):
     parts = {"kartabl": Kartabl, "devices": Devices, "call_log": CallLog, "reports": Reports,
-             "returns": Returns}
+             "returns": Returns, "sim_codes": SimCodes}
     async with AsyncRegistry(registry, workers=1) as aregistry:
         for name, declared in vars(AsyncRegistry).items():
             if not isinstance(declared, _offload):

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from ivr.registry.msisdn import normalize
 from ivr.registry.returns import CONFIRM_WINDOW, RETURN_WINDOW
 from ivr.registry.tables import outbox
-from ivr.registry.types import Origin, Refusal, Reported
+from ivr.registry.types import Origin, PasswordStatus, Refusal, Reported
 
-from .cast import BUYER, CODE, PHONE, SELLER, STRANGER, populate
+from .cast import BUYER, BUYER_PIN, CODE, PHONE, SELLER, STRANGER, populate
 from .support import activate, change_code, devices_of, generate_code, owner, transfer_direct
 from .test_concurrency import run_together
 
@@ -190,16 +190,19 @@ def test_a_change_since_the_request_voids_it(reg):
     assert reg.portal.device_info(PHONE).owner == normalize(BUYER)
 
 
-@pytest.mark.parametrize(("who", "line", "refusal"), [
-    (SELLER, Origin(normalize(STRANGER), "c"), Refusal.NOT_OWN_LINE),  # the password, not the line
-    (SELLER, Origin(None, "c"), Refusal.NOT_OWN_LINE),  # caller ID withheld
-    (STRANGER, Origin(normalize(STRANGER), "c"), Refusal.NO_SUCH_TRANSFER),  # not theirs to take
+@pytest.mark.parametrize(("who", "sim", "line", "refusal"), [
+    # the password without the SIM: another line, a withheld one, or the seller's own number
+    # forged on a VoIP trunk (not vouched for)
+    (SELLER, False, Origin(normalize(STRANGER), "c", vouched=True), Refusal.NEEDS_SIM),
+    (SELLER, False, Origin(None, "c"), Refusal.NEEDS_SIM),
+    (SELLER, False, Origin(normalize(SELLER), "c"), Refusal.NEEDS_SIM),
+    (STRANGER, True, Origin(normalize(STRANGER), "c"), Refusal.NO_SUCH_TRANSFER),  # not theirs
 ])
-def test_only_the_previous_owner_on_their_own_line_confirms(reg, who, line, refusal):
+def test_only_the_previous_owner_with_their_sim_confirms(reg, who, sim, line, refusal):
     reference = sold(reg)
     case = reg.returns.start(owner(BUYER),
                              reg.returns.returnable(owner(BUYER), reference).case).case
-    assert reg.returns.confirm(owner(who), case, origin=line).refusal is refusal
+    assert reg.returns.confirm(owner(who, sim=sim), case, origin=line).refusal is refusal
     assert reg.portal.device_info(PHONE).owner == normalize(BUYER)
     assert [e for e in reg.portal.audit() if e.event == "refused"][-1].caller == line.caller
 
@@ -243,3 +246,36 @@ def test_a_case_number_taken_meanwhile_by_another_call_is_retried_not_an_error(r
     monkeypatch.setattr(store, "unused_number", staticmethod(racing))
     again = reg.reports.report(owner(SELLER), phone_of(reg, SELLER), Reported.STOLEN)
     assert again.ok and again.reference != taken.reference
+
+
+def test_fifty_renewals_of_a_return_send_the_seller_one_sms(reg, clock):
+    """Issue 17: asking again renewed the request and sent the seller an SMS each time (50
+    renewals, 50 SMS). One request per transfer now; asking again is told so."""
+    reference = sold(reg)
+    case = reg.returns.returnable(owner(BUYER), reference).case
+    assert reg.returns.start(owner(BUYER), case, origin=BUYER_LINE).ok
+    for _ in range(49):
+        clock.advance(minutes=10)
+        assert reg.returns.returnable(owner(BUYER), reference).refusal \
+            is Refusal.ALREADY_REQUESTED
+        assert reg.returns.start(owner(BUYER), case, origin=BUYER_LINE).refusal \
+            is Refusal.ALREADY_REQUESTED
+    assert len(messages(reg, "sms_return_started_previous")) == 1
+    clock.advance(hours=72)  # the request lapsed: not renewed either
+    assert reg.returns.returnable(owner(BUYER), reference).refusal \
+        is Refusal.RETURN_WINDOW_OVER
+    assert len(messages(reg, "sms_return_started_previous")) == 1
+
+
+def test_a_seller_who_knows_the_buyers_pin_cannot_ask_for_the_return(reg):
+    """Issue 17: from the seller's own line, signed in to the buyer's kartabl with the buyer's
+    PIN: the buyer's SIM is missing, so nothing is asked, nothing sent, nothing waits."""
+    reference = sold(reg)
+    signed = reg.kartabl.sign_in(BUYER, BUYER_PIN, Origin(normalize(SELLER), "s", vouched=True))
+    assert signed.status is PasswordStatus.OK and not signed.owner.sim
+    case = reg.returns.returnable(signed.owner, reference).case
+    refused = reg.returns.start(signed.owner, case, origin=SELLER_LINE)
+    assert refused.refusal is Refusal.NEEDS_SIM
+    assert reg.returns.waiting(normalize(SELLER)) == ()
+    assert messages(reg, "sms_return_started_previous") == []
+    assert reg.portal.device_info(PHONE).owner == normalize(BUYER)

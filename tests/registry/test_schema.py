@@ -23,7 +23,7 @@ from ivr.registry.tables import metadata
 
 from .support import TEST_PEPPER
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 def test_the_migrations_build_exactly_the_models(db_url):

@@ -10,13 +10,17 @@ import string
 import pytest
 
 from ivr.prompts import catalogue
-from ivr.registry.outbox import SECRET_PARAMS
+from ivr.registry.outbox import SECRET_PARAMS, queue
+from ivr.registry.sim_codes import PURPOSES
 from ivr.sms.texts import MAX_CHARS, PERSIAN_DIGITS, UCS2_SEGMENT, render, segments
 
 MESSAGES = catalogue.messages()
 # the longest value each placeholder can take (a new placeholder must be added here)
 LONGEST = {"imei": "350000000000014", "reference": "9" * 10, "number": "09999999999",
-           "duration": "24 ساعت", "case": "9" * 10, "days": "7"}
+           "duration": "24 ساعت", "case": "9" * 10, "days": "7", "code": "9" * 6}
+# the one-time SMS codes (ivr.registry.sim_codes): the only texts that carry a secret, sent at
+# once and never through the outbox
+SIM_CODE_TEXTS = {key for key in MESSAGES if key.startswith("sms_sim_code_")}
 # messages about a change the recipient may not have made say what to do then
 WAY_OUT = re.compile(r"اگر .*(درگاه همتا|تلفن گویای همتا)")
 TOLD_WHAT_TO_DO = {"sms_transfer_seller", "sms_activation_previous", "sms_code_generated",
@@ -48,9 +52,21 @@ def test_each_text_is_persian_and_fits_two_ucs2_segments(key):
     assert all(ord(c) < 0x10000 for c in text)
 
 
-@pytest.mark.parametrize("key", sorted(MESSAGES))
-def test_no_text_names_a_secret(key):
+@pytest.mark.parametrize("key", sorted(set(MESSAGES) - SIM_CODE_TEXTS))
+def test_no_receipt_names_a_secret(key):
     assert not placeholders(MESSAGES[key]["text"]) & SECRET_PARAMS
+
+
+def test_each_sms_code_text_says_what_it_is_for_and_to_tell_no_one():
+    assert {f"sms_sim_code_{purpose}" for purpose in PURPOSES} == SIM_CODE_TEXTS
+    texts = [MESSAGES[key]["text"] for key in sorted(SIM_CODE_TEXTS)]
+    assert all(placeholders(text) == {"code"} and "به هیچ‌کس نگویید" in text for text in texts)
+    assert len({text.split("{code}")[1] for text in texts}) == len(texts)  # each its purpose
+
+
+def test_the_outbox_never_takes_an_sms_code_text():
+    with pytest.raises(ValueError, match="never"):
+        queue(None, "+989121111111", "sms_sim_code_transfer", at=None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("key", sorted(TOLD_WHAT_TO_DO))
