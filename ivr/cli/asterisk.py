@@ -112,6 +112,12 @@ def run_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _more_keys() -> str:
+    """`?` in --keys: the next keys, typed on this terminal (stdout stays for --json)."""
+    print("keys> ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip()
+
+
 def run_dial(args: argparse.Namespace) -> int:
     from ivr.asterisk import ami, config
     from ivr.cli import UsageError
@@ -130,7 +136,7 @@ def run_dial(args: argparse.Namespace) -> int:
         result = asyncio.run(ami.dial(
             cfg, caller=args.caller, keys=keys, extension=args.ext, timeout=args.timeout,
             spool=str(config.spool_dir()), echo=echo, barge_in=args.barge_in,
-            trusted=not args.untrusted, more=lambda: asyncio.to_thread(input, "keys> ")))
+            trusted=not args.untrusted, more=lambda: asyncio.to_thread(_more_keys)))
     except ami.AmiError as exc:
         print(f"hamta-ivr dial: {exc}", file=sys.stderr)
         return 1

@@ -6,7 +6,8 @@ milliseconds of CPU each) run in the hashing pool, sized to leave a core to the 
 bounding how many hashes (~19 MiB each) run at once; quick database work (the call log, the
 inquiry, the door, ownership moves granted by a verified code) runs in its own pool, so a new
 caller's welcome never waits behind someone else's sign-in. Measured by `hamta-ivr bench`: with
-one shared pool, the first prompt waited 350 ms at 1,000 callers.
+one shared pool, the first prompt waited 350 ms at 1,000 callers. A third pool sends SMS codes
+(ivr.registry.sim_codes): an HTTP request to Kannel that may take seconds must hold up neither.
 
 Each question is declared once below with `_offload(part, method, pool)`: its signature and
 docstring are the sync method's, so nothing is copied by hand. That declaration also measures it
@@ -49,7 +50,8 @@ S = TypeVar("S")
 log = logging.getLogger(__name__)
 
 DATABASE_WORKERS = 4  # quick queries; the engine's default pool holds 5 (+10 overflow)
-HASHING, DATABASE = "hashing", "database"
+SMS_WORKERS = 4  # SMS codes on their way to Kannel: a slow gateway never holds up a PIN check
+HASHING, DATABASE, SMS = "hashing", "database", "sms"
 UNENDED_MAX = 10_000  # calls whose end could not be written, remembered at most (the oldest go)
 UNENDED_RETRY_SECONDS = 30.0  # `keep_closing_unended`'s timer
 
@@ -176,6 +178,7 @@ class AsyncRegistry:
                                         thread_name_prefix="registry_hash"),
             DATABASE: ThreadPoolExecutor(max_workers=DATABASE_WORKERS,
                                          thread_name_prefix="registry_db"),
+            SMS: ThreadPoolExecutor(max_workers=SMS_WORKERS, thread_name_prefix="registry_sms"),
         }
 
     door = _offload(_kartabl, Kartabl.door, DATABASE)
@@ -194,7 +197,7 @@ class AsyncRegistry:
     start_return = _offload(_returns, Returns.start, DATABASE)
     returns_waiting = _offload(_returns, Returns.waiting, DATABASE)
     confirm_return = _offload(_returns, Returns.confirm, DATABASE)
-    send_sim_code = _offload(_sim_codes, SimCodes.send, HASHING)
+    send_sim_code = _offload(_sim_codes, SimCodes.send, SMS)
     check_sim_code = _offload(_sim_codes, SimCodes.check, HASHING)
     call_started = _offload(_call_log, CallLog.started, DATABASE, then=_close_unended_if_any)
     call_ended = _offload(_call_log, CallLog.ended, DATABASE, failed=_end_not_written)

@@ -79,6 +79,7 @@ class SimCodes:
 
         def reserve(conn: Connection) -> SimAnswer | int:
             now = store.now()
+            store.subscriber(conn, number, lock=True)  # PostgreSQL: one count per number at once
             sent = conn.execute(select(func.count()).select_from(sim_codes).where(
                 sim_codes.c.msisdn == number,
                 sim_codes.c.created_at > now - lockout.THROTTLE_WINDOW)).scalar_one()
