@@ -194,45 +194,121 @@ as_service() {
     LANG=C.UTF-8 "$@"
 }
 
+# The demo's SMS: `hamta-ivr serve` sends its one-time SMS codes (what moves a device off the
+# kartabl's own vouched line: softphones) through the Kannel of `hamta-ivr sms lab`, which takes
+# these settings (sendsms on this port, this user, the password file it makes on its first run)
+# and prints each code. Appended once, each key only when absent, to a config without an
+# uncommented kannel_url: an operator's Kannel is never touched. 13013 (Kannel's usual sendsms
+# port) unless something answers there, e.g. Debian's own Kannel: then a free port.
+DEMO_SMS_MARK="# The demo's SMS (./setup.sh demo):"
+DEMO_SMS_PORT=${DEMO_SMS_PORT:-13013}
+add_demo_sms_settings() {  # $1: the config file, $2: the service's data dir
+  local config=$1 data=$2 port=$DEMO_SMS_PORT
+  toml_key_set() { grep -Eq "^[[:space:]]*$1[[:space:]]*=" "$config" 2>/dev/null; }
+  toml_key_set kannel_url && return 0
+  if (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  fi
+  local lines=("kannel_url = \"http://127.0.0.1:$port/cgi-bin/sendsms\"")
+  toml_key_set kannel_username || lines+=('kannel_username = "hamta"')
+  toml_key_set kannel_password_file || lines+=("kannel_password_file = \"$data/kannel-password\"")
+  toml_key_set sms_sender || lines+=('sms_sender = "7777"')
+  if [ -s "$config" ] && [ -n "$(tail -c 1 "$config")" ]; then echo >> "$config"; fi
+  {
+    echo
+    echo "$DEMO_SMS_MARK serve sends its SMS codes through the Kannel of"
+    echo "# \`hamta-ivr sms lab\`, which prints them (a test SMSC: nothing leaves the machine) and makes"
+    echo "# the password file (600). For a real SMSC: your Kannel's sendsms-user, and drop this comment."
+    printf '%s\n' "${lines[@]}"
+  } >> "$config"
+  say "$config: the demo's SMS settings added (kannel_url 127.0.0.1:$port: the SMS lab's Kannel)"
+}
+
+# the lab's sendsms answers on kannel_url's port (when this machine's), so a call's first SMS
+# code finds it; a lab that stopped (its one line is above) only warns: no codes then
+wait_sms_lab() {
+  local sms_port
+  sms_port=$(python -c 'import urllib.parse
+from ivr.config import setting
+url = urllib.parse.urlsplit(setting("kannel_url") or "")
+print(url.port if url.hostname in ("127.0.0.1", "localhost") else "")' 2>/dev/null) || sms_port=""
+  [ -n "$sms_port" ] || return 0
+  for _ in $(seq 300); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$sms_port") 2>/dev/null && return 0
+    kill -0 "$SMS_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  printf 'setup.sh: warning: the SMS lab is not answering on 127.0.0.1:%s (above): calls off the own line get no SMS code\n' "$sms_port" >&2
+}
+
+demo_stop() {  # the EXIT trap: what demo started
+  kill "$SMS_PID" 2>/dev/null || true; wait "$SMS_PID" 2>/dev/null || true
+  kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true
+  hamta-ivr asterisk down
+}
+
 demo() {
   prepare "$@"
-  local run=as_service port
+  local run=as_service port demo_sms=""
   if ! install_service; then
     printf 'setup.sh: warning: the service could not be installed (above); the demo runs as root\n' >&2
     run=""
     export HAMTA_CONFIG=""  # root's own data dir, not the service's
   else
     export HAMTA_CONFIG=$CONFIG_FILE  # asterisk up and dial (as root) see the service's data dir
+    local data
+    data=$(as_service python -c 'from ivr.config import data_dir_path; print(data_dir_path())')
+    add_demo_sms_settings "$CONFIG_FILE" "$data"
+    if grep -qF "$DEMO_SMS_MARK" "$CONFIG_FILE"; then
+      demo_sms=1
+      # the lab makes it as the service's user; one left by a lab run as root is given back
+      if [ -e "$data/kannel-password" ]; then
+        chown "$SERVICE_USER:$SERVICE_USER" "$data/kannel-password"
+        chmod 600 "$data/kannel-password"
+      fi
+    fi
   fi
   port=$(python -c 'from ivr.config import agi_address; print(agi_address().port)')
   say "demo registry (SQLite)"
   $run hamta-ivr db upgrade
   $run hamta-ivr db seed-demo
   build_prompts $run
-  SERVE_PID=""
-  if [ -n "$run" ] && systemctl is-active --quiet "hamta-ivr@$port.service" 2>/dev/null; then
-    say "the service hamta-ivr@$port runs the FastAGI server; starting Asterisk"
-    trap 'hamta-ivr asterisk down' EXIT
+  SERVE_PID="" SMS_PID=""
+  trap demo_stop EXIT
+  trap 'exit 130' INT TERM  # so that Ctrl-C runs the EXIT trap too
+  # the SMS receipts the calls write and serve's SMS codes, delivered through a local Kannel to
+  # its test SMSC and printed here (`hamta-ivr sms lab`; nothing leaves the machine). First: it
+  # makes the sendsms password file serve reads at start, and a call's code needs it up.
+  say "starting the SMS lab (Kannel and its test SMSC)"
+  $run hamta-ivr sms lab &
+  SMS_PID=$!
+  wait_sms_lab
+  if [ -n "$run" ] && [ -d /run/systemd/system ] &&
+     systemctl is-enabled --quiet "hamta-ivr@$port.service" 2>/dev/null; then
+    if [ -n "$demo_sms" ]; then
+      # the lab's worker alone delivers the demo's receipts: a system worker would keep trying
+      # a Kannel that is gone once the demo stops (receipts then wait for the next lab)
+      systemctl disable --now hamta-ivr-sms.service >/dev/null 2>&1 || true
+    fi
+    say "restarting the service hamta-ivr@$port (serve reads the SMS settings at start); starting Asterisk"
+    systemctl restart "hamta-ivr@$port.service"
   else
     say "starting the FastAGI server (the service's command) and Asterisk"
     $run hamta-ivr serve &
     SERVE_PID=$!
-    trap 'kill $SERVE_PID 2>/dev/null || true; wait $SERVE_PID 2>/dev/null || true
-          hamta-ivr asterisk down' EXIT
   fi
-  trap 'exit 130' INT TERM  # so that Ctrl-C runs the EXIT trap too
   for _ in $(seq 50); do  # listening before Asterisk's status reports it
     (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
     sleep 0.2
   done
+  (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null ||
+    printf 'setup.sh: warning: nothing answers on 127.0.0.1:%s: see journalctl -u hamta-ivr@%s\n' "$port" "$port" >&2
   hamta-ivr asterisk up
-  # the SMS receipts the calls write, delivered through a local Kannel to its test SMSC and
-  # printed here (`hamta-ivr sms lab`; nothing leaves the machine)
-  $run hamta-ivr sms lab &
-  SMS_PID=$!
-  trap 'kill $SMS_PID 2>/dev/null || true; wait $SMS_PID 2>/dev/null || true
-        kill $SERVE_PID 2>/dev/null || true; wait $SERVE_PID 2>/dev/null || true
-        hamta-ivr asterisk down' EXIT
+  local codes_note=""
+  if [ -n "$demo_sms" ]; then
+    codes_note=$'\nSMS codes (a softphone is never the number\'s own line: a transfer, a new code, a return or\n'
+    codes_note+='a withdrawn report asks for one) print here too, "SMS CODE to 0912…: 123456": key that.'
+  fi
   cat <<EOF
 
 The IVR answers extension 7777 (Persian prompts, main menu 1-6, * repeats).
@@ -240,7 +316,7 @@ The IVR answers extension 7777 (Persian prompts, main menu 1-6, * repeats).
 - Softphone (SIP on 127.0.0.1):  an account printed above, dial 7777
 - Console caller (no Asterisk):  $venv/bin/hamta-ivr call --from 09121111111
 The demo numbers, passwords and codes are in README.md ("The demo registry").
-SMS receipts (a transfer, an activation, a code, a report, a return) print here: "SMS to …".
+SMS receipts (a transfer, an activation, a code, a report, a return) print here: "SMS to …".$codes_note
 Ctrl-C stops Asterisk, the SMS lab$([ -n "$SERVE_PID" ] && echo " and the FastAGI server").
 
 EOF
@@ -271,6 +347,7 @@ run_tests() {
   python -m pytest -ra "${@:2}"
 }
 
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0  # sourced (tests/test_setup_sh.py): the functions only
 case "${1:-}" in
   demo) demo "$@" ;;
   test) run_tests "$@" ;;

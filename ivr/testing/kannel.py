@@ -1,5 +1,7 @@
 """A real Kannel for tests and measurements: bearerbox + smsbox (Debian `kannel`) and Kannel's own
 test SMSC, `fakesmsc` (Debian `kannel-extras`), on free loopback ports in a folder of their own.
+The demo (`hamta-ivr sms lab`) may fix the sendsms port, user and password to the deployment's
+kannel_url, kannel_username and kannel_password_file, so that serve's SMS codes reach it too.
 
 `fakesmsc` logs every message the SMSC is handed as `Got message N: <from to ucs-2 DATA>` (DATA:
 the UCS-2 text, URL-encoded), or, for each part of a concatenated one, `<from to udh UDH data
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -31,7 +34,7 @@ CONF = """\
 group = core
 admin-port = {admin}
 admin-interface = 127.0.0.1
-admin-password = {admin_password}
+admin-password = "{admin_password}"
 smsbox-port = {smsbox}
 smsbox-interface = 127.0.0.1
 box-allow-ip = 127.0.0.1
@@ -57,8 +60,8 @@ log-file = "{folder}/smsbox.log"
 log-level = 1
 
 group = sendsms-user
-username = {username}
-password = {password}
+username = "{username}"
+password = "{password}"
 max-messages = 2
 concatenation = true
 
@@ -97,17 +100,25 @@ class KannelLab:
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     runs: int = 0
+    sendsms_port: int | None = None  # fixed (the deployment's kannel_url), else a free one
+    username: str = USERNAME
+    password_file: Path | None = None  # the deployment's, holding `password`; else one written here
+    admin_password: str = field(default_factory=lambda: secrets.token_hex(12))
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.ports = {name: free_port() for name in ("admin", "smsbox", "smsc", "sendsms")}
+        if self.sendsms_port is not None:
+            self.ports["sendsms"] = self.sendsms_port
         self.conf = self.folder / "kannel.conf"
-        self.conf.write_text(CONF.format(folder=self.folder, username=USERNAME,
-                                         password=self.password, admin_password=self.password,
-                                         **self.ports))
-        self.password_file = self.folder / "sendsms-password"
-        self.password_file.write_text(self.password + "\n")
-        self.password_file.chmod(0o600)  # as doctor wants a password file: its owner's only
+        self.conf.write_text(CONF.format(folder=self.folder, username=self.username,
+                                         password=self.password,
+                                         admin_password=self.admin_password, **self.ports))
+        self.conf.chmod(0o600)  # it holds the sendsms password
+        if self.password_file is None:
+            self.password_file = self.folder / "sendsms-password"
+            self.password_file.write_text(self.password + "\n")
+            self.password_file.chmod(0o600)  # as doctor wants a password file: its owner's only
 
     @property
     def url(self) -> str:
@@ -115,7 +126,7 @@ class KannelLab:
 
     def settings_env(self) -> dict[str, str]:
         """The hamta-ivr settings that point at this Kannel."""
-        return {"HAMTA_KANNEL_URL": self.url, "HAMTA_KANNEL_USERNAME": USERNAME,
+        return {"HAMTA_KANNEL_URL": self.url, "HAMTA_KANNEL_USERNAME": self.username,
                 "HAMTA_KANNEL_PASSWORD_FILE": str(self.password_file),
                 "HAMTA_SMS_SENDER": SENDER}
 
@@ -131,6 +142,9 @@ class KannelLab:
         self._wait_port(self.ports["sendsms"], timeout, "smsbox")
         deadline = time.monotonic() + timeout
         while not ("(online" in (status := self.status()) and "smsbox:" in status):
+            for name, proc in self.procs.items():  # e.g. smsbox on a port another one holds
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited: {self._tail(name)}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kannel's fake SMSC or smsbox did not connect:\n{status}")
             time.sleep(0.1)
@@ -170,7 +184,7 @@ class KannelLab:
 
     def status(self) -> str:
         url = (f"http://127.0.0.1:{self.ports['admin']}/status.txt?"
-               f"password={urllib.parse.quote(self.password)}")
+               f"password={urllib.parse.quote(self.admin_password)}")
         try:
             with urllib.request.urlopen(url, timeout=2) as reply:
                 return str(reply.read().decode("utf-8", "replace"))

@@ -20,6 +20,7 @@ from ivr.testing.kannel import SENDER, USERNAME, KannelLab, missing
 from tests.registry.cast import BUYER, CODE, PHONE, SELLER, populate
 from tests.registry.support import transfer_direct
 from tests.sms.conftest import cannot_run
+from tests.sms.lab_run import LabRun
 
 pytestmark = pytest.mark.kannel
 
@@ -168,25 +169,15 @@ def test_the_demo_s_sms_lab_prints_each_receipt_the_smsc_got(registry, tmp_path)
     transfer_direct(registry, SELLER, PHONE, CODE, BUYER)
     env = {**os.environ, "HAMTA_DB_URL": str(registry.store.engine.url),
            "HAMTA_DATA_DIR": str(tmp_path), "HAMTA_CONFIG": ""}
-    lab = subprocess.Popen([sys.executable, "-m", "ivr", "sms", "lab"], env=env, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert lab.stdout is not None
-    lines: list[str] = []
-    try:
-        deadline = time.monotonic() + 60
-        while sum(line.startswith("SMS to ") for line in lines) < 2:
-            assert time.monotonic() < deadline, "".join(lines)
-            lines.append(lab.stdout.readline())
-    finally:
-        lab.send_signal(2)
-        rest, _ = lab.communicate(timeout=30)
-    assert lab.returncode == 0, rest
+    with LabRun(env) as lab:  # no blocking read: it cannot hang the run
+        lines = lab.wait_for(lambda got: sum(line.startswith("SMS to ") for line in got) >= 2)
+        assert lab.stop() == 0, lab.output
     sms = {line.split(":")[0]: line for line in lines if line.startswith("SMS to ")}
     assert set(sms) == {f"SMS to {SELLER}", f"SMS to {BUYER}"}
     assert PHONE.translate(PERSIAN) in sms[f"SMS to {SELLER}"]
     assert "kannel-lab" in "".join(lines)  # where its config and logs are
     assert subprocess.run(["pgrep", "-f", str(tmp_path / "kannel-lab")],
-                          capture_output=True).returncode == 1  # no Kannel box left running
+                          capture_output=True, timeout=10).returncode == 1  # no box left
 
 
 def test_the_sms_lab_in_a_folder_it_cannot_make_is_one_line(tmp_path):
