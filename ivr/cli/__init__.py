@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import traceback
 
@@ -63,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         return _error(exc)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `hamta-ivr calls | head -1`: the reader had enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the exit's flush does not fail again
+        return 141  # 128 + SIGPIPE, as a shell tool ends
     except Exception as exc:
         explained = _database_error(exc, args)
         if explained is None:

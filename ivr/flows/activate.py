@@ -18,6 +18,7 @@ from ivr.flows.common import (
     REFUSAL_PROMPTS,
     ask_activation_code,
     confirm,
+    done,
     origin_of,
     read_back,
     refuse,
@@ -54,7 +55,7 @@ async def activate_device(call: Call, registry: AsyncRegistry) -> Outcome:
     activated = await registry.activate(buyer, grant, origin=origin_of(call))
     if not activated.ok:
         return _already_yours(await refuse(call, activated, BUYER_PROMPTS))
-    await call.play("activated", "change_code_advice")
+    await done(call, "activated", "change_code_advice")
     return await read_back(call, "reference_is", Digits(activated.reference or "",
                                                          REFERENCE_GROUPS)) or COMPLETED
 

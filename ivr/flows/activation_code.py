@@ -13,6 +13,7 @@ from ivr.call.api import Call, Digits
 from ivr.flows.common import (
     CODE_GROUPS,
     confirm,
+    done,
     origin_of,
     owned_device,
     read_back,
@@ -34,6 +35,6 @@ async def get_activation_code(call: Call, registry: AsyncRegistry) -> Outcome:
     generated = await registry.generate_code(owner, device, origin=origin_of(call))
     if not generated.ok:
         return await refuse(call, generated)
-    await call.play("code_generated")
+    await done(call, "code_generated")
     code = Digits(generated.code or "", CODE_GROUPS, secret=True)
     return await read_back(call, "code_is", code) or COMPLETED

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ivr.call.api import Call
 from ivr.flows import questions as q
 from ivr.flows.common import (
+    done,
     origin_of,
     owned_device,
     refuse,
@@ -33,7 +34,7 @@ async def change_activation_code(call: Call, registry: AsyncRegistry) -> Outcome
     changed = await registry.change_code(owner, device, new_code, origin=origin_of(call))
     if not changed.ok:
         return await refuse(call, changed)
-    await call.play("code_changed")
+    await done(call, "code_changed")
     return COMPLETED
 
 

@@ -339,6 +339,16 @@ async def sim_code(call: Call, registry: AsyncRegistry, msisdn: str, purpose: st
         await call.play("wrong_sim_code", *attempts_left(check.attempts_left or 0))
 
 
+async def done(call: Call, *said: Say) -> None:
+    """Say that the operation is done. It is, whatever the caller does now: one who hangs up
+    during these words ends the call after it, and the call log keeps the operation's outcome
+    (the next prompt notices the hang-up), never `hung_up`."""
+    try:
+        await call.play(*said)
+    except CallerHungUp:
+        return
+
+
 async def read_back(call: Call, intro: str, digits: Digits) -> Outcome | None:
     """«your reference number is …», then `1` to hear it again, `2` (or silence: it was heard)
     to go on (None). The operation is done by then: a caller who hangs up here ends the call

@@ -45,6 +45,8 @@ USED_KEYS: frozenset[str] = frozenset({
     "return_take_back", "return_take_back_from", "return_take_back_end", "returned",
     *RIGHTS, *REPORTED.values(),
     *_asked(),
+    # what a validator of ivr.flows.questions names (an 11-digit number that is not 09…)
+    "invalid_number",
     # the SIM as a second factor
     "wrong_sim_code", *SIM_CODE_PROMPTS.values(),
     *REFUSAL_PROMPTS.values(), *OWNER_PROMPTS.values(), *BUYER_PROMPTS.values(),

@@ -19,6 +19,7 @@ from ivr.flows.common import (
     IMEI_GROUPS,
     REFERENCE_GROUPS,
     confirm,
+    done,
     origin_of,
     owned_device,
     prove_sim,
@@ -50,7 +51,7 @@ async def lost_or_stolen(call: Call, registry: AsyncRegistry) -> Outcome:
     made = await registry.report(owner, device, reported, origin=origin_of(call))
     if not made.ok:
         return await refuse(call, made)
-    await call.play("reported")
+    await done(call, "reported")
     case = Digits(made.reference or "", REFERENCE_GROUPS)
     return await read_back(call, "case_is", case) or Outcome(End.COMPLETED, reported.value)
 
@@ -70,5 +71,5 @@ async def withdraw_report(call: Call, registry: AsyncRegistry, owner: Owner,
     withdrawn = await registry.withdraw(owner, device, origin=origin_of(call))
     if not withdrawn.ok:
         return await refuse(call, withdrawn)
-    await call.play("report_withdrawn")
+    await done(call, "report_withdrawn")
     return Outcome(End.COMPLETED, "withdrawn")

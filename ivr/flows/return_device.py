@@ -23,6 +23,7 @@ from ivr.flows.common import (
     MOBILE_GROUPS,
     REFERENCE_GROUPS,
     confirm,
+    done,
     open_kartabl,
     origin_of,
     prove_sim,
@@ -85,7 +86,7 @@ async def start_return(call: Call, registry: AsyncRegistry, owner: Owner) -> Out
     started = await registry.start_return(owner, case, origin=origin_of(call))
     if started.case is None:
         return await refuse(call, Change(refusal=started.refusal))
-    await call.play("return_started")
+    await done(call, "return_started")
     return Outcome(End.COMPLETED, "return_started")
 
 
@@ -103,12 +104,12 @@ async def take_back(call: Call, registry: AsyncRegistry, owner: Owner,
             if declined.end is not End.CANCELLED:
                 return declined
             continue
-        done = await registry.confirm_return(owner, case, origin=origin_of(call))
-        if not done.ok:
-            outcome = await refuse(call, done)
+        back = await registry.confirm_return(owner, case, origin=origin_of(call))
+        if not back.ok:
+            outcome = await refuse(call, back)
             continue
-        await call.play("returned")
-        heard = await read_back(call, "reference_is", Digits(done.reference or "",
+        await done(call, "returned")
+        heard = await read_back(call, "reference_is", Digits(back.reference or "",
                                                              REFERENCE_GROUPS))
         if heard is not None:
             return heard

@@ -25,6 +25,7 @@ from ivr.flows.common import (
     REFERENCE_GROUPS,
     ask_activation_code,
     confirm,
+    done,
     origin_of,
     owned_device,
     read_back,
@@ -57,7 +58,7 @@ async def transfer_ownership(call: Call, registry: AsyncRegistry) -> Outcome:
     moved = await registry.transfer(owner, grant, buyer, origin=origin_of(call))
     if not moved.ok:
         return await refuse(call, moved)
-    await call.play("transferred")
+    await done(call, "transferred")
     return await read_back(call, "reference_is", Digits(moved.reference or "",
                                                          REFERENCE_GROUPS)) or COMPLETED
 

@@ -173,3 +173,19 @@ def test_the_installed_command_exit_codes(sqlite_registry_factory, tmp_path):
     bad = subprocess.run([*base, "device", "show", "1234"], capture_output=True, text=True,
                          env=env, timeout=60)
     assert bad.returncode == 2 and "15 digits" in bad.stderr
+
+
+def test_a_listing_cut_short_by_its_reader_ends_quietly(db_url):
+    """Issue 18: `hamta-ivr calls | head -1` printed a BrokenPipe traceback."""
+    from datetime import UTC, datetime
+
+    registry = Registry.open(db_url, pepper=TEST_PEPPER)
+    try:
+        for n in range(3000):
+            registry.call_log.started(f"call-{n}", None, "console", datetime.now(UTC))
+    finally:
+        registry.close()
+    done = subprocess.run(["bash", "-c", f"{sys.executable} -m ivr --db '{db_url}' calls "
+                           "| head -1"], capture_output=True, text=True, timeout=120)
+    assert done.stdout.count("\n") == 1
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
