@@ -7,9 +7,13 @@ PIN. `sign_in(msisdn, pin, origin)` verifies the PIN exactly once and, when it i
 the owner with the kartabl's devices: everything the next prompt needs.
 
 Who asks decides which ladder counts (ivr.registry.lockout): a PIN keyed from the number's own
-line counts on its own ladder, one keyed from any other line on the other lines' ladder, so a
-stranger's wrong guesses never lock the owner out of their own phone. Every attempt's audit row
-names the calling line and the call.
+line *as the network vouches for it* (Origin.own_line) counts on its own ladder, one keyed from
+any other line — a forged or unvouched caller ID included — on the other lines' ladder, so a
+stranger's wrong guesses never lock the owner out of their own phone, nor add a second ladder.
+Other lines must show the SIM first (SIM_FIRST: an SMS code, ivr.registry.sim_codes, before the
+PIN is verified) once failed other-line sign-ins have spent the registry's budget, or once a
+withheld or unvouched caller ID has tried too many numbers. Every attempt's audit row names the
+calling line and the call.
 
 A PIN is checked in three steps so that argon2 never runs while a transaction is open:
 1. a short write transaction refuses a locked or throttled attempt, *counts the attempt* and

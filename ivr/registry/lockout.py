@@ -8,11 +8,11 @@ its secret is verified (`reserve`), so parallel guesses can never get more than 
 verified per lock, and an attempt still counts when the call drops while the hash is checked.
 
 Each secret has two ladders (Scope), so that strangers cannot lock its owner out: a kartabl PIN
-keyed from the number's own line counts apart from one keyed for it from other lines, and a
-device's code keyed by its signed-in owner (a direct sale) apart from codes keyed by would-be
-buyers (activation). On top, a calling line may try the PINs of at most LINE_NUMBERS other
-numbers and the codes of at most LINE_DEVICES devices a day, and one call at most CALL_NUMBERS
-numbers: PIN spraying from one line stops after a handful of numbers.
+keyed from the number's own line (as the network vouches for it) counts apart from one keyed
+for it from other lines, and a device's code keyed by its signed-in owner (a direct sale) apart
+from codes keyed by would-be buyers (activation). On top, a calling line may try the PINs of
+at most LINE_NUMBERS other numbers and the codes of at most LINE_DEVICES devices a day, and one
+call at most CALL_NUMBERS numbers: PIN spraying from one line stops after a handful of numbers.
 """
 
 from __future__ import annotations
