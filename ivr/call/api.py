@@ -22,6 +22,9 @@ from ivr.prompts.persian import number_files, number_words
 log = logging.getLogger(__name__)
 
 FIRST_DIGIT_TIMEOUT = 8.0  # seconds a caller gets to start an entry after the prompt ends
+# ... an entry the caller must first go and read, e.g. an SMS code that arrives during the call
+# (the phone taken from the ear): the longest any question waits for its first key
+READ_FIRST_TIMEOUT = 30.0
 INTER_DIGIT_TIMEOUT = 5.0  # seconds between two keys of one entry
 RETRIES = 3  # tries per question before the polite goodbye
 GROUP_PAUSE = 0.2  # seconds of silence between the groups of a digit string

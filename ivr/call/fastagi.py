@@ -63,6 +63,7 @@ from ivr.call.agi_protocol import AgiReply, loggable, printable
 from ivr.call.api import (
     FIRST_DIGIT_TIMEOUT,
     INTER_DIGIT_TIMEOUT,
+    READ_FIRST_TIMEOUT,
     Call,
     CallerHungUp,
     DeviceName,
@@ -445,12 +446,14 @@ def longest_command(sounds: Path, language: str = "fa") -> float | None:
 
 def idle_limit(sounds: Path, language: str = "fa") -> float:
     """How long one AGI command may go unanswered: the longest playing command with the built
-    audio, plus the two digit timeouts and IDLE_SLACK (within IDLE_LIMIT_RANGE); COMMAND_TIMEOUT
-    when the audio is not built."""
+    audio, plus the longest wait for a first key (READ_FIRST_TIMEOUT: an SMS code), the
+    inter-digit timeout and IDLE_SLACK (within IDLE_LIMIT_RANGE); COMMAND_TIMEOUT when the audio
+    is not built."""
     longest = longest_command(sounds, language)
     if longest is None:
         return COMMAND_TIMEOUT
-    limit = longest + FIRST_DIGIT_TIMEOUT + INTER_DIGIT_TIMEOUT + IDLE_SLACK
+    limit = longest + max(FIRST_DIGIT_TIMEOUT, READ_FIRST_TIMEOUT) + INTER_DIGIT_TIMEOUT + \
+        IDLE_SLACK
     low, high = IDLE_LIMIT_RANGE
     return round(min(max(limit, low), high), 1)
 

@@ -7,9 +7,10 @@ here only names the prompt that tells the caller what was wrong.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
-from ivr.call.api import Validator, entry, menu
+from ivr.call.api import READ_FIRST_TIMEOUT, Validator, entry, menu
 from ivr.registry import lockout, validate
 
 
@@ -57,8 +58,11 @@ NEW_CODE_AGAIN = entry("new code again", "repeat_new_code", length=validate.CODE
                        secret=True)
 LOST_OR_STOLEN = menu("lost or stolen", "lost_or_stolen", keys="12")
 TRANSFER_REFERENCE = entry("reference", "enter_reference", length=validate.REFERENCE_LEN)
-# the SMS code that proves the SIM (ivr.flows.common.sim_code): the first try says it was sent
-SIM_CODE = entry("sms code", "sim_code_sent", length=lockout.SIM_CODE_LEN, secret=True,
-                 reprompt=["enter_sim_code"])
+# the SMS code that proves the SIM (ivr.flows.common.sim_code): the first try says it was sent.
+# An SMS takes seconds to arrive, and reading it during the call means taking the phone from the
+# ear: 30 seconds to start keying, not the 8 of other questions
+SIM_CODE = dataclasses.replace(
+    entry("sms code", "sim_code_sent", length=lockout.SIM_CODE_LEN, secret=True,
+          reprompt=["enter_sim_code"]), first_timeout=READ_FIRST_TIMEOUT)
 RETURN_SIDE = menu("return side", "return_side", keys="12")
 REPEAT = menu("repeat", "code_repeat_or_finish", keys="12", patience=1)  # silence: go on

@@ -216,3 +216,12 @@ def test_the_operator_is_told_once_at_start_when_sms_codes_are_off(registry, cap
         ivr.desk.close()
     [line] = [r.getMessage() for r in caplog.records]
     assert "kannel_url" in line and "own line" in line
+
+
+def test_the_sms_code_question_waits_long_enough_to_read_the_sms():
+    """The SMS arrives during the call and is read with the phone off the ear: 30 s to start
+    keying (other questions: 8), and serve's silent-peer limit allows for it."""
+    from ivr.call.api import FIRST_DIGIT_TIMEOUT
+    from ivr.flows import questions as q
+
+    assert q.SIM_CODE.first_timeout == 30.0 > FIRST_DIGIT_TIMEOUT == q.PASSWORD.first_timeout
