@@ -270,6 +270,29 @@ def staff_conf(accounts: list[StaffAccount]) -> str:
     return "\n".join(lines)
 
 
+def rendered_staff(etc: Path) -> list[StaffAccount] | None:
+    """The staff accounts of the pjsip_staff.conf rendered into `etc` (what an Asterisk started
+    from that folder knows), or None when there is none: `asterisk status` shows these, not the
+    accounts the current environment would render."""
+    try:
+        text = (etc / "pjsip_staff.conf").read_text()
+    except OSError:
+        return None
+    names = re.findall(r"^\[([a-z][a-z0-9_-]*)\]\(hamta-staff-endpoint\)", text, re.M)
+    accounts = []
+    for name in names:
+        endpoint = re.search(rf"^\[{re.escape(name)}\]\(hamta-staff-endpoint\)\n(.*?)(?:\n\n|\Z)",
+                             text, re.M | re.S)
+        caller = re.search(r'^callerid = ".*" <(09\d{9})>', endpoint.group(1) if endpoint else "",
+                           re.M)
+        auth = re.search(rf"^\[{re.escape(name)}-auth\]\(hamta-staff-auth\)\n(.*?)(?:\n\n|\Z)",
+                         text, re.M | re.S)
+        password = re.search(r"^password = (.*)$", auth.group(1) if auth else "", re.M)
+        accounts.append(StaffAccount(name, password.group(1).strip() if password else "",
+                                     caller.group(1) if caller else None))
+    return accounts
+
+
 def render(cfg: AsteriskConfig, out: Path | None = None) -> Path:
     """Write every conf file into `out` (default cfg.etc) with mode 600; returns the folder."""
     out = out or cfg.etc

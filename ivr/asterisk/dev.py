@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.asterisk import ami
-from ivr.asterisk.config import AsteriskConfig, conf_source_dir, render, spool_dir
+from ivr.asterisk.config import (
+    AsteriskConfig,
+    conf_source_dir,
+    render,
+    rendered_staff,
+    spool_dir,
+)
 from ivr.config import CONFIG_ENV, ConfigError, data_dir, setting
 
 STAMPS = (".hamta-asterisk-ready", ".hamta-python-ready")  # written by dev-asterisk.sh
@@ -439,11 +445,12 @@ def status(
         f"  SIP (softphones): udp {cfg.sip_bind}:{cfg.sip_port}; dial 7777, or 7777*09xxxxxxxxx "
         "to call as that number",
     ]
-    for acc in cfg.staff:
+    running = rendered_staff(cfg.etc)  # what this Asterisk was started with
+    for acc in cfg.staff if running is None else running:
         lines.append(f"    account {acc.name} ({acc.msisdn or 'caller ID withheld'}): "
                      f"sip:{acc.name}@{cfg.sip_bind}:{cfg.sip_port}, password "
                      f"{acc.password if show_secrets else secret_where(acc.name)}")
-    if not show_secrets and cfg.staff:
+    if not show_secrets and (cfg.staff if running is None else running):
         lines.append("    (`hamta-ivr asterisk status --show-secrets` prints the passwords)")
     return True, lines
 

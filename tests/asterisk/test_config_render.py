@@ -110,6 +110,29 @@ def test_status_names_where_passwords_are_not_the_passwords(env, tmp_path, monke
     assert dev.secret_where("staff1") == "in $HAMTA_SIP_SECRET_STAFF1"
 
 
+def test_status_lists_the_accounts_of_the_running_asterisk_not_of_this_shell(env, tmp_path,
+                                                                             monkeypatch):
+    """Issue 18: `asterisk status` listed the softphone accounts the current environment would
+    render, not the ones the running Asterisk was started with."""
+    started = config.load(classic_agi="x")  # the default staff1, staff2
+    config.render(started)
+    env.setenv("HAMTA_SIP_STAFF", "alice:09131234567")  # this shell's, rendered by nobody
+    cfg = config.load(classic_agi="x")
+    assert [a.name for a in cfg.staff] == ["alice"]
+    monkeypatch.setattr(dev, "running_pid", lambda cfg: 4242)
+
+    async def ping(cfg: object, timeout: float) -> str:
+        return "Asterisk 22.0.0"
+
+    monkeypatch.setattr(ami, "ping", ping)
+    ok, lines = dev.status(dev.Runtime(None), cfg, show_secrets=True)
+    text = "\n".join(lines)
+    assert ok and "alice" not in text
+    for acc in started.staff:
+        assert f"account {acc.name} ({acc.msisdn})" in text and acc.password in text
+    assert config.rendered_staff(tmp_path / "nowhere") is None
+
+
 def test_the_asterisk_root_knows_the_host_name(tmp_path):
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
