@@ -356,6 +356,11 @@ class Call(ABC):
             return key
         return await self.wait_digit(timeout)
 
+    def forget_keys(self) -> None:
+        """Drop the keys pressed during a readout that asks nothing (a list, a statement): they
+        cut it short, and they must not answer the question that comes after it."""
+        self._typed = ""
+
     async def goodbye(self) -> None:
         await self.play("goodbye", barge_in=False)
         await self.hangup()

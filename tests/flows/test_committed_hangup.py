@@ -48,3 +48,31 @@ async def test_hanging_up_as_the_success_is_said_logs_the_operation(registry, ke
     assert row.outcome == logged and row.path == [logged]
     if at == "transferred":
         assert registry.portal.device_info(PHONE).owner == normalize(BUYER)
+
+
+class PressesDuring(ConsoleCall):
+    """A caller who presses `key` while the prompt `at` plays (barge-in)."""
+
+    at: str = ""
+    key: str = ""
+
+    async def stream(self, sound: Sound, escape: str) -> str | None:
+        heard = await super().stream(sound, escape)
+        if sound.file.removeprefix("hamta/") == self.at and self.key and self.key in escape:
+            key, self.key = self.key, ""
+            return key
+        return heard
+
+
+async def test_a_key_that_cuts_the_device_list_short_is_not_the_next_menu_choice(registry):
+    """Issue 18, on a real softphone: `1` pressed while "my devices" was read cut the list and
+    started an IMEI inquiry."""
+    call = PressesDuring(caller_id=SELLER, caller_trusted=True,
+                         keys=scripted_keys(f"5 1 1 {SELLER_PIN}#"), out=_Null())
+    call.at, call.key = "imei_ending", "1"
+    async with AsyncRegistry(registry) as aregistry:
+        result = await handle_call(call, aregistry)
+    heard = [line[2:].split(":", 1)[0] for line in call.transcript if line.startswith("> ")]
+    assert "enter_imei" not in heard
+    assert heard[-2:] == ["main_menu_again", "goodbye"]
+    assert result.outcome == "my_devices:completed"
