@@ -13,6 +13,7 @@ from ivr.flows.session import CallResult, handle_call
 from ivr.registry import demo
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.service import Registry
+from tests.registry.support import SmsGateway
 
 SELLER, SELLER_PIN = demo.DEMO_SELLER, demo.DEMO_SELLER_PIN
 BUYER, BUYER_PIN = demo.DEMO_BUYER, demo.DEMO_BUYER_PIN
@@ -36,20 +37,10 @@ RETURNABLE = demo.DEMO_RETURNABLE  # the returner's Moto G84, bought from the se
 SIM_CODE = "482915"  # every SMS code of these tests (ivr.registry.sim_codes.new_sim_code)
 
 
-class SmsCodes(list[tuple[str, str, dict[str, str]]]):
-    """The SMS codes the registry sent (number, template, params), as a fake SMS gateway took
-    them; `taken = False` makes the gateway refuse them."""
-
-    taken = True
-
-    def __call__(self, number: str, template: str, params: dict[str, str]) -> bool:
-        self.append((number, template, params))
-        return self.taken
-
-
 @pytest.fixture
-def sms_codes() -> SmsCodes:
-    return SmsCodes()
+def sms_codes() -> SmsGateway:
+    """The SMS codes the registry sent, as a fake SMS gateway took them."""
+    return SmsGateway()
 
 
 @pytest.fixture

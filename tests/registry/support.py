@@ -60,6 +60,21 @@ class SqliteFactory:
             registry.close()
 
 
+class SmsGateway(list[tuple[str, str, dict[str, str]]]):
+    """A fake SMS gateway for ivr.registry.sim_codes: what it was handed (number, template,
+    params), in order; `taken = False` makes it refuse."""
+
+    taken = True
+
+    def __call__(self, number: str, template: str, params: dict[str, str]) -> bool:
+        self.append((number, template, params))
+        return self.taken
+
+    @property
+    def last_code(self) -> str:
+        return self[-1][2]["code"]
+
+
 # --- the IVR's steps, as one call each (what a flow does between the caller's keys) -------------
 def owner(msisdn: str, *, sim: bool = True) -> Owner:
     """A signed-in owner, as ivr.registry.kartabl.sign_in answers one (its kartabl left empty);

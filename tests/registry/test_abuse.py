@@ -14,7 +14,7 @@ from ivr.registry.msisdn import normalize
 from ivr.registry.types import Origin, PasswordStatus, Refusal, SimCode
 
 from .cast import BUYER, CODE, PHONE, SELLER, SELLER_PIN, STRANGER, populate
-from .support import activate, owner, transfer_direct
+from .support import SmsGateway, activate, owner, transfer_direct
 
 OWN_LINE = Origin(normalize(SELLER), "owner-call", vouched=True)  # the network vouches for it
 
@@ -129,10 +129,9 @@ def test_withheld_callers_share_one_budget_then_show_the_sim(reg):
 
 def sim_proof(reg, number: str, origin: Origin, purpose: str = "sign_in"):
     """The SMS code sent to `number`, as its holder keys it on the call `origin`."""
-    sent: list[str] = []
-    reg.sim_codes.sender = lambda to, template, params: sent.append(params["code"]) or True
+    reg.sim_codes.sender = gateway = SmsGateway()
     assert reg.sim_codes.send(number, purpose, origin).status is SimCode.SENT
-    return reg.sim_codes.check(number, sent[-1], origin).proof
+    return reg.sim_codes.check(number, gateway.last_code, origin).proof
 
 
 def test_the_owners_number_forged_as_caller_id_is_one_more_other_line(reg):

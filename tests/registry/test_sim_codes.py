@@ -13,31 +13,15 @@ from ivr.registry.tables import audit_log, outbox, sim_codes
 from ivr.registry.types import Origin, SimCode
 
 from .cast import SELLER, SELLER_PIN, populate
-from .support import owner
+from .support import SmsGateway, owner
 
 CALL = Origin(normalize("09126666666"), "call-1")
 
 
-class Gateway:
-    """A fake SMS gateway: what it was handed, and whether it takes it."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, dict[str, str]]] = []
-        self.taken = True
-
-    def __call__(self, to: str, template: str, params: dict[str, str]) -> bool:
-        self.sent.append((to, template, params))
-        return self.taken
-
-    @property
-    def last_code(self) -> str:
-        return self.sent[-1][2]["code"]
-
-
 @pytest.fixture
-def gateway(registry) -> Gateway:
+def gateway(registry) -> SmsGateway:
     populate(registry)
-    registry.sim_codes.sender = gateway = Gateway()
+    registry.sim_codes.sender = gateway = SmsGateway()
     return gateway
 
 
@@ -48,7 +32,7 @@ def rows(registry):
 
 def test_a_code_is_sent_once_hashed_and_proves_the_sim_on_its_call(registry, gateway):
     assert registry.sim_codes.send(SELLER, "transfer", CALL).status is SimCode.SENT
-    [(to, template, params)] = gateway.sent
+    [(to, template, params)] = gateway
     code = params["code"]
     assert to == normalize(SELLER) and template == "sms_sim_code_transfer"
     assert len(code) == lockout.SIM_CODE_LEN and code.isdigit()
@@ -114,7 +98,7 @@ def test_a_number_gets_at_most_five_codes_in_any_24_hours_whoever_asks(registry,
                                                                        clock):
     answers = [registry.sim_codes.send(SELLER, "sign_in", Origin(None, f"w{n}")).status
                for n in range(lockout.SIM_CODES_PER_DAY + 3)]
-    assert answers.count(SimCode.SENT) == lockout.SIM_CODES_PER_DAY == len(gateway.sent)
+    assert answers.count(SimCode.SENT) == lockout.SIM_CODES_PER_DAY == len(gateway)
     assert set(answers[lockout.SIM_CODES_PER_DAY:]) == {SimCode.CAPPED}
     clock.advance(hours=24, seconds=1)
     assert registry.sim_codes.send(SELLER, "sign_in", CALL).status is SimCode.SENT
