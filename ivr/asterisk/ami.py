@@ -30,7 +30,8 @@ from panoramisk import Manager
 from panoramisk.message import Message
 
 from ivr.asterisk.config import AsteriskConfig
-from ivr.call.agi_protocol import parse_command
+from ivr.call.agi_protocol import AgiCommand, parse_command
+from ivr.call.api import ALL_KEYS
 
 log = logging.getLogger(__name__)
 _panoramisk_log = logging.getLogger(f"{__name__}.panoramisk")
@@ -169,7 +170,7 @@ class DialResult:
 async def dial(
     cfg: AsteriskConfig, *, caller: str | None, keys: str, extension: str = "7777",
     timeout: float = 300.0, spool: str = "", echo: Callable[[str], None] | None = None,
-    barge_in: bool = False, trusted: bool = True,
+    barge_in: bool | Callable[[AgiCommand], bool] = False, trusted: bool = True,
     more: Callable[[], Awaitable[str]] | None = None,
 ) -> DialResult:
     """Place one call into the IVR and drive it with `keys` (0-9 * #, `.` silence, `h` hang up,
@@ -181,7 +182,8 @@ async def dial(
 
     barge_in: press each key (not `.`/`h`) as soon as a prompt that accepts it starts, cutting
     the prompt short as a hurried caller would; faster, but a prompt shorter than the AMI round
-    trip could end before the key arrives.
+    trip could end before the key arrives. A predicate instead: press the next digit key as soon
+    as a command it accepts starts (`lambda c: c.pauses`: in the silence between digit groups).
     """
     echo = echo or (lambda line: None)
     started = time.monotonic()
@@ -259,12 +261,16 @@ async def dial(
                     if heard:
                         result.prompts.append(heard)
                         echo(f"> {heard}")
-                    waits = parse_command(command).verb == "WAIT FOR DIGIT"
+                    parsed = parse_command(command)
+                    waits = parsed.asks
                     if waits and pending and pending[0] == ASK:
                         pending.popleft()
                         given = await more() if more is not None else ""
                         pending.extendleft(reversed("".join(given.split())))
-                    if pending and (waits or (barge_in and pending[0] in _escape(command))):
+                    early = pending and (
+                        barge_in(parsed) and pending[0] in ALL_KEYS if callable(barge_in)
+                        else barge_in and pending[0] in _escape(command))
+                    if pending and (waits or early):
                         await send(pending.popleft())
                 elif name == "AGIExecEnd" and uniqueid == ivr:
                     try:

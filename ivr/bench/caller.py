@@ -128,7 +128,7 @@ async def drive_call(
 
         def hook(command: AgiCommand) -> None:
             nonlocal seen
-            if command.verb == "WAIT FOR DIGIT" and not seen:
+            if command.asks and not seen:
                 seen = True
                 on_first_question(record)
 

@@ -126,7 +126,7 @@ class LiveCall:
                 elif not self.keys and file == "hamta/main_menu" and len(self.played) > 2 \
                         and not self.we_hung_up:
                     self._spawn(self._hang_up())  # the operation is over: the caller leaves
-            elif verb == "WAIT FOR DIGIT":
+            elif command.asks:
                 self.last_key_at = None  # a key inside an entry: no prompt follows it
                 if self.keys and not self.pressing:
                     self.pressing = True

@@ -49,6 +49,9 @@ _ENDPOS = re.compile(r"\bendpos=(?P<endpos>-?\d+)")
 _MASKED = re.compile(r"^(SAY (?:DIGITS|NUMBER|ALPHA)) (\S+)", re.IGNORECASE)
 _ASCII_INT = re.compile(r"-?[0-9]+")
 _CODE = re.compile(r"-?[0-9]{1,9}")  # ASCII digits only (str.isdigit takes ۱ too)
+# a WAIT FOR DIGIT shorter than this is a pause between digit groups, not a question (questions
+# wait seconds: ivr.call.api)
+PAUSE_MAX_MS = 1000
 UNEXPECTED_KEY = "?"  # a result code no telephone key has; never one of 0-9 * #
 
 
@@ -82,6 +85,17 @@ class AgiCommand:
     def escape(self) -> str:
         """The keys that interrupt a playing command ("" for anything else)."""
         return self.arg(1) if self.verb in PLAYING else ""
+
+    @property
+    def pauses(self) -> bool:
+        """The silence between digit groups (`pause`): a WAIT FOR DIGIT too short to be asked."""
+        timeout = self.timeout_ms
+        return self.verb == "WAIT FOR DIGIT" and timeout is not None and 0 <= timeout < PAUSE_MAX_MS
+
+    @property
+    def asks(self) -> bool:
+        """The IVR waits for the caller's key (a question), as opposed to a pause."""
+        return self.verb == "WAIT FOR DIGIT" and not self.pauses
 
     @property
     def timeout_ms(self) -> int | None:
@@ -126,10 +140,11 @@ def set_variable(name: str, value: str) -> str:
     return f"SET VARIABLE {name} {value}"
 
 
-def wait(seconds: float) -> str:
-    """A short silence (the dialplan's Wait): not a question, so callers that key as the IVR
-    asks (`hamta-ivr dial`, the fake Asterisk, the bench) do not key into it."""
-    return f"EXEC Wait {seconds:g}"
+def pause(seconds: float) -> str:
+    """A short silence that listens (between digit groups): a key pressed in it is kept, where
+    the dialplan's Wait would drop it. Shorter than PAUSE_MAX_MS, so it is not a question: callers
+    that key as the IVR asks (`hamta-ivr dial`, the fake Asterisk, the bench) do not key into it."""
+    return wait_for_digit(round(seconds * 1000))
 
 
 CHANNEL_STATUS = "CHANNEL STATUS"

@@ -336,9 +336,10 @@ class AgiCall(Call):
         return self._key(await self._send(agi.wait_for_digit(int(timeout * 1000))))
 
     async def pause(self, seconds: float, escape: str) -> str | None:
-        """Silence between digit groups (Asterisk's Wait)."""
-        await self._send(agi.wait(seconds))
-        return None
+        """Silence between digit groups that listens: a key pressed in it stops the reading and
+        is kept, as during the digits (without `escape`, a key is heard and dropped)."""
+        key = self._key(await self._send(agi.pause(seconds)))
+        return key if key and key in escape else None
 
     async def device_name(self, name: DeviceName, escape: str) -> tuple[bool, str | None]:
         file = await asyncio.to_thread(device_sound, name.brand, name.model, self.sounds)

@@ -219,10 +219,12 @@ def device_list(devices: tuple[Device, ...], start: int = 0) -> list[Say]:
 async def choose_device(call: Call, devices: tuple[Device, ...]) -> Device | Outcome:
     """The caller presses the device's number: one key for up to nine devices; with ten or more,
     the number then `#`, the list read nine at a time, `0` for the next nine. A kartabl of one
-    device is said, not asked about."""
+    device is asked about too (`1` goes on with it): a caller who heard «device one» presses `1`,
+    as every longer kartabl taught them, and that key must not become a secret's first digit."""
     if len(devices) == 1:
-        await call.play(*device_entry(1, devices[0]))
-        return devices[0]
+        choice = await call.ask(q.ONE_DEVICE, prompt=[*device_entry(1, devices[0]),
+                                                      *q.ONE_DEVICE.prompt])
+        return devices[0] if choice.ok else Outcome.unanswered(choice)
     if len(devices) <= PAGE:
         keys = "".join(str(n) for n in range(1, len(devices) + 1))
         choice = await call.ask(dataclasses.replace(q.DEVICE, keys=keys),
@@ -286,10 +288,18 @@ async def owned_device(call: Call, registry: AsyncRegistry, *, needs_code: bool 
     owner = await open_kartabl(call, registry)
     if isinstance(owner, Outcome):
         return owner
-    device = await choose_device(call, owner.devices)
-    if isinstance(device, Outcome):
-        return device
-    refusal = device_refusal(device, needs_code=needs_code, reported_ok=reported_ok)
+    def refusal_of(device: Device) -> Refusal | None:
+        return device_refusal(device, needs_code=needs_code, reported_ok=reported_ok)
+
+    if len(owner.devices) == 1 and refusal_of(owner.devices[0]) is not None:
+        device = owner.devices[0]  # nothing to go on with: said, and why, without asking `1`
+        await call.play(*device_entry(1, device))
+    else:
+        chosen = await choose_device(call, owner.devices)
+        if isinstance(chosen, Outcome):
+            return chosen
+        device = chosen
+    refusal = refusal_of(device)
     if refusal is not None:
         return await refuse_device(call, device, refusal, prompts)
     if sim_for is not None:

@@ -44,6 +44,7 @@ PASSWORD = entry("password", "enter_password", length=(validate.PIN_MIN, validat
 # the list is read before it (ivr.flows.common.choose_device); the tries after the first ask only
 # for the choice, and `*` hears the list again
 DEVICE = menu("device", "choose_device", keys="123456789", reprompt=["choose_device"])
+ONE_DEVICE = menu("device", "choose_one_device", keys="1", reprompt=["choose_one_device"])
 DEVICE_LONG = entry("device", "choose_device_long", length=(1, 2), immediate="0",
                     reprompt=["choose_device_long"])
 IMEI = entry("imei", "enter_imei", length=validate.IMEI_LEN, validator=valid_imei)

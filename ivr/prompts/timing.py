@@ -58,11 +58,13 @@ class Operation:
 OPERATIONS: tuple[Operation, ...] = (
     Operation("main menu", SELLER, "", "main_menu", 15.0),
     Operation("inquiry, registered device", SELLER, f"1 {DEMO_PHONE}", "imei_registered", 25.0),
+    # 62 s, not issue 10's 60: a kartabl of one device is asked about too (`1`, 2.5 s), so the
+    # `1` a caller presses after «device one» never becomes the code's first digit (issue 18)
     Operation("transfer, one-device kartabl", ONE_DEVICE,
-              f"3 1 {ONE_DEVICE_PIN}# {ONE_DEVICE_CODE} {BUYER} 1", "transferred", 60.0),
+              f"3 1 {ONE_DEVICE_PIN}# 1 {ONE_DEVICE_CODE} {BUYER} 1", "transferred", 62.0),
     # the same sale from another phone: the SIM's SMS code (SMS_CODE) after the device is said
     Operation("transfer for another number (SMS code)", BUYER,
-              f"3 2 {ONE_DEVICE} {ONE_DEVICE_PIN}# {SMS_CODE} {ONE_DEVICE_CODE} {SELLER} 1",
+              f"3 2 {ONE_DEVICE} {ONE_DEVICE_PIN}# 1 {SMS_CODE} {ONE_DEVICE_CODE} {SELLER} 1",
               "transferred"),
     Operation("activation", BUYER, f"2 {DEMO_PHONE} {DEMO_CODE} 1", "activated"),
     Operation("get a code", SELLER, f"4 1 {SELLER_PIN}# 1 1", "code_is"),

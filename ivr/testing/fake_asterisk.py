@@ -192,6 +192,8 @@ class FakeChannel:
             return agi.DEAD_CHANNEL, False
         if verb in agi.PLAYING:
             return await self._play(command)
+        if command.pauses:
+            return await self._pause(command)
         if verb == "WAIT FOR DIGIT":
             return await self._wait_digit(command)
         if verb == "GET DATA":
@@ -250,6 +252,16 @@ class FakeChannel:
         await self._sleep(length)
         endpos = None if saying else int(length * SAMPLE_RATE) or FULL_PROMPT_SAMPLES
         return agi.AgiReply(200, "0", endpos=endpos).line, False
+
+    async def _pause(self, command: AgiCommand) -> tuple[str, bool]:
+        """The silence between digit groups: a barging caller's next key lands in it, as in the
+        digits around it; others wait for the question."""
+        length = (command.timeout_ms or 0) / 1000
+        if self.barge_in and self.keys and self.keys[0] not in (PAUSE_KEY, HANG_UP_KEY):
+            await self._sleep(min(self.pacing.key, length))
+            return key_line(self.keys.popleft()), True
+        await self._sleep(length)
+        return "200 result=0", False
 
     def _timeout(self, command: AgiCommand) -> float:
         ms = command.timeout_ms or 0

@@ -46,8 +46,8 @@ def normalize(commands: Iterable[str]) -> list[str]:
 
 
 def _is_pause(command: agi.AgiCommand) -> bool:
-    """The silence between the groups of a digit string (agi.wait)."""
-    return command.verb == "EXEC" and command.arg(0).lower() == "wait"
+    """The silence between the groups of a digit string (agi.pause)."""
+    return command.pauses
 
 
 @dataclass

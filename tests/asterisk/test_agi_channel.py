@@ -63,6 +63,25 @@ async def test_keys_timeouts_and_barge_in(tmp_path: Path) -> None:
                          "WAIT FOR DIGIT 8000", "WAIT FOR DIGIT 5000"]
 
 
+async def test_a_key_pressed_between_digit_groups_is_kept(tmp_path: Path) -> None:
+    """The pause between groups listens (WAIT FOR DIGIT, not the dialplan's Wait, which drops
+    keys): a `1` pressed there stops the reading and answers the next question."""
+    call, sent = make_call(tmp_path, ('SAY DIGITS 1234 "0123456789*#"', "200 result=0"),
+                           ("WAIT FOR DIGIT 200", "200 result=49"))
+    await call.play(Digits("12345678", groups=(4,)))
+    assert sent.sent == ['SAY DIGITS 1234 "0123456789*#"', "WAIT FOR DIGIT 200"]
+    assert call._typed == "1"
+
+
+async def test_a_key_in_a_pause_that_takes_none_is_dropped(tmp_path: Path) -> None:
+    """A reading that takes no keys (barge_in=False) goes on past a key pressed in its pause."""
+    call, sent = make_call(tmp_path, ('SAY DIGITS 1234 ""', "200 result=0"),
+                           ("WAIT FOR DIGIT 200", "200 result=49"),
+                           ('SAY DIGITS 5678 ""', "200 result=0"))
+    await call.play(Digits("12345678", groups=(4,)), barge_in=False)
+    assert len(sent.sent) == 3 and call._typed == ""
+
+
 @pytest.mark.parametrize("line", ["200 result=-1", "511 Command Not Permitted on a dead channel",
                                   "HANGUP", "200 result=1 (hangup)"])
 async def test_every_sign_of_hangup_is_caller_hung_up(tmp_path: Path, line: str) -> None:

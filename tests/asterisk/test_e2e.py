@@ -53,14 +53,14 @@ def keys_for(cast: dict, name: str) -> str:
     pin = cast["pin"]
     imei, _, _, _, code = cast["devices"].get(name, (None,) * 5)
     return {
-        # (each of these kartabls holds one device: it is said, not asked about)
+        # (each of these kartabls holds one device: said, then `1` goes on with it)
         "inquiry": f"1 {DEMO_PHONE} h",
         "activate": f"2 {imei} {code} 1 2 h",  # `2`: the reference number was heard, go on
-        "transfer": f"3 1 {pin}# {code} {cast['b3']} 1 2 h",
-        "code": f"4 1 {pin}# 2 h",  # the device has no code yet: nothing to confirm
+        "transfer": f"3 1 {pin}# 1 {code} {cast['b3']} 1 2 h",
+        "code": f"4 1 {pin}# 1 2 h",  # the device has no code yet: nothing to confirm
         "my_devices": f"5 1 1 {pin}# h",
-        "change": f"5 2 1 {pin}# 13243546 13243546 h",
-        "hangup": f"3 1 {pin}# {code} 0918 h",
+        "change": f"5 2 1 {pin}# 1 13243546 13243546 h",
+        "hangup": f"3 1 {pin}# 1 {code} 0918 h",
         "classic": f"1 {DEMO_UNREGISTERED} h",
         "barge_in": f"5 1 1 {DEMO_EMPTY_PIN}# h",
     }[name]
@@ -171,12 +171,12 @@ def test_transfer(batch: dict, registry: Registry, cast: dict) -> None:
     result = batch["transfer"]
     imei = cast["devices"]["transfer"][0]
     check(result, ["whose_devices", "enter_password", "device_number",
-                   "device/xiaomi-redmi-note-12", "enter_activation_code",
+                   "device/xiaomi-redmi-note-12", "choose_one_device", "enter_activation_code",
                    "enter_buyer_number", "transfer_confirm", *said(imei, 5, 5, 5),
                    "transfer_confirm_to", *said(cast["b3"], 4, 3, 4), "transfer_confirm_end",
                    "confirm_or_cancel", "transferred", "reference_is", "is_end",
                    "code_repeat_or_finish", "main_menu_again"])
-    assert "choose_device" not in result.prompts  # one device: said, not asked about
+    assert "choose_device" not in result.prompts  # one device: `1` goes on, no list question
     reference_read(result)
     info = registry.portal.device_info(imei)
     assert info.owner == normalize(cast["b3"])
@@ -188,9 +188,10 @@ def test_transfer(batch: dict, registry: Registry, cast: dict) -> None:
 def test_activation_code(batch: dict, registry: Registry, cast: dict, e2e_env: Env) -> None:
     result = batch["code"]
     imei = cast["devices"]["code"][0]
-    check(result, ["enter_password", "device_number", "device/nokia-c32", "code_generated",
+    check(result, ["enter_password", "device_number", "device/nokia-c32", "choose_one_device",
+                   "code_generated",
                    "code_is", "(secret)", "is_end", "code_repeat_or_finish", "main_menu_again"])
-    # one device, without a code: neither a device question nor 'the current code stops working'
+    # one device, without a code: no list question, no 'the current code stops working'
     assert "choose_device" not in result.prompts, result.prompts
     assert "code_replace_confirm" not in result.prompts, result.prompts
     assert registry.portal.device_info(imei).has_activation_code is True
@@ -214,7 +215,8 @@ def test_change_code(batch: dict, registry: Registry, cast: dict) -> None:
     result = batch["change"]
     imei, owner, *_ = cast["devices"]["change"]
     check(result, ["menu_more", "enter_password", "device_number", "device/honor-x5",
-                   "enter_new_code", "repeat_new_code", "code_changed", "main_menu_again"])
+                   "choose_one_device", "enter_new_code", "repeat_new_code", "code_changed",
+                   "main_menu_again"])
     assert "choose_device" not in result.prompts, result.prompts
     assert call_log(registry, result.call_id).outcome == "change_code:completed"
     signed = registry.kartabl.sign_in(owner, cast["pin"])

@@ -50,9 +50,9 @@ def calls(agi_server: AgiServer, sale: str) -> dict[str, Dialed]:
     env = agi_server.env
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {
-            # stolen (2), confirm (1), then `2`: the case number was heard, go on
-            "report": pool.submit(dial, env, REPORTER, f"5 3 1 {PIN}# 2 1 2 h"),
-            "withdraw": pool.submit(dial, env, FINDER, f"5 3 1 {PIN}# 1 h"),
+            # the one device (1), stolen (2), confirm (1), then `2`: the case number was heard
+            "report": pool.submit(dial, env, REPORTER, f"5 3 1 {PIN}# 1 2 1 2 h"),
+            "withdraw": pool.submit(dial, env, FINDER, f"5 3 1 {PIN}# 1 1 h"),
             "start": pool.submit(dial, env, BUYER, f"5 4 1 {PIN}# {sale} 1 h"),
         }
         done = {name: f.result() for name, f in futures.items()}
@@ -76,7 +76,8 @@ def outcome(registry: Registry, result: Dialed) -> str | None:
 
 def test_report_stolen(calls: dict[str, Dialed], registry: Registry) -> None:
     result = calls["report"]
-    check(result, ["whose_devices", "enter_password", "device_number", "lost_or_stolen",
+    check(result, ["whose_devices", "enter_password", "device_number", "choose_one_device",
+                   "lost_or_stolen",
                    "report_confirm", "report_confirm_stolen_end", "confirm_or_cancel",
                    "reported", "case_is", "is_end", "code_repeat_or_finish", "main_menu_again"])
     case = registry.reports.case_of(REPORTED_PHONE)
@@ -90,7 +91,8 @@ def test_report_stolen(calls: dict[str, Dialed], registry: Registry) -> None:
 
 def test_withdraw_the_report(calls: dict[str, Dialed], registry: Registry) -> None:
     result = calls["withdraw"]
-    check(result, ["enter_password", "device_number", "device_reported", "report_exists",
+    check(result, ["enter_password", "device_number", "device_reported", "choose_one_device",
+                   "report_exists",
                    "case_is", "is_end", "withdraw_confirm", "confirm_or_cancel",
                    "report_withdrawn", "main_menu_again"])
     assert registry.devices.inquire(FOUND_PHONE).reported is None

@@ -89,7 +89,7 @@ def queued(registry: Registry, number: str) -> list:
 
 def transfer_keys(name: str) -> str:
     _, buyer, _, code, _ = PEOPLE[name]
-    return f"3 1 {PIN}# {code} {buyer} 1 2 h"
+    return f"3 1 {PIN}# 1 {code} {buyer} 1 2 h"
 
 
 def wait_for(kannel: KannelLab, numbers: list[str], timeout: float = 60) -> None:
@@ -123,7 +123,7 @@ def test_a_refused_transfer_sends_none(name: str, sms_cast: dict,
     seller, buyer, imei, _, _ = sms_cast[name]
     # blocked: refused as soon as the device is said; wrong: one wrong code, then hang up (a
     # third would lock the code, which is a receipt of its own)
-    keys = f"3 1 {PIN}# h" if name == "blocked" else f"3 1 {PIN}# 11223344 h"
+    keys = f"3 1 {PIN}# h" if name == "blocked" else f"3 1 {PIN}# 1 11223344 h"
     result = dial(agi_server.env, seller, keys)
     assert result.ok, result.doc
     assert "transferred" not in result.prompts
@@ -158,7 +158,7 @@ def test_kannel_down_during_a_transfer_delays_the_sms_and_loses_none(
 
 
 # --- issue 17: the SIM as a second factor, through the real Kannel ----------------------------
-SIM_PEOPLE = {  # one device each: the kartabl is said, not asked about
+SIM_PEOPLE = {  # one device each: said, then `1` goes on with it
     "sim_right": ("09170009021", "09180009021", demo_imei(721), "13572468"),
     "sim_wrong": ("09170009022", "09180009022", demo_imei(722), "24681357"),
     "sim_own": ("09170009023", "09180009023", demo_imei(723), "35792468"),
@@ -216,7 +216,7 @@ def test_a_transfer_for_another_number_moves_only_with_the_sms_code_read_off_the
         sim_cast: dict, sms_serve: AgiServer, sms_worker: subprocess.Popen[str],
         kannel: KannelLab, registry: Registry) -> None:
     seller, buyer, imei, code = sim_cast["sim_right"]
-    doc, codes = dial_reading_sms(sms_serve.env, buyer, f"3 2 {seller} {PIN}# ? {code} {buyer} "
+    doc, codes = dial_reading_sms(sms_serve.env, buyer, f"3 2 {seller} {PIN}# 1 ? {code} {buyer} "
                                   "1 2 h", kannel, seller)
     assert doc["ok"] and "sim_code_sent" in doc["prompts"] and "transferred" in doc["prompts"]
     assert registry.portal.device_info(imei).owner == normalize(buyer)
@@ -232,7 +232,7 @@ def test_a_transfer_for_another_number_moves_only_with_the_sms_code_read_off_the
 def test_a_wrong_sms_code_moves_nothing(sim_cast: dict, sms_serve: AgiServer,
                                          kannel: KannelLab, registry: Registry) -> None:
     seller, buyer, imei, _code = sim_cast["sim_wrong"]
-    result = dial(sms_serve.env, buyer, f"3 2 {seller} {PIN}# 000000 000001 000002 h")
+    result = dial(sms_serve.env, buyer, f"3 2 {seller} {PIN}# 1 000000 000001 000002 h")
     assert result.ok, result.doc
     assert "sim_code_sent" in result.prompts and "sim_code_void" in result.prompts
     assert "enter_activation_code" not in result.prompts
@@ -243,7 +243,7 @@ def test_a_wrong_sms_code_moves_nothing(sim_cast: dict, sms_serve: AgiServer,
 def test_the_owners_own_line_on_a_trusted_trunk_needs_no_sms_code(
         sim_cast: dict, sms_serve: AgiServer, kannel: KannelLab, registry: Registry) -> None:
     seller, buyer, imei, code = sim_cast["sim_own"]
-    result = dial(sms_serve.env, seller, f"3 1 {PIN}# {code} {buyer} 1 2 h")
+    result = dial(sms_serve.env, seller, f"3 1 {PIN}# 1 {code} {buyer} 1 2 h")
     assert result.ok and "transferred" in result.prompts, result.prompts
     assert "sim_code_sent" not in result.prompts
     assert registry.portal.device_info(imei).owner == normalize(buyer)
@@ -254,7 +254,7 @@ def test_the_same_call_from_a_voip_trunk_needs_the_sms_code(
         sim_cast: dict, sms_serve: AgiServer, kannel: KannelLab, registry: Registry) -> None:
     """The owner's number forged on an untrusted trunk: the PIN alone moves nothing."""
     seller, _buyer, imei, _code = sim_cast["sim_voip"]
-    result = dial(sms_serve.env, seller, f"3 1 {PIN}# 000000 000001 000002 h", untrusted=True)
+    result = dial(sms_serve.env, seller, f"3 1 {PIN}# 1 000000 000001 000002 h", untrusted=True)
     assert result.ok, result.doc
     assert "sim_code_sent" in result.prompts and "enter_activation_code" not in result.prompts
     assert registry.portal.device_info(imei).owner == normalize(seller)

@@ -146,7 +146,7 @@ async def test_unknown_command_gets_510_and_fails_the_call() -> None:
 
 
 async def test_server_talking_on_after_the_hangup_is_a_failure() -> None:
-    server, port, _ = await _scripted_server(["WAIT FOR DIGIT 100"], close=False)
+    server, port, _ = await _scripted_server(["WAIT FOR DIGIT 1000"], close=False)
     async with server:
         from ivr.bench import caller
 
@@ -160,7 +160,7 @@ async def test_server_talking_on_after_the_hangup_is_a_failure() -> None:
 
 
 async def test_sighup_mode_sends_a_hangup_line() -> None:
-    server, port, replies = await _scripted_server(["WAIT FOR DIGIT 100", "STREAM FILE x \"\""])
+    server, port, replies = await _scripted_server(["WAIT FOR DIGIT 1000", "STREAM FILE x \"\""])
     async with server:
         from ivr.bench import caller
 
@@ -230,8 +230,8 @@ FAKE_AGI = textwrap.dedent("""
         k, _, v = line.partition(":")
         env[k] = v.strip()
     assert "agi_network" not in env and env["agi_request"]
-    for command in ("ANSWER", 'STREAM FILE hamta/welcome "0123456789*#"', "WAIT FOR DIGIT 100",
-                    "WAIT FOR DIGIT 100", "HANGUP"):
+    for command in ("ANSWER", 'STREAM FILE hamta/welcome "0123456789*#"', "WAIT FOR DIGIT 1000",
+                    "WAIT FOR DIGIT 1000", "HANGUP"):
         print(command, flush=True)
         if not sys.stdin.readline().startswith("200"):
             sys.exit(3)

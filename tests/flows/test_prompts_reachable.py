@@ -8,6 +8,7 @@ from datetime import timedelta
 from ivr.flows.common import REFUSAL_PROMPTS, refusal_words
 from ivr.flows.keys import USED_KEYS
 from ivr.prompts import catalogue
+from ivr.prompts.timing import ONE_DEVICE, ONE_DEVICE_IMEI
 from ivr.registry import lockout
 from ivr.registry.store import utc_now
 from ivr.registry.types import CodeCheck, Refusal
@@ -97,6 +98,10 @@ async def test_every_used_prompt_is_heard_on_some_path(dial, registry, sms_codes
     await call(STRANGER, f"4 2 {MANY} {MANY_PIN}# 4#")
     registry.sim_codes.sender = None
     await call(STRANGER, f"4 2 {MANY} {MANY_PIN}# 4#")
+    # a kartabl of one device: asked about too (tests/flows/test_transcripts_keys.py)
+    registry.portal.add_subscriber(ONE_DEVICE, password="3917")
+    registry.portal.add_device(ONE_DEVICE_IMEI, owner=ONE_DEVICE, brand="Nokia", model="G42")
+    await call(ONE_DEVICE, "3 1 3917# 2 #")
     missing = USED_KEYS - NOT_REACHABLE_BY_KEYS - heard
     assert not missing, f"never heard: {sorted(missing)}"
 
