@@ -121,6 +121,12 @@ async def test_silence_after_the_offer_ends_the_call_as_before(dial, queue_on):
     assert result.outcome == "transfer:no_password"
 
 
+def test_a_handed_over_call_is_counted_as_handoff():
+    from ivr import metrics
+
+    assert metrics.outcome_label(staff.HANDOFF) == "handoff"
+
+
 def test_which_outcomes_are_stops():
     assert staff.is_stop(Outcome(End.NO_PASSWORD))
     assert staff.is_stop(Outcome.refused("locked"))
