@@ -242,3 +242,15 @@ async def test_the_agi_channel_hands_over_in_channel_variables_without_hanging_u
     await call.finish()  # the server's normal end: HAMTA_RESULT stays `queue`, no HANGUP
     assert len(transport.sent) == 5 and transport.mismatch is None
     assert call.finished and not call.hung_up
+
+
+def test_both_dialplan_entries_queue_a_handed_over_call():
+    """7777 (FastAGI) and 7778 (classic AGI) both go to [hamta-ivr-queue] on HAMTA_RESULT=queue,
+    before the check for `done`."""
+    text = (Path(__file__).resolve().parents[2] / "asterisk-conf" / "extensions.conf").read_text()
+    for exten in ("7777", "7778"):
+        block = text[text.index(f"exten => {exten},1"):]
+        block = block[:block.index("(end),Hangup()")]
+        queued = block.index('"${HAMTA_RESULT}" = "queue"]?hamta-ivr-queue,s,1')
+        assert queued < block.index('"${HAMTA_RESULT}" = "done"]?end')
+    assert "Queue(${HAMTA_QUEUE},rb(hamta-ivr-agent^s^1),,,${HAMTA_QUEUE_WAIT})" in text
