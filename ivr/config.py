@@ -11,10 +11,13 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 
 class ConfigError(Exception):
@@ -53,6 +56,9 @@ FILE_KEYS: dict[str, tuple[type, str]] = {
     "kannel_username": (str, '"hamta"'),
     "kannel_password_file": (Path, '"/etc/hamta-ivr/kannel-password"'),
     "sms_sender": (str, '"7777"'),
+    "staff_queue": (str, '"hamta-staff"'),
+    "staff_hours": (str, '"sat-wed 08:00-16:00, thu 08:00-12:00"'),
+    "staff_wait": (int, "120"),
 }
 _KIND = {str: "a string", Path: "an absolute path (a string starting with /)",
          int: "a whole number", float: "a number"}
@@ -352,3 +358,95 @@ def agi_address(host: str | None = None, port: int | None = None) -> AgiAddress:
         raise ConfigError(f"{where} {number} is outside 0-65535; set it to "
                           "1-65535 (default 4573)")
     return AgiAddress(host, number)
+
+
+# --- a person behind `0`: the staff queue (issue 18) ---------------------------------------------
+DAYS = ("sat", "sun", "mon", "tue", "wed", "thu", "fri")  # the Iranian week, Saturday first
+STAFF_TIME_ZONE = ZoneInfo("Asia/Tehran")  # the opening hours are Tehran time
+STAFF_WAIT_DEFAULT = 120  # seconds a caller waits in the queue before "all experts are busy"
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_HOURS = re.compile(r"(?P<first>[a-z]{3})(?:-(?P<last>[a-z]{3}))?\s+"
+                    r"(?P<start>\d{1,2}):(?P<start_m>\d{2})\s*-\s*(?P<end>\d{1,2}):(?P<end_m>\d{2})")
+
+
+@dataclass(frozen=True)
+class OpenHours:
+    """Days (indices into DAYS, in week order) open from `start` to `end` (minutes after
+    midnight, Tehran time)."""
+
+    days: tuple[int, ...]
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class StaffQueue:
+    """The Asterisk queue `0` hands a caller to, when it is open, and how long a caller waits."""
+
+    name: str
+    hours: tuple[OpenHours, ...] = ()  # () = always open
+    wait: int = STAFF_WAIT_DEFAULT
+
+    def open_at(self, moment: datetime) -> bool:
+        if not self.hours:
+            return True
+        local = moment.astimezone(STAFF_TIME_ZONE)
+        day = (local.weekday() + 2) % 7  # Monday is 0 in Python, 2 in DAYS
+        minute = local.hour * 60 + local.minute
+        return any(day in group.days and group.start <= minute < group.end
+                   for group in self.hours)
+
+
+def staff_queue() -> StaffQueue | None:
+    """HAMTA_STAFF_QUEUE / `staff_queue`: the Asterisk queue behind `0` (None, `0` not offered,
+    when unset), with `staff_hours` and `staff_wait`. A bad one is a ConfigError naming it."""
+    name = (setting("staff_queue") or "").strip()
+    if not name:
+        return None
+    if not _QUEUE_NAME.fullmatch(name) or name.lower() == "general":
+        raise ConfigError(f"{setting_source('staff_queue')}: {name!r} is not a queue name; use "
+                          "letters, digits, _ and - (e.g. staff_queue = \"hamta-staff\"), or "
+                          "leave it unset for no `0`")
+    raw_wait = setting("staff_wait")
+    try:
+        wait = int(raw_wait) if raw_wait else STAFF_WAIT_DEFAULT
+    except ValueError:
+        wait = 0
+    if not 10 <= wait <= 3600:
+        raise ConfigError(f"{setting_source('staff_wait')}: {raw_wait!r} is not 10-3600 seconds "
+                          f"a caller waits for an expert; write e.g. staff_wait = "
+                          f"{STAFF_WAIT_DEFAULT}")
+    return StaffQueue(name, staff_hours(), wait)
+
+
+def staff_hours() -> tuple[OpenHours, ...]:
+    """HAMTA_STAFF_HOURS / `staff_hours`: "sat-wed 08:00-16:00, thu 08:00-12:00" (Tehran time);
+    () when unset: always open."""
+    raw = (setting("staff_hours") or "").strip()
+    if not raw:
+        return ()
+    groups = []
+    for item in raw.split(","):
+        match = _HOURS.fullmatch(item.strip().lower())
+        group = _open_hours(match) if match else None
+        if group is None:
+            raise ConfigError(
+                f"{setting_source('staff_hours')}: {item.strip()!r} is not opening hours; write "
+                f'e.g. staff_hours = "{FILE_KEYS["staff_hours"][1].strip(chr(34))}" (days '
+                f"{' '.join(DAYS)}, a range or one day, then HH:MM-HH:MM Tehran time, the end "
+                "after the start), or leave it unset: always open")
+        groups.append(group)
+    return tuple(groups)
+
+
+def _open_hours(match: re.Match[str]) -> OpenHours | None:
+    first, last = match["first"], match["last"] or match["first"]
+    if first not in DAYS or last not in DAYS:
+        return None
+    a, b = DAYS.index(first), DAYS.index(last)
+    days = tuple(range(a, b + 1)) if a <= b else (*range(a, 7), *range(0, b + 1))
+    hours = [int(match[k]) for k in ("start", "start_m", "end", "end_m")]
+    if hours[0] > 23 or hours[2] > 24 or hours[1] > 59 or hours[3] > 59:
+        return None
+    start, end = hours[0] * 60 + hours[1], hours[2] * 60 + hours[3]
+    return OpenHours(days, start, end) if start < end <= 24 * 60 else None

@@ -56,7 +56,8 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 # The outcome label: the call log outcome's first part (`transfer:completed` -> transfer): an
 # operation of the menu (`outcomes()`) or one of these ends of a call; any other value is counted
 # as `other`, so a bug can never grow the label set.
-CALL_ENDS = frozenset({"hung_up", "timed_out", "gave_up", "error", "busy", "interrupted"})
+CALL_ENDS = frozenset({"hung_up", "timed_out", "gave_up", "error", "busy", "interrupted",
+                       "handoff"})  # handoff: `0`, to a person (ivr.flows.staff)
 OTHER = "other"
 
 CALLS_IN_PROGRESS = Gauge("hamta_calls_in_progress", "Calls being handled now",

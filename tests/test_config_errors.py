@@ -84,6 +84,15 @@ CASES = {
     # HAMTA_AGI_PORT
     "agi-port-not-a-number": Case({"HAMTA_AGI_PORT": "abc"}, ("serve",), "HAMTA_AGI_PORT"),
     "agi-port-too-big": Case({"HAMTA_AGI_PORT": "70000"}, ("serve",), "HAMTA_AGI_PORT"),
+    # HAMTA_STAFF_QUEUE / HAMTA_STAFF_HOURS / HAMTA_STAFF_WAIT: `0` to a person
+    "staff-queue-not-a-name": Case({"HAMTA_STAFF_QUEUE": "two words"}, ("serve",),
+                                   "HAMTA_STAFF_QUEUE"),
+    "staff-hours-not-hours": Case({"HAMTA_STAFF_QUEUE": "q", "HAMTA_STAFF_HOURS": "9-5"},
+                                  ("serve",), "HAMTA_STAFF_HOURS"),
+    "staff-hours-render": Case({"HAMTA_STAFF_QUEUE": "q", "HAMTA_STAFF_HOURS": "sat 16:00-08:00"},
+                               ("asterisk", "render", "--out", "{tmp}/etc"), "HAMTA_STAFF_HOURS"),
+    "staff-wait-too-short": Case({"HAMTA_STAFF_QUEUE": "q", "HAMTA_STAFF_WAIT": "5"},
+                                 ("serve",), "HAMTA_STAFF_WAIT"),
     # HAMTA_MIGRATIONS_DIR
     "migrations-missing-upgrade": Case({**PEPPER_DB, "HAMTA_MIGRATIONS_DIR": "{tmp}/nowhere"},
                                        ("db", "upgrade"), "HAMTA_MIGRATIONS_DIR"),

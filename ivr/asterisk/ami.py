@@ -10,8 +10,8 @@ channel's second half (`;2`); keys are played as DTMF into the first half (`;1`)
 them on. A key is sent only when the IVR is waiting for one (AGI `WAIT FOR DIGIT` started), so
 prompts are heard in full and no key falls between two AGI commands (Asterisk drops DTMF
 there). The prompts come from the AMI `AGIExecStart` events and the dialplan's `Playback`
-(`Newexten`); each command's result code from `AGIExecEnd`. The AGI text in these events is read
-with ivr.call.agi_protocol.
+(`Newexten`; its `Queue`, after `0`, as `(queue) <name>`); each command's result code from
+`AGIExecEnd`. The AGI text in these events is read with ivr.call.agi_protocol.
 """
 
 from __future__ import annotations
@@ -280,6 +280,10 @@ async def dial(
                     result.agi.append((event.get("Command", ""), code,
                                        event.get("Result", "")))
                 elif name == "Newexten" and uniqueid == ivr:
+                    if event.get("Application", "").lower() == "queue":  # `0`: to a person
+                        heard = f"(queue) {event.get('AppData', '').partition(',')[0]}"
+                        result.prompts.append(heard)
+                        echo(f"> {heard}")
                     if event.get("Application", "").lower() == "playback":
                         heard = event.get("AppData", "").removeprefix("hamta/")
                         result.prompts.append(heard)

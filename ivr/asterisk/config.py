@@ -16,7 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.config import AgiAddress, ConfigError, agi_address, data_dir, setting, setting_source
+from ivr.config import (
+    AgiAddress,
+    ConfigError,
+    StaffQueue,
+    agi_address,
+    data_dir,
+    setting,
+    setting_source,
+    staff_queue,
+)
 
 CONF_FILES = [
     "asterisk.conf", "modules.conf", "logger.conf", "manager.conf", "manager_hamta.conf",
@@ -140,6 +149,8 @@ class AsteriskConfig:
     agi_servers: tuple[AgiAddress, ...] = ()  # tried in order; () = just `agi`
     # PJSIP endpoints (mobile-operator trunks) whose caller ID the network vouches for
     trusted_endpoints: tuple[str, ...] = ()
+    # the queue behind `0` (staff_queue), its members the staff accounts; None: no `0`
+    staff_queue: StaffQueue | None = None
 
     @property
     def etc(self) -> Path:
@@ -189,6 +200,7 @@ def load(*, classic_agi: str | None = None, create_secrets: bool = True) -> Aste
         staff=staff,
         agi_servers=agi_servers(),
         trusted_endpoints=trusted_endpoints(staff),
+        staff_queue=staff_queue(),
     )
 
 
@@ -270,6 +282,30 @@ def staff_conf(accounts: list[StaffAccount]) -> str:
     return "\n".join(lines)
 
 
+QUEUE_RING_SECONDS = 20  # each round of ringing the agents' phones, then a short pause
+
+
+def queues_conf(queue: StaffQueue | None, accounts: Sequence[StaffAccount]) -> str:
+    """queues.conf: the staff queue behind `0` (staff_queue), the staff softphone accounts its
+    members, all rung at once; a caller waits while nobody answers, up to staff_wait (the
+    dialplan's Queue() timeout). No account signed in: the caller does not wait (JOINEMPTY), the
+    dialplan says all experts are busy. No queue: only [general] (app_queue is loaded anyway)."""
+    lines = ["; rendered by hamta-ivr from staff_queue and sip_staff (the queue behind `0`)",
+             "[general]", "persistentmembers = no", ""]
+    if queue is None:
+        return "\n".join(lines)
+    lines += [
+        f"[{queue.name}]", "strategy = ringall", f"timeout = {QUEUE_RING_SECONDS}", "retry = 2",
+        "wrapuptime = 0", "ringinuse = no", "autofill = yes",
+        "joinempty = unavailable,invalid", "leavewhenempty = unavailable,invalid",
+        # no announcements: the IVR said what there is to say, in Persian
+        "announce-frequency = 0", "periodic-announce-frequency = 0", "announce-position = no",
+        "announce-holdtime = no", "reportholdtime = no",
+    ]
+    lines += [f"member => PJSIP/{acc.name},0,{acc.name}" for acc in accounts]
+    return "\n".join([*lines, ""])
+
+
 def rendered_staff(etc: Path) -> list[StaffAccount] | None:
     """The staff accounts of the pjsip_staff.conf rendered into `etc` (what an Asterisk started
     from that folder knows), or None when there is none: `asterisk status` shows these, not the
@@ -305,6 +341,7 @@ def render(cfg: AsteriskConfig, out: Path | None = None) -> Path:
             raise ConfigError(f"{path} is missing; HAMTA_ASTERISK_CONF must name asterisk-conf/")
         _write_private(out / name, render_text(path.read_text(), values, source=str(path)))
     _write_private(out / "pjsip_staff.conf", staff_conf(cfg.staff))
+    _write_private(out / "queues.conf", queues_conf(cfg.staff_queue, cfg.staff))
     for name, text in QUIET_FILES.items():
         _write_private(out / name, "; defaults (rendered by hamta-ivr)\n" + text)
     return out

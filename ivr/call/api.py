@@ -365,6 +365,14 @@ class Call(ABC):
         await self.play("goodbye", barge_in=False)
         await self.hangup()
 
+    async def hand_off(self, queue: str, context: str, caller: str, wait: int) -> None:
+        """Hand the call to a person in `queue` (ivr.flows.staff): the IVR says nothing more. The
+        agent's phone shows `context` (the operations so far) and `caller` (the masked number);
+        `wait`: seconds in the queue before "all experts are busy". A channel that cannot hand a
+        call over (this default) says so in its transcript and hangs up."""
+        self.note(f"  [to a person: queue {queue}; the agent sees {caller} {context}]")
+        await self.hangup()
+
 
 def sound_for(key: str) -> Sound:
     """The catalogue entry of a prompt key as a playable sound; KeyError names a missing key."""

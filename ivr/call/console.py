@@ -107,6 +107,13 @@ class ConsoleCall(Call):
             print(f"  ({exc})", file=self.out)
             return deque()
 
+    async def hand_off(self, queue: str, context: str, caller: str, wait: int) -> None:
+        """No Asterisk here: say where the call would go and what the agent would see."""
+        self._check()
+        self.note(f"  [the call would go to a person: queue {queue}; the agent's phone shows "
+                  f"{caller} {context}]")
+        self.hung_up = True
+
     async def hangup(self) -> None:
         if not self.hung_up:
             self.hung_up = True

@@ -77,6 +77,11 @@ call_log = logging.getLogger("ivr.calls")  # one JSON line per call end
 ROUTE = "hamta"
 RESULT_VARIABLE = "HAMTA_RESULT"  # the dialplan plays service_unavailable unless it is "done"
 BUSY = "busy"  # HAMTA_RESULT when the server turned the caller away (the `busy` prompt)
+QUEUED = "queue"  # HAMTA_RESULT when the caller pressed `0`: the dialplan runs Queue()
+# what the dialplan's Queue() needs (ivr.flows.staff): the queue, what the agent's phone shows
+# (the operations so far, the caller's number cut to its last four digits), the longest wait
+QUEUE_VARIABLE, CONTEXT_VARIABLE = "HAMTA_QUEUE", "HAMTA_CONTEXT"
+CALLER_VARIABLE, WAIT_VARIABLE = "HAMTA_CALLER", "HAMTA_QUEUE_WAIT"
 HANDSHAKE_TIMEOUT = 5.0  # seconds for Asterisk to send the AGI environment
 HANDSHAKE_MAX_BYTES = 64 * 1024
 # The idle limit: seconds one AGI command may go unanswered before the peer counts as gone. Used
@@ -352,6 +357,17 @@ class AgiCall(Call):
         with contextlib.suppress(CallerHungUp):
             await self._send(agi.HANGUP)
         self.hung_up = True
+
+    async def hand_off(self, queue: str, context: str, caller: str, wait: int) -> None:
+        """The dialplan queues the call once the AGI ends ([hamta-ivr-queue]): what it needs in
+        channel variables, then HAMTA_RESULT=queue (instead of done). No hangup."""
+        if self.finished or self.hung_up:
+            raise CallerHungUp
+        for name, value in ((QUEUE_VARIABLE, queue), (CONTEXT_VARIABLE, context),
+                            (CALLER_VARIABLE, caller), (WAIT_VARIABLE, str(wait))):
+            await self._send(agi.set_variable(name, value))
+        await self._send(agi.set_variable(RESULT_VARIABLE, QUEUED))
+        self.finished = True
 
     async def finish(self) -> None:
         """Tell the dialplan the IVR ended normally (no 'service unavailable' after us)."""

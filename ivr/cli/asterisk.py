@@ -108,7 +108,8 @@ def run_render(args: argparse.Namespace) -> int:
 
     cfg = config.load()
     out = config.render(cfg, Path(args.out))
-    print(f"rendered {', '.join(config.CONF_FILES)} and pjsip_staff.conf into {out}")
+    print(f"rendered {', '.join(config.CONF_FILES)}, pjsip_staff.conf and queues.conf into "
+          f"{out}")
     return 0
 
 

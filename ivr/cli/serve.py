@@ -203,9 +203,10 @@ def _warn_file_limit(max_calls: int) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     from ivr.asterisk.config import sounds_dir, spool_dir
     from ivr.call.fastagi import ServerSettings, idle_limit
-    from ivr.config import agi_address
+    from ivr.config import agi_address, staff_queue
 
     workers, drain, max_calls, idle = checked_settings(args)
+    staff_queue()  # `0` to a person: a bad staff_queue/staff_hours/staff_wait fails here, once
     processes = checked_processes(args)
     metrics_at = metrics_address(args)
     metrics_chosen = bool(getattr(args, "metrics", None) or metrics_setting())

@@ -10,6 +10,7 @@ from ivr.flows.activate import BUYER_PROMPTS
 from ivr.flows.buyer_rights import RIGHTS
 from ivr.flows.common import OWNER_PROMPTS, REFUSAL_PROMPTS, SIM_CODE_PROMPTS
 from ivr.flows.inquiry import ANSWERS, REPORTED
+from ivr.flows.staff import HOURS_PROMPTS
 
 
 def _asked() -> set[str]:
@@ -47,6 +48,8 @@ USED_KEYS: frozenset[str] = frozenset({
     *_asked(),
     # what a validator of ivr.flows.questions names (an 11-digit number that is not 09…)
     "invalid_number",
+    # a person behind `0` (a staff queue configured); `staff_busy`: the dialplan's, after Queue()
+    "staff_connecting", "staff_busy", *HOURS_PROMPTS,
     # the SIM as a second factor
     "wrong_sim_code", *SIM_CODE_PROMPTS.values(),
     *REFUSAL_PROMPTS.values(), *OWNER_PROMPTS.values(), *BUYER_PROMPTS.values(),

@@ -35,6 +35,13 @@ MAIN_MENU = menu("main menu", "main_menu", keys="123456")
 # back at the menu after an operation: short; `*` hears the whole menu; one silence ends the call
 MAIN_MENU_AGAIN = menu("main menu", "main_menu_again", keys="123456", star=["main_menu"],
                        patience=1)
+# `0` to a person (ivr.flows.staff), when an operator configured a staff queue: the main menu
+# says it after its options (and `*` at the short menu); the short menu says it first after a stop
+STAFF_OFFER = "staff_offer"
+MAIN_MENU_STAFF = dataclasses.replace(MAIN_MENU, keys="0" + MAIN_MENU.keys,
+                                      prompt=(*MAIN_MENU.prompt, STAFF_OFFER))
+MAIN_MENU_AGAIN_STAFF = dataclasses.replace(MAIN_MENU_AGAIN, keys="0" + MAIN_MENU_AGAIN.keys,
+                                            star=(*MAIN_MENU_AGAIN.star, STAFF_OFFER))
 MORE = menu("more", "menu_more", keys="12345")
 WHOSE_DEVICES = menu("whose", "whose_devices", keys="12")
 OTHER_NUMBER = entry("number", "enter_other_number", length=validate.MSISDN_LEN,

@@ -6,7 +6,9 @@ IMEI inquiry, `2` activate a bought device, `3` transfer ownership, `4` get an a
 withdraw it, `4` return a device, `5` the buyer's rights); `6` the buyer's rights (not said in the
 menu, which stays under 15 s of speech: offered after every inquiry verdict); `*` hears it again;
 `#` alone in any question comes back here. After an operation the caller hears a short menu (`*`:
-the whole one), and one silence there ends the call.
+the whole one), and one silence there ends the call. `0`, a person (ivr.flows.staff), only when an
+operator configured a staff queue: said after the menu's options, and first thing after a stop
+(locked out, no password, a refusal); the call then ends here with the outcome `handoff`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ivr.call.api import Call, CallerHungUp, Status
+from ivr.call.api import Call, CallerHungUp, Question, Say, Status
+from ivr.config import ConfigError, StaffQueue, staff_queue
 from ivr.flows import questions as q
+from ivr.flows import staff
 from ivr.flows.activate import activate_device
 from ivr.flows.activation_code import get_activation_code
 from ivr.flows.buyer_rights import buyer_rights
@@ -60,7 +64,7 @@ class CallResult:
     an operation (which then changed nothing); `error` when the IVR itself failed.
     """
 
-    outcome: str = "hung_up"
+    outcome: str = "hung_up"  # `handoff`: handed to a person (ivr.flows.staff)
     path: list[str] = field(default_factory=list)
     finished: str | None = None  # the last operation that ran to its end
 
@@ -93,11 +97,16 @@ async def handle_call(call: Call, registry: AsyncRegistry, server: str | None = 
 
 async def main_menu(call: Call, registry: AsyncRegistry, result: CallResult) -> str:
     """Operations until the caller falls silent at the menu; the call's outcome."""
-    question = q.MAIN_MENU
+    queue = _staff_queue()
+    first, again = (q.MAIN_MENU, q.MAIN_MENU_AGAIN) if queue is None else \
+        (q.MAIN_MENU_STAFF, q.MAIN_MENU_AGAIN_STAFF)
+    question: Question = first
+    said: list[Say] | None = None  # the short menu's words after a stop: `0` first
     while True:
-        choice = await call.ask(question)
+        choice = await call.ask(question, prompt=said)
+        said = None
         if choice.status is Status.BACK:  # `#` at the main menu: hear it again
-            question = q.MAIN_MENU
+            question = first
             continue
         if choice.status is Status.TIMED_OUT:
             await call.goodbye()
@@ -105,6 +114,11 @@ async def main_menu(call: Call, registry: AsyncRegistry, result: CallResult) -> 
         if not choice.ok:
             await _last_words(call, "too_many_attempts", "goodbye")
             return End.GAVE_UP.value
+        if queue is not None and choice.value == staff.KEY:
+            if await staff.to_staff(call, queue, result.path):
+                return staff.HANDOFF
+            question = again  # closed: the hours were said
+            continue
         operation = await _operation(call, choice.value)
         if isinstance(operation, Outcome):  # the sub-menu's tries ran out, or `#`
             outcome, name = operation, "more"
@@ -118,7 +132,19 @@ async def main_menu(call: Call, registry: AsyncRegistry, result: CallResult) -> 
             return outcome.end.value
         if name in OPERATION_NAMES:
             result.path[-1] = result.finished = f"{name}:{outcome.logged}"
-        question = q.MAIN_MENU if outcome.end is End.BACK else q.MAIN_MENU_AGAIN
+        question = first if outcome.end is End.BACK else again
+        if queue is not None and staff.is_stop(outcome):
+            said = [q.STAFF_OFFER, *again.prompt]
+
+
+def _staff_queue() -> StaffQueue | None:
+    """The staff queue behind `0`, or None. `hamta-ivr serve` checked the settings when it
+    started; a config file broken since then turns `0` off rather than failing the call."""
+    try:
+        return staff_queue()
+    except ConfigError as exc:
+        log.error("no `0` to a person on this call: %s", exc)
+        return None
 
 
 OPERATION_NAMES = {name for name, _ in [*OPERATIONS.values(), *MORE.values()]}

@@ -147,11 +147,11 @@ def test_normalize_hides_every_group_of_the_reference() -> None:
     """The reference number is read in groups with a pause between them: every group varies from
     run to run, not only the first; digits said elsewhere stay as they are."""
     commands = ['STREAM FILE hamta/reference_is "0123456789*#"', 'SAY DIGITS 412 "0123456789*#"',
-                "EXEC Wait 0.2", 'SAY DIGITS 963 "0123456789*#"', "EXEC Wait 0.2",
+                "WAIT FOR DIGIT 200", 'SAY DIGITS 963 "0123456789*#"', "WAIT FOR DIGIT 200",
                 'SAY DIGITS 3751 "0123456789*#"', 'STREAM FILE hamta/is_end "0123456789*#"',
                 'SAY DIGITS 0014 "0123456789*#"']
     hidden = 'SAY DIGITS <reference> "0123456789*#"'
-    assert normalize(commands) == [commands[0], hidden, "EXEC Wait 0.2", hidden, "EXEC Wait 0.2",
+    assert normalize(commands) == [commands[0], hidden, "WAIT FOR DIGIT 200", hidden, "WAIT FOR DIGIT 200",
                                    hidden, commands[6], commands[7]]
 
 

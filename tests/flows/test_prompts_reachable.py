@@ -3,8 +3,9 @@ refusal has words; a prompt nobody can reach is dead text for the voice artist."
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from ivr.flows import staff
 from ivr.flows.common import REFUSAL_PROMPTS, refusal_words
 from ivr.flows.keys import USED_KEYS
 from ivr.prompts import catalogue
@@ -43,6 +44,7 @@ from .conftest import (
 NOT_REACHABLE_BY_KEYS = {
     "refused_not_owner", "refused_not_registered", "invalid_code", "buyer_invalid",
     "service_unavailable", "busy", "system_error", "changed_meanwhile",
+    "staff_busy",  # the dialplan's, when nobody of the staff queue answers (test_staff_queue.py)
     "hours_later",  # a lock longer than 90 minutes: the third in a row (test_transcripts.py)
 }
 NOT_LUHN = "1" * 15
@@ -100,8 +102,20 @@ async def test_every_used_prompt_is_heard_on_some_path(dial, registry, sms_codes
     await call(STRANGER, f"4 2 {MANY} {MANY_PIN}# 4#")
     # a kartabl of one device: asked about too (tests/flows/test_transcripts_keys.py)
     registry.portal.add_subscriber(ONE_DEVICE, password="3917")
-    registry.portal.add_device(ONE_DEVICE_IMEI, owner=ONE_DEVICE, brand="Nokia", model="G42")
+    registry.portal.add_device(ONE_DEVICE_IMEI, owner=ONE_DEVICE, brand="Nokia", model="G42",
+                               activation_code="52617384")
     await call(ONE_DEVICE, "3 1 3917# 2 #")
+    # a person behind `0` (a staff queue configured): handed over; then outside the hours,
+    # every day said (ivr.flows.staff)
+    monkeypatch.setenv("HAMTA_CONFIG", "")
+    monkeypatch.setenv("HAMTA_STAFF_QUEUE", "hamta-staff")
+    monkeypatch.delenv("HAMTA_STAFF_WAIT", raising=False)
+    monkeypatch.delenv("HAMTA_STAFF_HOURS", raising=False)
+    await call(SELLER, "0")
+    monkeypatch.setenv("HAMTA_STAFF_HOURS", "sat-sun 08:00-16:30, mon-tue 08:00-16:00, wed "
+                                            "08:00-12:00, thu-fri 09:00-10:00")
+    monkeypatch.setattr(staff, "now", lambda: datetime(2026, 12, 4, 20, 0, tzinfo=UTC))
+    await call(SELLER, "0")
     missing = USED_KEYS - NOT_REACHABLE_BY_KEYS - heard
     assert not missing, f"never heard: {sorted(missing)}"
 
