@@ -362,7 +362,7 @@ def agi_address(host: str | None = None, port: int | None = None) -> AgiAddress:
 
 # --- a person behind `0`: the staff queue (issue 18) ---------------------------------------------
 DAYS = ("sat", "sun", "mon", "tue", "wed", "thu", "fri")  # the Iranian week, Saturday first
-STAFF_TIME_ZONE = ZoneInfo("Asia/Tehran")  # the opening hours are Tehran time
+TEHRAN = ZoneInfo("Asia/Tehran")  # callers' clock: the staff's opening hours, «yesterday»
 STAFF_WAIT_DEFAULT = 120  # seconds a caller waits in the queue before "all experts are busy"
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _HOURS = re.compile(r"(?P<first>[a-z]{3})(?:-(?P<last>[a-z]{3}))?\s+"
@@ -390,7 +390,7 @@ class StaffQueue:
     def open_at(self, moment: datetime) -> bool:
         if not self.hours:
             return True
-        local = moment.astimezone(STAFF_TIME_ZONE)
+        local = moment.astimezone(TEHRAN)
         day = (local.weekday() + 2) % 7  # Monday is 0 in Python, 2 in DAYS
         minute = local.hour * 60 + local.minute
         return any(day in group.days and group.start <= minute < group.end

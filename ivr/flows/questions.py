@@ -72,5 +72,8 @@ TRANSFER_REFERENCE = entry("reference", "enter_reference", length=validate.REFER
 SIM_CODE = dataclasses.replace(
     entry("sms code", "sim_code_sent", length=lockout.SIM_CODE_LEN, secret=True,
           reprompt=["enter_sim_code"]), first_timeout=READ_FIRST_TIMEOUT)
+# the devices that came in the last 7 days are read before it (ivr.flows.return_device); the
+# keys are set per list, with `0` for a reference number
+RETURN_ARRIVAL = menu("arrival", "choose_arrival", keys="1234567890", reprompt=["choose_arrival"])
 RETURN_SIDE = menu("return side", "return_side", keys="12")
 REPEAT = menu("repeat", "code_repeat_or_finish", keys="12", patience=1)  # silence: go on

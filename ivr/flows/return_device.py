@@ -8,15 +8,21 @@ device at once when its IMEI does not match. Both sides use this option:
    to hear them — each, oldest first: «take IMEI X back from number Y?», `1` confirm, `2` skip to
    the next — or `2` to start a return of one's own. Confirming needs the number's SIM: its own
    line as the network vouches for it, or an SMS code keyed first.
-5. the new owner: the transfer's 10-digit reference number, the SIM the same way (a seller who
-   knows the buyer's PIN cannot ask in the buyer's name), «return IMEI X to number Y?», `1` to
-   confirm; the previous owner then has 72 hours to confirm. One request per transfer.
+5. the new owner: the devices that came to the kartabl in the last 7 days and can still go back,
+   each said with whom it came from and when; its key picks it (`0`, or none listed: the
+   transfer's 10-digit reference number instead). Then the SIM the same way (a seller who knows
+   the buyer's PIN cannot ask in the buyer's name), «return IMEI X to number Y?», `1` to confirm;
+   the previous owner then has 72 hours to confirm. One request per transfer.
 Both sides get an SMS receipt when the return starts and when it is done.
 """
 
 from __future__ import annotations
 
-from ivr.call.api import RETRIES, Call, Digits, Number
+import dataclasses
+from datetime import datetime
+
+from ivr.call.api import RETRIES, Call, DeviceName, Digits, Number, Say
+from ivr.config import TEHRAN
 from ivr.flows import questions as q
 from ivr.flows.common import (
     IMEI_GROUPS,
@@ -55,24 +61,18 @@ async def return_device(call: Call, registry: AsyncRegistry) -> Outcome:
 
 
 async def start_return(call: Call, registry: AsyncRegistry, owner: Owner) -> Outcome:
-    """The new owner: the transfer's reference number (a wrong one is said and asked again),
-    the confirmation, the request."""
+    """The new owner: the device, chosen among what arrived in the last 7 days (`0`, or no such
+    arrival: the transfer's reference number, a wrong one said and asked again), the SIM, the
+    confirmation, the request."""
     if not owner.devices:
         await call.play("no_devices")
         return Outcome(End.NO_DEVICES)
-    for _ in range(RETRIES):
-        reference = await call.ask(q.TRANSFER_REFERENCE)
-        if not reference.ok:
-            return Outcome.unanswered(reference)
-        check = await registry.returnable(owner, reference.value)
-        if check.refusal is not Refusal.NO_SUCH_TRANSFER:
-            break
-        await call.play("no_such_transfer")
-    else:
-        return Outcome.refused(Refusal.NO_SUCH_TRANSFER)
-    if check.case is None:
-        return await refuse(call, Change(refusal=check.refusal))
-    case = check.case
+    arrivals = await registry.return_arrivals(owner)
+    case = await choose_arrival(call, arrivals) if arrivals else None
+    if case is None:
+        case = await case_by_reference(call, registry, owner)
+    if isinstance(case, Outcome):
+        return case
     proven = await prove_sim(call, registry, owner, "return_start")
     if isinstance(proven, Outcome):
         return proven
@@ -88,6 +88,50 @@ async def start_return(call: Call, registry: AsyncRegistry, owner: Owner) -> Out
         return await refuse(call, Change(refusal=started.refusal))
     await done(call, "return_started")
     return Outcome(End.COMPLETED, "return_started")
+
+
+async def choose_arrival(call: Call, arrivals: tuple[ReturnCase, ...]
+                         ) -> ReturnCase | Outcome | None:
+    """«Devices that arrived in the last seven days»: each as in a kartabl list, from whom (the
+    number's last four digits; the whole number is said at the confirmation) and when; its key
+    picks it, `0` keys a reference number instead (None)."""
+    said: list[Say] = ["returns_arrived"]
+    for number, case in enumerate(arrivals, 1):
+        said += ["device_number", Number(number), DeviceName(case.brand, case.model),
+                 "imei_ending", Digits(case.imei[-4:]), "arrived_from",
+                 Digits(case.previous_owner[-4:]), *days_ago(case)]
+    keys = "".join(str(n) for n in range(1, len(arrivals) + 1)) + "0"
+    question = dataclasses.replace(q.RETURN_ARRIVAL, keys=keys)
+    choice = await call.ask(question, prompt=[*said, *question.prompt])
+    if not choice.ok:
+        return Outcome.unanswered(choice)
+    return None if choice.value == "0" else arrivals[int(choice.value) - 1]
+
+
+def days_ago(case: ReturnCase) -> list[Say]:
+    """When it arrived, by the Tehran calendar: «today», «yesterday» or «N days ago»."""
+    days = (datetime.now(TEHRAN).date() - case.transferred_at.astimezone(TEHRAN).date()).days
+    return ["arrived_today"] if days <= 0 else ["arrived_yesterday"] if days == 1 else \
+        [Number(days), "arrived_days_ago"]
+
+
+async def case_by_reference(call: Call, registry: AsyncRegistry, owner: Owner
+                            ) -> ReturnCase | Outcome:
+    """The transfer's 10-digit reference number (for those who have it, or an arrival past
+    the list): a wrong one is said and asked again; any other refusal is told."""
+    for _ in range(RETRIES):
+        reference = await call.ask(q.TRANSFER_REFERENCE)
+        if not reference.ok:
+            return Outcome.unanswered(reference)
+        check = await registry.returnable(owner, reference.value)
+        if check.refusal is not Refusal.NO_SUCH_TRANSFER:
+            break
+        await call.play("no_such_transfer")
+    else:
+        return Outcome.refused(Refusal.NO_SUCH_TRANSFER)
+    if check.case is None:
+        return await refuse(call, Change(refusal=check.refusal))
+    return check.case
 
 
 async def take_back(call: Call, registry: AsyncRegistry, owner: Owner,

@@ -74,10 +74,12 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("report stolen, to the case number", SELLER, f"5 3 1 {SELLER_PIN}# 1 2 1",
               "case_is"),
     Operation("withdraw a report", RETURNER, f"5 3 1 {RETURNER_PIN}# 1 1", "report_withdrawn"),
-    Operation("start a return", RETURNER, f"5 4 1 {RETURNER_PIN}# {{sale}} 1",
-              "return_started"),
+    Operation("start a return, the device from the week's list", RETURNER,
+              f"5 4 1 {RETURNER_PIN}# 1 1", "return_started"),
+    Operation("start a return, with the reference", RETURNER,
+              f"5 4 1 {RETURNER_PIN}# 0 {{sale}} 1", "return_started"),
     Operation("confirm a return (one waiting)", SELLER, f"5 4 1 {SELLER_PIN}# 1 1",
-              "reference_is", before=(RETURNER, f"5 4 1 {RETURNER_PIN}# {{sale}} 1")),
+              "reference_is", before=(RETURNER, f"5 4 1 {RETURNER_PIN}# 1 1")),
     Operation("buyer's rights (6)", SELLER, "6", "rights_free"),
 )
 

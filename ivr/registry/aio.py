@@ -194,6 +194,7 @@ class AsyncRegistry:
     withdraw = _offload(_reports, Reports.withdraw, DATABASE)
     report_case = _offload(_reports, Reports.case_of, DATABASE)
     returnable = _offload(_returns, Returns.returnable, DATABASE)
+    return_arrivals = _offload(_returns, Returns.arrivals, DATABASE)
     start_return = _offload(_returns, Returns.start, DATABASE)
     returns_waiting = _offload(_returns, Returns.waiting, DATABASE)
     confirm_return = _offload(_returns, Returns.confirm, DATABASE)

@@ -52,6 +52,7 @@ from ivr.registry.types import (
 RETURN_WINDOW = timedelta(days=7)
 CONFIRM_WINDOW = timedelta(hours=72)
 PENDING, DONE = "pending", "done"
+ARRIVALS_HEARD = 9  # one key each; older arrivals are still returnable by reference number
 
 
 class Returns:
@@ -71,6 +72,26 @@ class Returns:
             return ReturnCheck(refusal=found)
         transfer, row = found
         return ReturnCheck(case=_case(transfer, row, row.version))
+
+    def arrivals(self, owner: Owner) -> tuple[ReturnCase, ...]:
+        """What the signed-in owner can still return, newest first (at most ARRIVALS_HEARD):
+        the devices that came to the kartabl by a transfer or an activation within RETURN_WINDOW
+        and pass every guard of `returnable` — so the caller picks one instead of keying the
+        reference number they heard once. Reads only."""
+        now = self.store.now()
+        with self.store.reading() as conn:
+            recent = conn.execute(
+                select(transfers.c.reference)
+                .where(transfers.c.to_msisdn == owner.msisdn, transfers.c.kind != "return",
+                       transfers.c.from_msisdn.is_not(None),
+                       transfers.c.at >= now - RETURN_WINDOW)
+                .order_by(transfers.c.at.desc(), transfers.c.id.desc())).scalars().all()
+            cases = []
+            for reference in recent:
+                found = self._transfer(conn, owner.msisdn, reference, now, lock=False)
+                if not isinstance(found, Refusal):
+                    cases.append(_case(*found, found[1].version))
+        return tuple(cases[:ARRIVALS_HEARD])
 
     def start(self, owner: Owner, case: ReturnCase, *, origin: Origin = ADMIN,
               gateway: str = GATEWAY_IVR) -> ReturnCheck:

@@ -53,7 +53,8 @@ def calls(agi_server: AgiServer, sale: str) -> dict[str, Dialed]:
             # the one device (1), stolen (2), confirm (1), then `2`: the case number was heard
             "report": pool.submit(dial, env, REPORTER, f"5 3 1 {PIN}# 1 2 1 2 h"),
             "withdraw": pool.submit(dial, env, FINDER, f"5 3 1 {PIN}# 1 1 h"),
-            "start": pool.submit(dial, env, BUYER, f"5 4 1 {PIN}# {sale} 1 h"),
+            # the device from the week's arrivals (1), confirm (1)
+            "start": pool.submit(dial, env, BUYER, f"5 4 1 {PIN}# 1 1 h"),
         }
         done = {name: f.result() for name, f in futures.items()}
     # the previous owner, from their own line: 1 the waiting requests, 1 take it back, 2 go on
@@ -102,7 +103,8 @@ def test_withdraw_the_report(calls: dict[str, Dialed], registry: Registry) -> No
 def test_return_started_then_confirmed(calls: dict[str, Dialed], registry: Registry,
                                        sale: str) -> None:
     started = calls["start"]
-    check(started, ["enter_password", "enter_reference", "activate_confirm",
+    check(started, ["enter_password", "returns_arrived", "device_number", "arrived_from",
+                    "choose_arrival", "activate_confirm",
                     "transfer_confirm_to", "return_confirm_end", "confirm_or_cancel",
                     "return_started", "main_menu_again"])
     assert outcome(registry, started) == "return:completed:return_started"

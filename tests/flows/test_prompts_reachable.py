@@ -82,7 +82,7 @@ async def test_every_used_prompt_is_heard_on_some_path(dial, registry, sms_codes
     await call(STRANGER, f"1 {MANY_IMEIS[0]} 1 {MANY_IMEIS[1]} 6")
     await call(RETURNER, f"5 3 1 {RETURNER_PIN}# 1 1")
     [sale] = registry.portal.transfers(imei=RETURNABLE)
-    await call(RETURNER, f"5 4 1 {RETURNER_PIN}# 1111111111 {sale.reference} 1")
+    await call(RETURNER, f"5 4 1 {RETURNER_PIN}# 0 1111111111 {sale.reference} 1")
     await call(RETURNER, f"5 4 1 {RETURNER_PIN}# {sale.reference}")  # asked already
     await call(MANY, f"5 4 2 {SELLER} {SELLER_PIN}# 1 000000 000001 000002")  # not the line
     await call(SELLER, f"5 4 1 {SELLER_PIN}# 1 1")

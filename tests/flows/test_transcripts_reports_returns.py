@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ivr.registry.msisdn import normalize
 from ivr.registry.store import utc_now
-from ivr.registry.tables import outbox
+from ivr.registry.tables import outbox, transfers
 from ivr.registry.types import Owner, Reported
 from tests.registry.support import generate_code, transfer_direct
 
@@ -104,11 +104,38 @@ async def test_withdrawing_cancelled_changes_nothing(dial, registry):
 
 
 # --- 5 4: the 7-day return -----------------------------------------------------------------------
+async def test_the_new_owner_picks_the_device_among_what_arrived_this_week(dial, registry):
+    result = await dial(f"5 4 1 {RETURNER_PIN}# 1 1", caller=RETURNER)
+    assert result.heard_in_order(
+        "menu_more", "whose_devices", "enter_password", "returns_arrived", "device_number",
+        "imei_ending", "arrived_from", "arrived_today", "choose_arrival", "activate_confirm",
+        "transfer_confirm_to", "return_confirm_end", "confirm_or_cancel", "return_started")
+    assert "> (device) Motorola Moto G84" in result.text  # the one sale; the stolen one is not
+    listed = result.text[:result.text.index("choose_arrival")]
+    assert said(RETURNABLE[-4:]) in listed and said(SELLER[-4:]) in listed
+    assert said(SELLER, 4, 3, 4) in result.text  # at the confirmation
+    assert "enter_reference" not in result.heard
+    assert result.path == ["return:completed:return_started"]
+    # asked once: the next call lists nothing and goes straight to the reference number
+    again = await dial(f"5 4 1 {RETURNER_PIN}# {sale_reference(registry)}", caller=RETURNER)
+    assert "returns_arrived" not in again.heard
+    assert again.heard_in_order("enter_reference", "return_already_requested")
+
+
+async def test_the_arrival_is_said_with_its_day(dial, registry):
+    registry.store.write(lambda conn: conn.execute(
+        update(transfers).where(transfers.c.imei == RETURNABLE)
+        .values(at=utc_now() - timedelta(days=3))))
+    result = await dial(f"5 4 1 {RETURNER_PIN}# #", caller=RETURNER)
+    assert result.heard_in_order("arrived_from", "arrived_days_ago", "choose_arrival")
+
+
 async def test_the_new_owner_starts_a_return_with_the_reference(dial, registry):
     reference = sale_reference(registry)
-    result = await dial(f"5 4 1 {RETURNER_PIN}# 1111111111 {reference} 1", caller=RETURNER)
+    result = await dial(f"5 4 1 {RETURNER_PIN}# 0 1111111111 {reference} 1", caller=RETURNER)
     assert result.heard_in_order(
-        "menu_more", "whose_devices", "enter_password", "enter_reference", "no_such_transfer",
+        "menu_more", "whose_devices", "enter_password", "returns_arrived", "choose_arrival",
+        "enter_reference", "no_such_transfer",
         "enter_reference", "activate_confirm", "transfer_confirm_to", "return_confirm_end",
         "confirm_or_cancel", "return_started", "main_menu_again")
     assert said(RETURNABLE, 5, 5, 5) in result.text and said(SELLER, 4, 3, 4) in result.text
@@ -119,8 +146,7 @@ async def test_the_new_owner_starts_a_return_with_the_reference(dial, registry):
 
 
 async def test_the_previous_owner_confirms_from_their_line_and_it_moves_back(dial, registry):
-    reference = sale_reference(registry)
-    await dial(f"5 4 1 {RETURNER_PIN}# {reference} 1", caller=RETURNER)
+    await dial(f"5 4 1 {RETURNER_PIN}# 1 1", caller=RETURNER)  # the arrival listed
     result = await dial(f"5 4 1 {SELLER_PIN}# 1 1")
     assert result.heard_in_order(
         "enter_password", "returns_waiting", "return_side", "return_take_back",
@@ -137,8 +163,7 @@ async def test_the_previous_owner_confirms_from_their_line_and_it_moves_back(dia
 
 
 async def test_several_waiting_returns_are_heard_oldest_first_one_skipped(dial, registry):
-    reference = sale_reference(registry)
-    await dial(f"5 4 1 {RETURNER_PIN}# {reference} 1", caller=RETURNER)
+    await dial(f"5 4 1 {RETURNER_PIN}# 1 1", caller=RETURNER)  # the arrival listed
     second = transfer_direct(registry, SELLER, PHONE, CODE, RETURNER).reference
     returner = Owner(normalize(RETURNER), (), sim=True)
     registry.returns.start(returner, registry.returns.returnable(returner, second).case)
@@ -154,8 +179,7 @@ async def test_several_waiting_returns_are_heard_oldest_first_one_skipped(dial, 
 async def test_another_line_confirms_a_return_only_with_the_sms_code(dial, registry, sms_codes):
     """The previous owner's PIN from another line (known to shop staff, say) is not enough:
     three wrong SMS codes move nothing; the code sent to the seller's phone does."""
-    reference = sale_reference(registry)
-    await dial(f"5 4 1 {RETURNER_PIN}# {reference} 1", caller=RETURNER)
+    await dial(f"5 4 1 {RETURNER_PIN}# 1 1", caller=RETURNER)  # the arrival listed
     wrong = await dial(f"5 4 2 {SELLER} {SELLER_PIN}# 1 000000 111111 222222", caller=BUYER)
     assert wrong.heard_in_order("enter_password", "returns_waiting", "return_side",
                                 "sim_code_sent", "wrong_sim_code", "enter_sim_code",

@@ -123,7 +123,8 @@ async def test_a_seller_who_knows_the_buyers_pin_cannot_take_the_phone_back(dial
     """Issue 17: from the seller's own line, as "another number" with the buyer's PIN, then
     confirmed from the same line. The return's request needs the buyer's SIM."""
     [sale] = registry.portal.transfers(imei=RETURNABLE)
-    asked = await dial(f"5 4 2 {RETURNER} {RETURNER_PIN}# {sale.reference} 123456 654321 111111")
+    asked = await dial(f"5 4 2 {RETURNER} {RETURNER_PIN}# 0 {sale.reference} 123456 654321 "
+                       "111111")
     assert asked.heard_in_order("enter_reference", "sim_code_sent", "wrong_sim_code",
                                 "sim_code_void")
     assert "return_started" not in asked.heard
@@ -136,7 +137,7 @@ async def test_a_seller_who_knows_the_buyers_pin_cannot_take_the_phone_back(dial
 
 async def test_asking_again_for_a_pending_return_sends_nothing(dial, registry):
     [sale] = registry.portal.transfers(imei=RETURNABLE)
-    await dial(f"5 4 1 {RETURNER_PIN}# {sale.reference} 1", caller=RETURNER)
+    await dial(f"5 4 1 {RETURNER_PIN}# 1 1", caller=RETURNER)  # the arrival listed
     again = await dial(f"5 4 1 {RETURNER_PIN}# {sale.reference}", caller=RETURNER)
     assert again.heard_in_order("enter_reference", "return_already_requested")
     assert "confirm_or_cancel" not in again.heard

@@ -12,7 +12,7 @@ from ivr.registry.returns import CONFIRM_WINDOW, RETURN_WINDOW
 from ivr.registry.tables import outbox
 from ivr.registry.types import Origin, PasswordStatus, Refusal, Reported
 
-from .cast import BUYER, BUYER_PIN, CODE, PHONE, SELLER, STRANGER, populate
+from .cast import BUYER, BUYER_PIN, CODE, PHONE, PHONE_NO_CODE, SELLER, STRANGER, populate
 from .support import activate, change_code, devices_of, generate_code, owner, transfer_direct
 from .test_concurrency import run_together
 
@@ -165,6 +165,23 @@ def test_a_request_on_day_seven_lasts_its_72_hours_and_no_longer(reg, clock):
     late = reg.returns.confirm(owner(SELLER), waiting, origin=SELLER_LINE)
     assert late.refusal is Refusal.RETURN_WINDOW_OVER
     assert case.ok and reg.portal.device_info(PHONE).owner == normalize(BUYER)
+
+
+def test_arrivals_are_what_can_still_be_returned_newest_first(reg, clock):
+    """What the new owner picks from instead of keying the reference number (option 5 4)."""
+    assert reg.returns.arrivals(owner(BUYER)) == ()
+    first = sold(reg)
+    clock.advance(hours=1)
+    code = generate_code(reg, SELLER, PHONE_NO_CODE).code
+    second = activate(reg, BUYER, PHONE_NO_CODE, code).reference
+    arrived = reg.returns.arrivals(owner(BUYER))
+    assert [c.reference for c in arrived] == [second, first]
+    assert arrived[1].previous_owner == normalize(SELLER) and arrived[1].imei == PHONE
+    assert reg.returns.arrivals(owner(SELLER)) == ()  # the seller got nothing
+    reg.returns.start(owner(BUYER), arrived[0])  # asked for once: no longer listed
+    assert [c.reference for c in reg.returns.arrivals(owner(BUYER))] == [first]
+    clock.advance(days=RETURN_WINDOW.days)  # the week is over
+    assert reg.returns.arrivals(owner(BUYER)) == ()
 
 
 def test_a_device_moved_on_cannot_be_returned(reg):
