@@ -35,6 +35,7 @@ VERBS: tuple[str, ...] = tuple(sorted([
 PLAYING = frozenset({"STREAM FILE", "CONTROL STREAM FILE", "GET OPTION", "SAY DIGITS",
                      "SAY NUMBER", "SAY ALPHA", "SAY PHONETIC", "SAY DATE", "SAY TIME",
                      "SAY DATETIME"})
+PLAYING_PREFIXES = tuple(sorted(PLAYING))  # str.startswith of a command line
 SAYING = frozenset({"SAY DIGITS", "SAY NUMBER", "SAY ALPHA", "SAY PHONETIC"})  # a value spoken
 
 # Reply lines as Asterisk 22 writes them (res_agi.c).
@@ -147,6 +148,9 @@ def pause(seconds: float) -> str:
     return wait_for_digit(round(seconds * 1000))
 
 
+# While the IVR waits for a key: a stream of silence (app_playtones, a 0 Hz tone looped) so the
+# line carries RTP; WAIT FOR DIGIT still hears keys, and the next STREAM FILE / SAY stops it.
+LISTENING_SILENCE = "EXEC PlayTones 0/1000"
 CHANNEL_STATUS = "CHANNEL STATUS"
 HANGUP = "HANGUP"
 

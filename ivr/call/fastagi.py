@@ -221,6 +221,7 @@ class AgiCall(Call):
     asterisk_channel: str = ""
     finished: bool = False  # HAMTA_RESULT=done has been set
     hung_up: bool = False
+    silence_playing: bool = False  # agi.LISTENING_SILENCE runs since the last prompt
     commands: int = field(default=0, repr=False)
     replied_at: float | None = field(default=None, repr=False)  # the last reply (perf_counter)
 
@@ -251,6 +252,8 @@ class AgiCall(Call):
         self.commands += 1
         if self.replied_at is not None:  # the pause the caller heard since the last reply
             metrics.step(time.perf_counter() - self.replied_at)
+        if line.startswith(agi.PLAYING_PREFIXES):  # Asterisk stops a generator to play a file
+            self.silence_playing = False
         reply = await self.transport.command(line)
         self.replied_at = time.perf_counter()
         if log.isEnabledFor(logging.DEBUG):  # the call loop: mask and format only when shown
@@ -338,6 +341,13 @@ class AgiCall(Call):
         return path
 
     async def wait_digit(self, timeout: float) -> str | None:
+        """A key within `timeout`. Asterisk sends no RTP while it waits for a key, and a silent
+        question lasts 8 to 30 s: a session border controller or carrier timing out inactive
+        media could drop the call. So the wait is filled with a stream of silence (a tone of 0
+        Hz, agi.LISTENING_SILENCE), started once per question: the next prompt stops it."""
+        if not self.silence_playing:
+            await self._send(agi.LISTENING_SILENCE)
+            self.silence_playing = True
         return self._key(await self._send(agi.wait_for_digit(int(timeout * 1000))))
 
     async def pause(self, seconds: float, escape: str) -> str | None:

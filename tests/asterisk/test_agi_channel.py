@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ivr.asterisk.ami import describe
+from ivr.call import agi_protocol as agi
 from ivr.call.api import CallerHungUp, Digits, Sound
 from ivr.call.classic_agi import MaskedStream
 from ivr.call.fastagi import (
@@ -29,6 +30,7 @@ from ivr.testing.transcript import SECRET_FILE, ReplayTransport
 from tests.asterisk.conftest import Env, missing_sounds
 
 WELCOME = 'STREAM FILE hamta/welcome "0123456789*#"'
+LISTENING = agi.LISTENING_SILENCE
 
 
 def make_call(tmp_path: Path, *exchanges: tuple[str, str]) -> tuple[AgiCall, ReplayTransport]:
@@ -52,15 +54,23 @@ async def test_keys_timeouts_and_barge_in(tmp_path: Path) -> None:
     call, sent = make_call(tmp_path, (WELCOME, "200 result=0 endpos=8000"),
                            ('STREAM FILE hamta/main_menu "0123456789*#"',
                             "200 result=49 endpos=100"),
+                           (LISTENING, "200 result=0"),
                            ("WAIT FOR DIGIT 8000", "200 result=0 (timeout)"),
-                           ("WAIT FOR DIGIT 5000", "200 result=35"))
+                           ("WAIT FOR DIGIT 5000", "200 result=35"),
+                           (WELCOME, "200 result=0 endpos=8000"),
+                           (LISTENING, "200 result=0"),
+                           ("WAIT FOR DIGIT 5000", "200 result=0 (timeout)"))
     assert await call.stream(Sound("hamta/welcome", ""), "0123456789*#") is None
     assert await call.stream(Sound("hamta/main_menu", ""), "0123456789*#") == "1"
     assert await call.wait_digit(8.0) is None
     assert await call.wait_digit(5.0) == "#"
+    # the silence that fills a wait is started once, and again after a prompt stopped it
+    await call.stream(Sound("hamta/welcome", ""), "0123456789*#")
+    assert await call.wait_digit(5.0) is None
     assert sent.sent == ['STREAM FILE hamta/welcome "0123456789*#"',
-                         'STREAM FILE hamta/main_menu "0123456789*#"',
-                         "WAIT FOR DIGIT 8000", "WAIT FOR DIGIT 5000"]
+                         'STREAM FILE hamta/main_menu "0123456789*#"', LISTENING,
+                         "WAIT FOR DIGIT 8000", "WAIT FOR DIGIT 5000", WELCOME, LISTENING,
+                         "WAIT FOR DIGIT 5000"]
 
 
 async def test_a_key_pressed_between_digit_groups_is_kept(tmp_path: Path) -> None:
@@ -85,7 +95,7 @@ async def test_a_key_in_a_pause_that_takes_none_is_dropped(tmp_path: Path) -> No
 @pytest.mark.parametrize("line", ["200 result=-1", "511 Command Not Permitted on a dead channel",
                                   "HANGUP", "200 result=1 (hangup)"])
 async def test_every_sign_of_hangup_is_caller_hung_up(tmp_path: Path, line: str) -> None:
-    call, _ = make_call(tmp_path, ("WAIT FOR DIGIT 1000", line))
+    call, _ = make_call(tmp_path, (LISTENING, "200 result=0"), ("WAIT FOR DIGIT 1000", line))
     with pytest.raises(CallerHungUp):
         await call.wait_digit(1.0)
     with pytest.raises(CallerHungUp):  # and it stays hung up, without another command
@@ -108,7 +118,8 @@ async def test_missing_sound_file_is_not_a_hangup(tmp_path: Path) -> None:
 
 
 async def test_other_errors_are_agi_errors(tmp_path: Path) -> None:
-    call, _ = make_call(tmp_path, ("WAIT FOR DIGIT 1000", "510 Invalid or unknown command"))
+    call, _ = make_call(tmp_path, (LISTENING, "200 result=0"),
+                        ("WAIT FOR DIGIT 1000", "510 Invalid or unknown command"))
     with pytest.raises(AgiError):
         await call.wait_digit(1.0)
 

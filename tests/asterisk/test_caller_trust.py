@@ -56,15 +56,15 @@ def answer_and_wait_scenario(folder: Path) -> Path:
     return path
 
 
-def softphone_call(env: Env, scenario: Path, account: str, service: str
-                   ) -> subprocess.CompletedProcess[str]:
+def softphone_call(env: Env, scenario: Path, account: str, service: str,
+                   timeout: int = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["sipp", "-sf", str(scenario), "-s", service,
          "-key", "account", account, "-au", account, "-ap", env.sip_password(account),
          "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_DGRAM)),
-         "-mp", str(free_udp_range(4)), "-m", "1", "-nostdin", "-timeout", "60",
+         "-mp", str(free_udp_range(4)), "-m", "1", "-nostdin", "-timeout", str(timeout),
          "-timeout_error", f"127.0.0.1:{env.sip_port}"],
-        capture_output=True, text=True, timeout=90, cwd=env.data,
+        capture_output=True, text=True, timeout=timeout + 30, cwd=env.data,
     )
 
 

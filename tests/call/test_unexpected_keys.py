@@ -51,7 +51,8 @@ def test_ordinary_keys_and_no_key() -> None:
 
 @pytest.mark.parametrize(("result", "key"), ODD_RESULTS)
 async def test_agi_call_never_raises_for_a_result(tmp_path: Path, result: str, key: str) -> None:
-    transport = ReplayTransport([("WAIT FOR DIGIT 5000", f"200 result={result}"),
+    transport = ReplayTransport([(agi.LISTENING_SILENCE, "200 result=0"),
+                                 ("WAIT FOR DIGIT 5000", f"200 result={result}"),
                                  ('STREAM FILE hamta/x "0123456789*#"',
                                   f"200 result={result} endpos=100")])
     call = AgiCall.from_env({"agi_uniqueid": "1.1", "agi_callerid": "09121111111"}, transport,
