@@ -1,13 +1,14 @@
 """Issue 18 on the real Asterisk: a prompt reaches a G.722 and a G.711 softphone without being
 transcoded from 8 kHz signed linear.
 
-SIPp calls as staff1 (context hamta-staff, over PJSIP) with an SDP offering only G.722 or only
-PCMU; this module's FastAGI server (the session's `hamta-ivr serve` steps aside) plays one prompt,
-and while it plays `core show channel` tells which format Asterisk reads the file in and how it
-translates it for the line. With the files `prompts build` writes, a G.711 call plays the .ulaw
-(no translation) and a G.722 call the .sln16 (slin@16000 -> g722, no resampling); the same prompt
-with only its .wav (how every prompt was built before) goes through slin@8000 on both: the
-assertion that tells them apart fails on the old build. Seen on Asterisk 22:
+SIPp calls as staff1 (context hamta-staff, over PJSIP; asterisk-conf/sipp/listen.xml) with an
+SDP offering only G.722 or only PCMU; this module's FastAGI server (the session's `hamta-ivr
+serve` steps aside) plays one prompt, and while it plays `core show channel` tells which format
+Asterisk reads the file in and how it translates it for the line. With the files `prompts build`
+writes, a G.711 call plays the .ulaw (no translation) and a G.722 call the .sln16 (slin@16000 ->
+g722, no resampling); the same prompt with only its .wav (how every prompt was built before)
+goes through slin@8000 on both: the assertion that tells them apart fails on the old build.
+Seen on Asterisk 22:
 
     g722 native:   WriteFormat slin16  WriteTranscode Yes (slin@16000)->(g722@16000)
     g722 wav only: WriteFormat slin    WriteTranscode Yes (slin@8000)->(g722@16000)
@@ -31,19 +32,14 @@ from ivr.asterisk import config, dev
 from ivr.call.api import Call, Sound
 from ivr.call.fastagi import FastAgiServer, ServerSettings
 from tests.asterisk.conftest import AgiServer, Env, free_port, free_udp_range
-from tests.asterisk.test_caller_trust import answer_and_wait_scenario
 
 pytestmark = pytest.mark.asterisk
 
 PROMPT = "hamta/main_menu_again"  # about 6 s: time to look at the channel while it plays
 WAV_ONLY = "hamta/formats_test_wav_only"  # the same audio with only its .wav
 NATIVE_CALLER, WAV_CALLER = "09170009101", "09170009102"
-OFFERS = {  # the SDP media lines of a softphone that speaks only this codec
-    "g722": "m=audio [media_port] RTP/AVP 9 96\n      a=rtpmap:9 G722/8000",
-    "ulaw": "m=audio [media_port] RTP/AVP 0 96\n      a=rtpmap:0 PCMU/8000",
-}
-G711_OFFER = ("m=audio [media_port] RTP/AVP 0 8 96\n      a=rtpmap:0 PCMU/8000\n"
-              "      a=rtpmap:8 PCMA/8000")
+SCENARIO = Path(__file__).resolve().parents[2] / "asterisk-conf" / "sipp" / "listen.xml"
+OFFERS = {"g722": ("9", "G722"), "ulaw": ("0", "PCMU")}  # the one codec the softphone offers
 
 
 @pytest.fixture(scope="module")
@@ -71,18 +67,12 @@ def wav_only(quiet_port: Env) -> Iterator[Path]:
         dest.unlink(missing_ok=True)
 
 
-def scenario(folder: Path, codec: str) -> Path:
-    """answer-and-wait (INVITE, ACK, wait for the BYE) offering only `codec`."""
-    base = answer_and_wait_scenario(folder).read_text()
-    assert G711_OFFER in base
-    path = folder / f"answer-and-wait-{codec}.xml"
-    path.write_text(base.replace(G711_OFFER, OFFERS[codec]))
-    return path
-
-
-def softphone(env: Env, path: Path, caller: str) -> subprocess.CompletedProcess[str]:
+def softphone(env: Env, codec: str, caller: str) -> subprocess.CompletedProcess[str]:
+    """staff1 calls the IVR as `caller`, offering only `codec`, and listens until the BYE."""
+    payload, encoding = OFFERS[codec]
     return subprocess.run(
-        ["sipp", "-sf", str(path), "-s", f"7777*{caller}",
+        ["sipp", "-sf", str(SCENARIO), "-s", f"7777*{caller}", "-key", "pt", payload,
+         "-key", "encoding", encoding,
          "-key", "account", "staff1", "-au", "staff1", "-ap", env.sip_password("staff1"),
          "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_DGRAM)),
          "-mp", str(free_udp_range(4)), "-m", "1", "-nostdin", "-timeout", "60",
@@ -132,9 +122,8 @@ async def test_prompts_reach_g722_and_g711_without_slin8(quiet_port: Env, wav_on
     seen: dict[tuple[str, str], dict[str, str]] = {}
     try:
         for codec in ("g722", "ulaw"):
-            path = scenario(tmp_path, codec)
             for caller in (NATIVE_CALLER, WAV_CALLER):
-                call = asyncio.create_task(asyncio.to_thread(softphone, env, path, caller))
+                call = asyncio.create_task(asyncio.to_thread(softphone, env, codec, caller))
                 channel = await asyncio.wait_for(playing.get(), 30)
                 assert channel.startswith("PJSIP/staff1-"), channel
                 await asyncio.sleep(1.0)  # STREAM FILE has opened the file and is sending
