@@ -26,7 +26,7 @@ from ivr.metrics import MetricsServer
 from ivr.prompts import catalogue
 from ivr.registry import demo
 from tests.call.conftest import demo_server as demo_server  # a fixture, used by name
-from tests.prompts.conftest import write_wav
+from tests.prompts.conftest import write_natives, write_wav
 from tests.registry.support import TEST_PEPPER
 
 SECRET = "fake-ami-secret-123"
@@ -196,7 +196,8 @@ def built_sounds(out: Path) -> None:
     manifest = {}
     for item in plan(catalogue.entries()):
         write_wav(sound_path(out, item.name), seconds[item.kind])
-        manifest[item.name] = {"kind": item.kind, "text": item.text, "hash": "x", "sha256": "x"}
+        manifest[item.name] = {"kind": item.kind, "text": item.text, "hash": "x",
+                               **write_natives(out, item.name)}
     save_manifest(out, manifest)
 
 
@@ -206,6 +207,10 @@ def test_prompts_ok_then_one_missing(tmp_path: Path) -> None:
     sounds = tmp_path / "sounds"
     built_sounds(sounds)
     assert d.check_prompts(sounds).status == d.OK
+    for ext in ("ulaw", "alaw", "sln16"):  # only the .wav: plays, transcoded
+        sound_path(sounds, "digits/7", ext).unlink()
+    result = d.check_prompts(sounds)
+    assert result.status == d.WARN and "1 sound(s) have only their .wav" in result.problem
     sound_path(sounds, "digits/7").unlink()
     result = d.check_prompts(sounds)
     assert result.status == d.FAIL and "1 problem(s)" in result.problem

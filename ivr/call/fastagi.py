@@ -302,7 +302,9 @@ class AgiCall(Call):
     async def say_digit_string(self, digits: str, escape: str, *, secret: bool) -> str | None:
         if not secret:
             return self._key(await self._send(agi.say_digits(digits, escape)))
-        # the secret never enters an AGI command: one temporary file, played by path
+        # the secret never enters an AGI command: one temporary file, played by path. Only a
+        # .wav (from the digits' .wav): Asterisk transcodes these few seconds, which costs less
+        # than it would to keep more copies of a secret on disk (no .ulaw/.alaw/.sln16 here)
         path = await asyncio.to_thread(self._assemble_digits, digits)
         try:
             return await self.stream(Sound(str(path.with_suffix("")), "(secret)"), escape)

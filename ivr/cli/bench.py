@@ -27,6 +27,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "box carries with step p99 ≤ 5 ms, for 1 process and one per core, on "
                        "SQLite and PostgreSQL, then twice that rate against --max-calls; prints "
                        "Markdown for the README (about 25 min; with --quick under a minute)")
+    bench.add_argument("--formats", action="store_true",
+                       help="the prompt-format run instead (ivr.bench.formats): Asterisk's CPU "
+                       "playing prompts to --calls concurrent SIP calls (G.711 and G.722) from "
+                       "the native .ulaw/.sln16 files and from the .wav alone, on a private "
+                       "development Asterisk (about 10 minutes)")
+    bench.add_argument("--calls", type=int, default=50, metavar="N",
+                       help="--formats: concurrent calls (default 50)")
+    bench.add_argument("--window", type=float, default=20.0, metavar="SECONDS",
+                       help="--formats: how long the CPU is measured per case (default 20)")
+    bench.add_argument("--rounds", type=int, default=3, metavar="N",
+                       help="--formats: rounds of every case, medians reported (default 3)")
     bench.add_argument("--rate", type=float, metavar="CALLS_PER_S",
                        help="--sizing: the arrival rate the ramp ends at (default 40)")
     bench.add_argument("--out", type=Path, metavar="FILE.json", help="write the report as JSON")
@@ -87,6 +98,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if args.sizing:
         return run_sizing(args)
+    if args.formats:
+        return run_formats(args)
 
     plan = QUICK if args.quick else Plan()
     for attr, flag in (("sizes", "--sizes"), ("paced_sizes", "--paced-sizes"),
@@ -106,6 +119,24 @@ def run_bench(args: argparse.Namespace) -> int:
         plan = replace(plan, e2e_calls=0)
     report = run_bench(plan, args.workdir, _echo)
     return _print_and_save(render(report), report, args.out)
+
+
+def run_formats(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ivr.bench import formats
+    from ivr.cli import UsageError
+
+    if not 1 <= args.calls <= 500:
+        raise UsageError("--calls takes 1 to 500 concurrent calls")
+    if not 2 <= args.window <= 600:
+        raise UsageError("--window takes 2 to 600 seconds")
+    if not 1 <= args.rounds <= 20:
+        raise UsageError("--rounds takes 1 to 20")
+    report = asyncio.run(formats.run(calls=args.calls, window=args.window, rounds=args.rounds,
+                                     workdir=args.workdir, echo=_echo))
+    code = _print_and_save(formats.render(report), report, args.out)
+    return code if report.get("status") == "run" else 1
 
 
 def _echo(line: str) -> None:

@@ -231,8 +231,16 @@ def check_prompts(sounds: Path, shown: int = 3) -> Result:
                     f"run `hamta-ivr prompts build` (HAMTA_SOUNDS_DIR={sounds}); a prompt key "
                     "missing from the catalogue needs its text in prompts/catalogue.toml first; "
                     "`hamta-ivr prompts check` lists every problem")
-    return ok(name, f"{report.files} sounds in {sounds / LANGUAGE}; the {report.keys} prompt "
-              "keys the flows play are all in the catalogue")
+    if report.transcoded:
+        return Result(name, WARN,
+                      detail=f"{report.files} sounds in {sounds / LANGUAGE}, all playable",
+                      problem=f"{report.transcoded} sound(s) have only their .wav: Asterisk "
+                              "transcodes them for every call and G.722 callers hear 8 kHz",
+                      fix=f"run `hamta-ivr prompts build` (HAMTA_SOUNDS_DIR={sounds}) to add "
+                          ".ulaw, .alaw and .sln16 beside each .wav")
+    return ok(name, f"{report.files} sounds in {sounds / LANGUAGE}, each in .wav, .ulaw, .alaw "
+              f"and .sln16; the {report.keys} prompt keys the flows play are all in the "
+              "catalogue")
 
 
 # --- the spool -----------------------------------------------------------------------------------

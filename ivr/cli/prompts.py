@@ -42,7 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "prompts", help="build and check the Persian prompt audio",
         description="The audio Asterisk plays: <out>/fa/hamta/<key>.wav, number words in "
                     "<out>/fa/hamta/num/, SAY DIGITS in <out>/fa/digits/, device names in "
-                    "<out>/fa/hamta/device/ (8 kHz mono 16-bit WAV).",
+                    "<out>/fa/hamta/device/: each as an 8 kHz mono 16-bit WAV and "
+                    "beside it .ulaw, .alaw (G.711) and .sln16 (16 kHz), so Asterisk plays "
+                    "each call's codec without transcoding.",
     )
     actions = group.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
 
@@ -71,8 +73,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.set_defaults(func=run_build)
 
     check = actions.add_parser(
-        "check", help="verify every sound exists, is 8 kHz mono WAV, not silent, current",
-        description="Exit status 1 and one line per problem when anything is wrong.",
+        "check", help="verify every sound exists in every format, is 8 kHz mono WAV, not "
+                 "silent, current",
+        description="Exit status 1 and one line per problem when anything is wrong; a sound "
+                    "with only its .wav (played transcoded) is a warning.",
     )
     check.add_argument("--out", metavar="DIR",
                        help="sounds directory (default: HAMTA_SOUNDS_DIR, else <data dir>/sounds)")
@@ -217,13 +221,24 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     for problem in report.problems:
         print(problem)
+    for warning in report.warnings[:WARNINGS_SHOWN]:
+        print(f"warning: {warning}")
+    if len(report.warnings) > WARNINGS_SHOWN:
+        print(f"warning: … and {len(report.warnings) - WARNINGS_SHOWN} more sounds played "
+              "transcoded; run `hamta-ivr prompts build`")
     where = out / LANGUAGE
+    transcoded = (f"; {report.transcoded} played transcoded (only .wav)" if report.transcoded
+                  else "; every sound in .wav, .ulaw, .alaw and .sln16")
     if report.problems:
-        print(f"prompts check: {len(report.problems)} problem(s) in {where}", file=sys.stderr)
+        print(f"prompts check: {len(report.problems)} problem(s) in {where}"
+              f"{transcoded if report.transcoded else ''}", file=sys.stderr)
         return 1
-    print(f"prompts check: OK — {report.files} sounds in {where}; "
+    print(f"prompts check: OK — {report.files} sounds in {where}{transcoded}; "
           f"{report.keys} prompt keys the flows use are all in the catalogue")
     return 0
+
+
+WARNINGS_SHOWN = 8  # a build from before the native formats warns of every sound: the first few
 
 
 def run_script(args: argparse.Namespace) -> int:

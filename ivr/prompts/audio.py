@@ -18,6 +18,37 @@ from ivr.prompts.layout import PromptsError
 SAMPLE_RATE = 8000
 CHANNELS = 1
 SAMPLE_WIDTH = 2  # bytes: 16-bit signed PCM
+WIDE_RATE = 16000  # the wideband copy (.sln16): what a G.722 call carries
+
+
+@dataclass(frozen=True)
+class NativeFormat:
+    """A raw file Asterisk plays without transcoding to calls of its codec, written beside the
+    .wav (Asterisk picks, per call, the file whose format costs the least to translate to the
+    channel's codec; with only the .wav every call transcodes slin@8000)."""
+
+    ext: str  # Asterisk's file extension (format_pcm.so: ulaw, alaw; format_sln.so: sln16)
+    rate: int
+    bytes_per_second: int
+    sox_type: list[str]  # sox output options: encoding and raw type
+    wide: bool  # made from the voice itself at 16 kHz, not from the 8 kHz .wav
+
+    @property
+    def suffix(self) -> str:
+        return f".{self.ext}"
+
+
+# What `prompts build` writes beside each <sound>.wav. G.711 µ-law and A-law are byte for byte
+# what a G.711 call sends (Asterisk copies the frames); .sln16 is 16 kHz signed linear made from
+# the voice's own 16/22 kHz output (not upsampled from 8 kHz), which a G.722 call only encodes.
+# A raw .g722 file would spare even that encoding, but neither sox nor a Debian tool we depend on
+# writes G.722: sln16 -> g722 is one cheap encoder step with no resampling.
+NATIVE_FORMATS = (
+    NativeFormat("ulaw", SAMPLE_RATE, SAMPLE_RATE, ["-e", "u-law", "-b", "8", "-t", "ul"], False),
+    NativeFormat("alaw", SAMPLE_RATE, SAMPLE_RATE, ["-e", "a-law", "-b", "8", "-t", "al"], False),
+    NativeFormat("sln16", WIDE_RATE, WIDE_RATE * SAMPLE_WIDTH,
+                 ["-e", "signed-integer", "-b", "16", "-t", "raw"], True),
+)
 
 # The Debian package that provides each tool, so a missing tool's error says what to install.
 DEBIAN_PACKAGES = {"sox": "sox", "espeak-ng": "espeak-ng"}
@@ -81,16 +112,32 @@ def require_sox_format(extension: str) -> str:
 
 def convert(source: Path, dest: Path) -> None:
     """Any audio sox reads -> 8 kHz mono 16-bit PCM WAV, normalised and trimmed (EFFECTS)."""
+    _sox(source, dest, ["-r", str(SAMPLE_RATE), "-c", str(CHANNELS), "-b",
+                        str(SAMPLE_WIDTH * 8), "-e", "signed-integer", "-t", "wav"], EFFECTS)
+
+
+def convert_native(source: Path, wav: Path, dest: Path, fmt: NativeFormat) -> None:
+    """One native format of a sound: G.711 from the finished 8 kHz `wav`; the wideband copy from
+    the `source` audio itself (the engine's or the recording's own rate), through the same
+    EFFECTS, so it lasts as long as the .wav and is as loud."""
+    if fmt.wide:
+        _sox(source, dest, ["-r", str(fmt.rate), "-c", str(CHANNELS), *fmt.sox_type], EFFECTS)
+    else:
+        _sox(wav, dest, ["-r", str(fmt.rate), "-c", str(CHANNELS), *fmt.sox_type], ())
+
+
+def _sox(source: Path, dest: Path, output: list[str], effects: tuple[str, ...]) -> None:
     sox = require_sox_format(source.suffix)
-    cmd = [
-        sox, "-V1", str(source),
-        "-r", str(SAMPLE_RATE), "-c", str(CHANNELS), "-b", str(SAMPLE_WIDTH * 8),
-        "-e", "signed-integer", "-t", "wav", str(dest), *EFFECTS,
-    ]
+    cmd = [sox, "-V1", str(source), *output, str(dest), *effects]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         detail = done.stderr.strip() or f"exit code {done.returncode}"
         raise PromptsError(f"sox could not convert {source}: {detail}")
+
+
+def raw_seconds(path: Path, fmt: NativeFormat) -> float:
+    """How long a raw native file plays (its size over the format's byte rate)."""
+    return path.stat().st_size / fmt.bytes_per_second
 
 
 @dataclass(frozen=True)

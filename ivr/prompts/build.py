@@ -5,9 +5,16 @@ SAY DIGITS reads (digits/0 … digits/9) and device names (hamta/device/<slug>).
 in --recorded DIR, named like the sound without `hamta/` (welcome.flac, num/21.wav, digits/7.mp3,
 device/samsung-galaxy-a54.ogg), replaces the generated audio of that sound.
 
+Each sound is written in several formats side by side (audio.NATIVE_FORMATS): <name>.wav (8 kHz
+signed linear, the master every tool here reads), <name>.ulaw and <name>.alaw (G.711, what a
+G.711 call sends, so Asterisk copies frames instead of encoding each call's audio) and
+<name>.sln16 (16 kHz signed linear from the voice's own 16/22 kHz audio, which a G.722 call only
+encodes, and hears wideband). Asterisk picks the cheapest file for each call's codec.
+
 Builds are incremental: the manifest (<out>/fa/hamta/manifest.json) keeps, per sound, a hash of
 everything its audio depends on (text, engine and voice or the recording's bytes, processing);
-a sound is rebuilt only when that hash changes or its file is missing or altered.
+a sound is rebuilt only when that hash changes or one of its files (any format) is missing or
+altered.
 """
 
 from __future__ import annotations
@@ -21,14 +28,17 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ivr.prompts import catalogue
 from ivr.prompts.audio import (
     EFFECTS,
+    NATIVE_FORMATS,
     RECORDING_FORMATS,
     SAMPLE_RATE,
     BadWav,
     convert,
+    convert_native,
     inspect_wav,
     require_sox_format,
 )
@@ -36,7 +46,7 @@ from ivr.prompts.catalogue import SOUND_FOLDER
 from ivr.prompts.check import judge
 from ivr.prompts.devices import device_sound_name, spoken_name
 from ivr.prompts.engines import Engine
-from ivr.prompts.layout import LANGUAGE, MANIFEST, PromptsError, sound_path
+from ivr.prompts.layout import FORMAT, LANGUAGE, MANIFEST, PromptsError, sound_path
 from ivr.prompts.persian import NUMBER_FOLDER, digit_sounds, number_sounds
 
 PIPELINE = 1  # bump when processing changes in a way EFFECTS does not show: rebuilds everything
@@ -144,7 +154,10 @@ def manifest_path(out: Path) -> Path:
     return out / LANGUAGE / MANIFEST
 
 
-def load_manifest(out: Path) -> dict[str, dict[str, str]]:
+Entry = dict[str, Any]  # kind, text, hash, source, sha256 (the .wav's): str; formats: {ext: sha}
+
+
+def load_manifest(out: Path) -> dict[str, Entry]:
     """What the last build made; an unreadable manifest just means everything is rebuilt."""
     path = manifest_path(out)
     try:
@@ -155,7 +168,7 @@ def load_manifest(out: Path) -> dict[str, dict[str, str]]:
         return {}
 
 
-def save_manifest(out: Path, sounds: Mapping[str, Mapping[str, str]]) -> None:
+def save_manifest(out: Path, sounds: Mapping[str, Mapping[str, Any]]) -> None:
     path = manifest_path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {"about": "hamta-ivr prompts build: what each sound was built from", "version": 1,
@@ -234,7 +247,8 @@ def build(
         if recording is not None:
             report.recorded.append(item.name)
         if (entry.get("hash") == digest and dest.is_file()
-                and entry.get("sha256") == file_sha256(dest)):
+                and entry.get("sha256") == file_sha256(dest)
+                and _natives_current(out, item.name, entry)):
             report.unchanged.append(item.name)
             done += 1
             if progress:
@@ -249,7 +263,7 @@ def build(
         with tempfile.TemporaryDirectory(prefix=".build-", dir=out / LANGUAGE) as tmp:
             try:
                 with ThreadPoolExecutor(max_workers=workers) as pool:
-                    futures: dict[Future[str], tuple[Item, str, Path | None]] = {
+                    futures: dict[Future[dict[str, str]], tuple[Item, str, Path | None]] = {
                         pool.submit(_make, item, recording, engine, out, Path(tmp), i): (
                             item, digest, recording)
                         for i, (item, digest, recording) in enumerate(todo)
@@ -257,12 +271,13 @@ def build(
                     try:
                         for future in as_completed(futures):
                             item, digest, recording = futures[future]
-                            wav_sha = future.result()
+                            shas = future.result()
                             manifest[item.name] = {
                                 "kind": item.kind, "text": item.text, "hash": digest,
                                 "source": (f"recording {recording.name}" if recording
                                            else engine.identity),
-                                "sha256": wav_sha,
+                                "sha256": shas.pop(FORMAT),
+                                "formats": shas,
                             }
                             report.built.append(item.name)
                             done += 1
@@ -279,7 +294,8 @@ def build(
         wanted = set(names)
         for name, entry in list(manifest.items()):
             if name not in wanted and entry.get("kind") in PRUNED_KINDS:
-                sound_path(out, name).unlink(missing_ok=True)
+                for ext in (FORMAT, *(fmt.ext for fmt in NATIVE_FORMATS)):
+                    sound_path(out, name, ext).unlink(missing_ok=True)
                 del manifest[name]
                 report.removed.append(name)
     save_manifest(out, manifest)
@@ -299,9 +315,22 @@ def _writable(folder: Path) -> None:
                            "with --out or HAMTA_SOUNDS_DIR, or fix its permissions")
 
 
+def _natives_current(out: Path, name: str, entry: Mapping[str, object]) -> bool:
+    """Every native format of a sound is there and is what the last build wrote."""
+    shas = entry.get("formats")
+    if not isinstance(shas, dict):
+        return False  # built before the native formats: build them now
+    for fmt in NATIVE_FORMATS:
+        path = sound_path(out, name, fmt.ext)
+        if shas.get(fmt.ext) is None or not path.is_file() or file_sha256(path) != shas[fmt.ext]:
+            return False
+    return True
+
+
 def _make(item: Item, recording: Path | None, engine: Engine, out: Path, tmp: Path,
-          index: int) -> str:
-    """Build one sound into place; returns the SHA-256 of the WAV written."""
+          index: int) -> dict[str, str]:
+    """Build one sound into place in every format; returns the SHA-256 of each file written,
+    by extension (`wav` and each NATIVE_FORMATS')."""
     if recording is not None:
         source = recording
         origin = f"the recording {recording}"
@@ -317,7 +346,19 @@ def _make(item: Item, recording: Path | None, engine: Engine, out: Path, tmp: Pa
         problems = [str(exc)]
     if problems:
         raise PromptsError(f"{item.name}: {origin} is unusable: {'; '.join(problems)}")
+    natives = []
+    for fmt in NATIVE_FORMATS:
+        native = tmp / f"{index}.out{fmt.suffix}"
+        convert_native(source, wav, native, fmt)
+        natives.append((fmt, native))
     dest = sound_path(out, item.name)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    shas = {}
+    # the native files first, the .wav last: a build cut short between them leaves a .wav whose
+    # hash is not the manifest's, so the next build makes the whole sound again
+    for fmt, native in natives:
+        shas[fmt.ext] = file_sha256(native)
+        os.replace(native, sound_path(out, item.name, fmt.ext))
+    shas[FORMAT] = file_sha256(wav)
     os.replace(wav, dest)
-    return file_sha256(dest)
+    return shas

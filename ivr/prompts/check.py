@@ -3,18 +3,29 @@
 Every prompt key the call flows use (given by the caller: `hamta-ivr prompts check` passes
 ivr.flows.keys.USED_KEYS) has text in the catalogue; every sound (catalogue, numbers, digits,
 device names built so far) exists, is an 8 kHz mono 16-bit PCM WAV, is not silent, has a plausible
-length, and was built from the catalogue's current text.
+length, and was built from the catalogue's current text; and its native formats (.ulaw, .alaw,
+.sln16: audio.NATIVE_FORMATS) are there, as long as the .wav, and made from it by the last build.
+A sound with only its .wav (a recording dropped in by hand, a build from before the native
+formats) still plays: Asterisk transcodes it for every call. That is a warning, not a problem.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.prompts import catalogue
-from ivr.prompts.audio import SILENCE_FLOOR_DBFS, BadWav, WavInfo, inspect_wav
+from ivr.prompts.audio import (
+    NATIVE_FORMATS,
+    SILENCE_FLOOR_DBFS,
+    BadWav,
+    WavInfo,
+    inspect_wav,
+    raw_seconds,
+)
 from ivr.prompts.layout import DEVICE_FOLDER, LANGUAGE, sound_path
 
 # Plausible lengths in seconds, by kind of sound: a prompt is a word to a long menu; a number word
@@ -22,6 +33,9 @@ from ivr.prompts.layout import DEVICE_FOLDER, LANGUAGE, sound_path
 LENGTHS = {
     "prompt": (0.2, 40.0), "number": (0.1, 2.5), "digit": (0.1, 1.5), "device": (0.3, 10.0),
 }
+# A native file lasting longer or shorter than its .wav by more than this is not the same audio.
+LENGTH_SLACK = 0.06  # seconds: resampling and silence trimming at 16 kHz move the ends a little
+REBUILD = "run `hamta-ivr prompts build`"
 
 
 def judge(info: WavInfo, kind: str) -> list[str]:
@@ -42,7 +56,9 @@ def judge(info: WavInfo, kind: str) -> list[str]:
 @dataclass
 class CheckReport:
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # plays, but worse than it could
     notes: list[str] = field(default_factory=list)
+    transcoded: int = 0  # sounds with only their .wav
     files: int = 0
     keys: int = 0
 
@@ -88,19 +104,64 @@ def check(
         for path in sorted(device_dir.glob("*.wav")):
             expected.setdefault(f"{DEVICE_FOLDER}/{path.stem}", (DEVICE, ""))
 
-    rebuild = "run `hamta-ivr prompts build`"
+    rebuild = REBUILD
     for name, (kind, text) in expected.items():
         path = sound_path(out, name)
         report.files += 1
         if not path.is_file():
             report.problems.append(f"{name}: {path} is missing; {rebuild}")
             continue
+        info: WavInfo | None = None
         try:
-            problems = judge(inspect_wav(path), kind)
+            info = inspect_wav(path)
+            problems = judge(info, kind)
         except BadWav as exc:
             problems = [str(exc)]
         built_from = manifest.get(name, {}).get("text")
         if kind != DEVICE and built_from is not None and built_from != text:
             problems.append(f"was built from an older text; {rebuild}")
         report.problems += [f"{name}: {path} {p}" for p in problems]
+        check_natives(report, out, name, path, info, manifest.get(name, {}))
     return report
+
+
+def check_natives(report: CheckReport, out: Path, name: str, wav: Path, info: WavInfo | None,
+                  entry: Mapping[str, object]) -> None:
+    """The native formats of one sound: all there or none (transcoded, a warning); each as long
+    as the .wav and made from it by the last build (else Asterisk plays other audio to the
+    callers of that codec than to the rest: a problem)."""
+    paths = {fmt.ext: sound_path(out, name, fmt.ext) for fmt in NATIVE_FORMATS}
+    present = {ext for ext, path in paths.items() if path.is_file()}
+    if not present:
+        if wav.is_file():
+            report.transcoded += 1
+            report.warnings.append(
+                f"{name}: {wav} is played transcoded (only the .wav, no "
+                f"{'/'.join(f.suffix for f in NATIVE_FORMATS)}: every call encodes it, G.722 "
+                f"calls hear 8 kHz); {REBUILD} (--recorded DIR for recordings)")
+        return
+    shas = entry.get("formats")
+    built_shas = shas if isinstance(shas, dict) else {}
+    wav_current = wav.is_file() and entry.get("sha256") == _sha256(wav)
+    for fmt in NATIVE_FORMATS:
+        path = paths[fmt.ext]
+        if fmt.ext not in present:
+            report.problems.append(f"{name}: {path} is missing (the other formats are there); "
+                                   f"{REBUILD}")
+            continue
+        if info is not None and info.frames:
+            seconds = raw_seconds(path, fmt)
+            if abs(seconds - info.seconds) > LENGTH_SLACK:
+                report.problems.append(
+                    f"{name}: {path} lasts {seconds:.2f} s but its .wav {info.seconds:.2f} s: "
+                    f"not the same audio; {REBUILD}")
+                continue
+        if not wav_current or built_shas.get(fmt.ext) != _sha256(path):
+            stale = ("the .wav was changed after the build" if wav.is_file() and not wav_current
+                     else "not what the last build wrote")
+            report.problems.append(f"{name}: {path} is stale ({stale}): callers of this codec "
+                                   f"would hear other audio; {REBUILD}")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -432,7 +432,7 @@ def voice_of(sounds: Path) -> str:
     from ivr.prompts.build import load_manifest
 
     entry = load_manifest(sounds).get(f"{DIGITS_FOLDER}/0", {})
-    return entry.get("source", "unknown")
+    return str(entry.get("source", "unknown"))
 
 
 def listen(

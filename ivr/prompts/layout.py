@@ -14,7 +14,7 @@ from ivr.config import ConfigError, data_dir
 from ivr.prompts.catalogue import SOUND_FOLDER
 
 LANGUAGE = "fa"
-FORMAT = "wav"  # 8 kHz mono 16-bit PCM: Asterisk's `wav` format, no transcoding for G.711 calls
+FORMAT = "wav"  # 8 kHz mono 16-bit PCM: Asterisk's `wav` format (the master; see NATIVE_FORMATS)
 DEVICE_FOLDER = f"{SOUND_FOLDER}/device"
 MANIFEST = f"{SOUND_FOLDER}/manifest.json"  # under <sounds>/fa/, next to the prompts it describes
 
@@ -29,6 +29,7 @@ def sounds_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(chosen).expanduser() if chosen else data_dir() / "sounds"
 
 
-def sound_path(sounds: Path, name: str) -> Path:
-    """The file Asterisk plays for a sound name (relative to the language folder)."""
-    return sounds / LANGUAGE / f"{name}.{FORMAT}"
+def sound_path(sounds: Path, name: str, ext: str = FORMAT) -> Path:
+    """The file of a sound name (relative to the language folder) in one format: the .wav by
+    default; Asterisk picks among <name>.wav, .ulaw, .alaw, .sln16 the one its call needs."""
+    return sounds / LANGUAGE / f"{name}.{ext}"

@@ -60,7 +60,7 @@ def test_default_staff_accounts_call_as_the_demo_numbers(env, tmp_path):
         assert len(acc.password) >= 20
     # what a softphone negotiates: G.711 only, RFC 4733 DTMF, calls land in hamta-staff
     [template] = sections((out / "pjsip_hamta.conf").read_text())["hamta-staff-endpoint"]
-    assert template["allow"] == "ulaw,alaw" and template["disallow"] == "all"
+    assert template["allow"] == "g722,ulaw,alaw" and template["disallow"] == "all"
     assert template["dtmf_mode"] == "rfc4733" and template["context"] == "hamta-staff"
     [transport] = [s for group in sections((out / "pjsip.conf").read_text()).values()
                    for s in group if s.get("type") == "transport"]

@@ -98,3 +98,22 @@ def sox_tone(path: Path, seconds: float = 1.2, *, rate: int = 44100, channels: i
     subprocess.run(["sox", "-n", "-r", str(rate), "-c", str(channels), str(path), *effect],
                    check=True, capture_output=True)
     return path
+
+
+def write_natives(out: Path, name: str) -> dict[str, object]:
+    """Native files (.ulaw, .alaw, .sln16) of the right length beside a sound's .wav, as `prompts
+    build` makes them, and the manifest fields that record them (sha256, formats)."""
+    import hashlib
+
+    from ivr.prompts.audio import NATIVE_FORMATS, SAMPLE_RATE, inspect_wav
+    from ivr.prompts.layout import sound_path
+
+    wav = sound_path(out, name)
+    frames = inspect_wav(wav).frames
+    shas = {}
+    for fmt in NATIVE_FORMATS:
+        size = frames * fmt.bytes_per_second // SAMPLE_RATE
+        data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        sound_path(out, name, fmt.ext).write_bytes(data)
+        shas[fmt.ext] = hashlib.sha256(data).hexdigest()
+    return {"sha256": hashlib.sha256(wav.read_bytes()).hexdigest(), "formats": shas}
