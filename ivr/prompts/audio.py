@@ -79,12 +79,13 @@ def require_sox_format(extension: str) -> str:
     return sox
 
 
-def convert(source: Path, dest: Path) -> None:
-    """Any audio sox reads -> 8 kHz mono 16-bit PCM WAV, normalised and trimmed (EFFECTS)."""
+def convert(source: Path, dest: Path, rate: int = SAMPLE_RATE) -> None:
+    """Any audio sox reads -> 8 kHz (or `rate`: the ear's wideband comparison) mono 16-bit PCM
+    WAV, normalised and trimmed (EFFECTS)."""
     sox = require_sox_format(source.suffix)
     cmd = [
         sox, "-V1", str(source),
-        "-r", str(SAMPLE_RATE), "-c", str(CHANNELS), "-b", str(SAMPLE_WIDTH * 8),
+        "-r", str(rate), "-c", str(CHANNELS), "-b", str(SAMPLE_WIDTH * 8),
         "-e", "signed-integer", "-t", "wav", str(dest), *EFFECTS,
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
