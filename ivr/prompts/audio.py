@@ -110,9 +110,10 @@ def require_sox_format(extension: str) -> str:
     return sox
 
 
-def convert(source: Path, dest: Path) -> None:
-    """Any audio sox reads -> 8 kHz mono 16-bit PCM WAV, normalised and trimmed (EFFECTS)."""
-    _sox(source, dest, ["-r", str(SAMPLE_RATE), "-c", str(CHANNELS), "-b",
+def convert(source: Path, dest: Path, rate: int = SAMPLE_RATE) -> None:
+    """Any audio sox reads -> 8 kHz (or `rate`: the ear's wideband comparison) mono 16-bit PCM
+    WAV, normalised and trimmed (EFFECTS)."""
+    _sox(source, dest, ["-r", str(rate), "-c", str(CHANNELS), "-b",
                         str(SAMPLE_WIDTH * 8), "-e", "signed-integer", "-t", "wav"], EFFECTS)
 
 

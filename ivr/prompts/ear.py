@@ -45,6 +45,7 @@ from typing import Any
 
 from ivr.prompts import catalogue
 from ivr.prompts.catalogue import SOUND_FOLDER
+from ivr.prompts.engines import Engine
 from ivr.prompts.layout import LANGUAGE, PromptsError, sound_path
 from ivr.prompts.persian import DIGIT_WORDS, DIGITS_FOLDER
 
@@ -474,6 +475,28 @@ def listen(
                 name = f"{SOUND_FOLDER}/{key}"
                 hear(name, group, entry["text"], to_wav(*read_frames(sound_path(sounds, name))))
     return report
+
+
+def build_digits(sounds: Path, engine: Engine, rate: int) -> Path:
+    """The ten digit files spoken by `engine`, converted like `prompts build` does (EFFECTS) but
+    at `rate` Hz, into the sounds dir `sounds`: the wideband (16 kHz) build heard beside the 8 kHz
+    one, or another engine's digits, without touching the built sounds. Returns `sounds`."""
+    from ivr.prompts.audio import convert
+    from ivr.prompts.build import digit_items, save_manifest
+
+    engine.prepare()
+    manifest: dict[str, dict[str, str]] = {}
+    for item in digit_items():
+        dest = sound_path(sounds, item.name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        raw = dest.with_suffix(f".raw{engine.suffix}")
+        engine.synthesize(item.spoken(engine.pronunciation), raw)
+        convert(raw, dest, rate)
+        raw.unlink()
+        manifest[item.name] = {"kind": "digit", "text": item.text,
+                               "source": f"{engine.identity} rate={rate}"}
+    save_manifest(sounds, manifest)
+    return sounds
 
 
 def digit_problems(report: EarReport, least_identified: int,

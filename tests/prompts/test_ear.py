@@ -30,7 +30,9 @@ CI_READ_BACKS = (("mobile", "09123456789", (4, 3, 4)), ("code", "86427531", (4, 
 # digit word, 58 % of these read-backs' digits heard wrong; a margin for the recogniser's own
 # wobble, which moves a read-back's figure by several points between near-identical audio). The
 # formant voice is not held to it: at 8 kHz the recogniser identifies 2 of its 10 digits and none
-# of a read-back, so it could not tell a swapped file either.
+# of a read-back, so it could not tell a swapped file either. Issue 21 asked for these to be
+# raised to what tuning the digits reached; no variant beat the voice as built (README, "Digits
+# and read-backs"), so they stay where the measurement puts them.
 LEAST_IDENTIFIED = 7
 MOST_WRONG = 0.75
 
@@ -193,3 +195,28 @@ def test_the_command_writes_a_json_report(digits_dir: tuple[Path, str], tmp_path
     assert data["groups"]["digits alone"]["recognised"] == 10
     assert data["floor"]["cer_8k"] == 0.295 and data["settings"]["beam_size"] == 5
     assert [h["name"] for h in data["heard"]] == [f"digits/{d}" for d in range(10)]
+
+
+def test_digits_built_fresh_at_another_rate(tmp_path: Path):
+    """The wideband comparison: the ten digits made like the build, at 16 kHz, elsewhere."""
+    need("espeak-ng", "sox")
+    import wave
+
+    sounds = ear.build_digits(tmp_path / "wide", make_engine("espeak"), 16000)
+    for d in range(10):
+        with wave.open(str(sound_path(sounds, f"digits/{d}"))) as w:
+            assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
+    assert ear.voice_of(sounds).endswith("rate=16000")
+    assert sorted(p.name for p in (sounds / "fa" / "digits").iterdir()) == [
+        f"{d}.wav" for d in range(10)]  # no synthesiser output left behind
+
+
+def test_the_command_hears_fresh_digits(monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]):
+    need("espeak-ng", "sox")
+    monkeypatch.setattr(ear, "whisper", lambda threads=2: lambda wav: "دو")
+    assert main(["prompts", "ear", "--digits-rate", "16000", "--engine", "espeak"]) == 0
+    out = capsys.readouterr().out
+    assert "digits alone: 10 sounds" in out and "recognised 1/10" in out
+    assert "menus" not in out  # only the digits and the read-backs
+    assert main(["prompts", "ear", "--engine", "espeak"]) == 2  # --engine needs --digits-rate
