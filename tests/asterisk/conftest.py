@@ -256,6 +256,17 @@ def agi_server(asterisk: Env) -> Iterator[AgiServer]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def quiet_port(asterisk: Env, agi_server: AgiServer) -> Iterator[Env]:
+    """The session's FastAGI port with nothing listening: a module's own FastAGI server (a
+    recorder, a player) takes it; the session's `serve` comes back after the module."""
+    agi_server.stop()
+    try:
+        yield asterisk
+    finally:
+        agi_server.start()
+
+
 def missing_sounds(env: Env) -> list[str]:
     """Lines of Asterisk's log saying a sound could not be played (file.c's warnings)."""
     try:

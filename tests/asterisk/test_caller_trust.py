@@ -17,7 +17,6 @@ import asyncio
 import re
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ import pytest
 from ivr.asterisk import config, dev
 from ivr.call.api import Call
 from ivr.call.fastagi import FastAgiServer, ServerSettings
-from tests.asterisk.conftest import AgiServer, Env, dial, free_port, free_udp_range
+from tests.asterisk.conftest import Env, dial, free_port, free_udp_range
 
 pytestmark = pytest.mark.asterisk
 
@@ -33,15 +32,6 @@ SIPP_SCENARIO = Path(__file__).resolve().parents[2] / "asterisk-conf" / "sipp" /
     "direct-transfer.xml"
 SUBSCRIBER, SOFTPHONE, STAFF_AS = "09170009001", "09170009002", "09170009003"
 
-
-@pytest.fixture(scope="module")
-def quiet_port(asterisk: Env, agi_server: AgiServer) -> Iterator[Env]:
-    """The session's FastAGI port with nothing listening: this module's recorder takes it."""
-    agi_server.stop()
-    try:
-        yield asterisk
-    finally:
-        agi_server.start()
 
 
 def answer_and_wait_scenario(folder: Path) -> Path:

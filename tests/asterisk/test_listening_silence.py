@@ -22,7 +22,7 @@ from tests.asterisk.test_caller_trust import answer_and_wait_scenario, softphone
 
 pytestmark = pytest.mark.asterisk
 
-CALLER = "09170009101"
+CALLER = "09170009201"
 
 
 def test_a_silent_question_keeps_audio_flowing(agi_server: AgiServer, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ import pytest
 from ivr.asterisk import config, dev
 from ivr.call.api import Call, Sound
 from ivr.call.fastagi import FastAgiServer, ServerSettings
-from tests.asterisk.conftest import AgiServer, Env, free_port, free_udp_range
+from tests.asterisk.conftest import Env, free_port, free_udp_range
 
 pytestmark = pytest.mark.asterisk
 
@@ -41,15 +41,6 @@ NATIVE_CALLER, WAV_CALLER = "09170009101", "09170009102"
 SCENARIO = Path(__file__).resolve().parents[2] / "asterisk-conf" / "sipp" / "listen.xml"
 OFFERS = {"g722": ("9", "G722"), "ulaw": ("0", "PCMU")}  # the one codec the softphone offers
 
-
-@pytest.fixture(scope="module")
-def quiet_port(asterisk: Env, agi_server: AgiServer) -> Iterator[Env]:
-    """The session's FastAGI port with nothing listening: this module's player takes it."""
-    agi_server.stop()
-    try:
-        yield asterisk
-    finally:
-        agi_server.start()
 
 
 @pytest.fixture(scope="module")
