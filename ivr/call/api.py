@@ -131,6 +131,9 @@ class Question:
     patience: int | None = None  # silences that end it at once, unannounced (None: the tries)
     first_timeout: float = FIRST_DIGIT_TIMEOUT
     inter_timeout: float = INTER_DIGIT_TIMEOUT
+    # asked by voice only: a text channel (USSD, ivr.call.text) keeps what was said on the
+    # screen and answers TIMED_OUT at once, as a silent caller would («hear it again?»)
+    voice_only: bool = False
 
     def check(self, entry: str) -> str | None:
         """The prompt key saying what is wrong with `entry`, or None when it is valid."""

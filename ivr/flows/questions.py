@@ -73,4 +73,7 @@ SIM_CODE = dataclasses.replace(
     entry("sms code", "sim_code_sent", length=lockout.SIM_CODE_LEN, secret=True,
           reprompt=["enter_sim_code"]), first_timeout=READ_FIRST_TIMEOUT)
 RETURN_SIDE = menu("return side", "return_side", keys="12")
-REPEAT = menu("repeat", "code_repeat_or_finish", keys="12", patience=1)  # silence: go on
+# «hear it again?» after a code, a reference or the rights: silence goes on. Voice only: on a
+# screen what was read stays shown, so a text channel goes on at once
+REPEAT = dataclasses.replace(menu("repeat", "code_repeat_or_finish", keys="12", patience=1),
+                             voice_only=True)

@@ -151,8 +151,8 @@ def test_normalize_hides_every_group_of_the_reference() -> None:
                 'SAY DIGITS 3751 "0123456789*#"', 'STREAM FILE hamta/is_end "0123456789*#"',
                 'SAY DIGITS 0014 "0123456789*#"']
     hidden = 'SAY DIGITS <reference> "0123456789*#"'
-    assert normalize(commands) == [commands[0], hidden, "WAIT FOR DIGIT 200", hidden, "WAIT FOR DIGIT 200",
-                                   hidden, commands[6], commands[7]]
+    assert normalize(commands) == [commands[0], hidden, "WAIT FOR DIGIT 200", hidden,
+                                   "WAIT FOR DIGIT 200", hidden, commands[6], commands[7]]
 
 
 # --- recording: the real Asterisk -----------------------------------------------------------------
