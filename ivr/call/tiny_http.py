@@ -30,7 +30,9 @@ class Request:
     peer: str  # the client's address
 
 
-Handler = Callable[[Request], Awaitable[tuple[int, str]]]
+# (status, text body) or (status, text body, extra headers)
+Reply = tuple[int, str] | tuple[int, str, dict[str, str]]
+Handler = Callable[[Request], Awaitable[Reply]]
 
 
 async def serve(handler: Handler, host: str, port: int) -> asyncio.Server:
@@ -39,16 +41,18 @@ async def serve(handler: Handler, host: str, port: int) -> asyncio.Server:
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await asyncio.wait_for(read_request(reader, writer), READ_TIMEOUT)
-            status, body = (400, "bad request") if request is None else await handler(request)
+            reply: Reply = (400, "bad request") if request is None else await handler(request)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             writer.close()
             return
         except Exception:
             log.exception("HTTP callback failed")
-            status, body = 500, "error"
+            reply = (500, "error")
+        status, body = reply[0], reply[1]
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (reply[2] if len(reply) > 2 else {}).items())
         data = body.encode("utf-8")
         head = (f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n"
-                "Content-Type: text/plain; charset=utf-8\r\n"
+                f"Content-Type: text/plain; charset=utf-8\r\n{extra}"
                 f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n")
         try:
             writer.write(head.encode("ascii") + data)
