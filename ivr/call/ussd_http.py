@@ -94,33 +94,38 @@ class UssdGateway:
             return 400, "END sessionId is missing"
         return 200, await self.step(session_id, number, p.get("text", ""), request.peer)
 
-    async def step(self, session_id: str, number: str, text: str, peer: str) -> str:
+    async def step(self, session_id: str, number: str, text: str, peer: str, *,
+                   cumulative: bool = True) -> str:
+        """One step of a session: the subscriber's `text` (cumulative: every reply so far
+        joined by `*`; else the latest reply alone) -> `CON …` / `END …`."""
         session = self.sessions.get(session_id)
         if session is None:
-            session = self._open(session_id, number, text, peer)
+            session = self.open(session_id, number, text.split("*") if cumulative else [],
+                                peer)
         else:
-            latest = text[len(session.text) + 1:] if session.text and text.startswith(
-                session.text + "*") else text
+            latest = text[len(session.text) + 1:] if cumulative and session.text and \
+                text.startswith(session.text + "*") else text
             session.text = text
             await session.call.replies.put(latest)
-        return await self._next_screen(session)
+        return await self.next_screen(session)
 
-    def _open(self, session_id: str, number: str, text: str, peer: str) -> Session:
+    def open(self, session_id: str, number: str, ahead: list[str], peer: str) -> Session:
+        """A new session for `number` (`ahead`: replies typed in the dialled code)."""
         caller = try_normalize(number)
-        call = QueuedTextCall(call_id=f"ussd-{session_id}", caller_id=caller,
+        call = QueuedTextCall(call_id=f"ussd-{session_id}"[:64], caller_id=caller,
                               caller_trusted=caller is not None and peer in self.gateways,
-                              ahead=deque(part for part in text.split("*") if part))
+                              ahead=deque(part for part in ahead if part))
         if self.reply_timeout is not None:
             call.reply_timeout = self.reply_timeout
         if self.session_limit is not None:
             call.session_limit = self.session_limit
         task: asyncio.Task[object] = asyncio.create_task(self.ivr.handle(call))
-        session = Session(call, task, text)
+        session = Session(call, task, "*".join(ahead))
         self.sessions[session_id] = session
         task.add_done_callback(lambda _: self.sessions.pop(session_id, None))
         return session
 
-    async def _next_screen(self, session: Session) -> str:
+    async def next_screen(self, session: Session) -> str:
         """The flows' next screen, or END when the session ended without one."""
         getter = asyncio.ensure_future(session.call.out.get())
         done, _ = await asyncio.wait({getter, session.task}, timeout=ANSWER_TIMEOUT,

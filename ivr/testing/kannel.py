@@ -20,6 +20,7 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,7 @@ smsc-id = fake
 host = 127.0.0.1
 port = {smsc}
 connect-allow-ip = 127.0.0.1
+denied-smsc-id = ussd
 
 group = smsbox
 bearerbox-host = 127.0.0.1
@@ -108,6 +110,9 @@ class KannelLab:
     password_file: Path | None = None  # the deployment's, holding `password`; else one written here
     admin_password: str = field(default_factory=lambda: secrets.token_hex(12))
     sms_service: str = NO_SERVICE  # what answers an SMS sent to us (ivr.sms.service_conf)
+    # a second smsbox's configuration (USSD's: ivr.sms.service_conf.ussd_smsbox), made with the
+    # bearerbox port and this folder: a function of (bearerbox's smsbox port, folder)
+    extra_smsbox: Callable[[int, Path], str] | None = None
     mo_sent: int = 0
 
     def __post_init__(self) -> None:
@@ -146,6 +151,10 @@ class KannelLab:
                                  "-m", "0", "0 0 text none"])
         self._spawn("smsbox", [SMSBOX, str(self.conf)])
         self._wait_port(self.ports["sendsms"], timeout, "smsbox")
+        if self.extra_smsbox is not None:
+            extra = self.folder / "smsbox-extra.conf"
+            extra.write_text(self.extra_smsbox(self.ports["smsbox"], self.folder))
+            self._spawn("smsbox-extra", [SMSBOX, str(extra)])
         deadline = time.monotonic() + timeout
         while not ("(online" in (status := self.status()) and "smsbox:" in status):
             for name, proc in self.procs.items():  # e.g. smsbox on a port another one holds
@@ -157,7 +166,7 @@ class KannelLab:
 
     def stop(self) -> None:
         """smsbox, bearerbox and fakesmsc stopped (SIGTERM, then SIGKILL after 10 s)."""
-        for name in ("smsbox", "bearerbox", "fakesmsc"):
+        for name in ("smsbox-extra", "smsbox", "bearerbox", "fakesmsc"):
             proc = self.procs.pop(name, None)
             if proc is None or proc.poll() is not None:
                 continue
