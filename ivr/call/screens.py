@@ -53,13 +53,14 @@ def compose(items: Iterable[Say]) -> str:
     out = ""
     last_value = False
     label = False  # the value being shown follows a label («پیگیری:»): its line ends with it
+    menu = False  # the last piece was a menu line («۶ حقوق خریدار»): what follows starts a line
     for item in items:
         text, value = piece(item)
         if not text:
             continue
         if not out or text.startswith("\n"):
             sep = ""
-        elif out.endswith("\n") or out.endswith(_ENDS_LINE) or "\n" in text \
+        elif out.endswith("\n") or out.endswith(_ENDS_LINE) or "\n" in text or menu \
                 or (not value and _MENU_START.match(text)) \
                 or (last_value and not value and (label or text.endswith(":"))):
             sep = "\n"
@@ -68,6 +69,7 @@ def compose(items: Iterable[Say]) -> str:
         out += sep + text
         if not value:
             label = text.endswith(":")
+        menu = not value and bool(_MENU_START.match(text))
         last_value = value
     return re.sub(r"[ \t]*\n[ \t\n]*", "\n", out).strip()
 
