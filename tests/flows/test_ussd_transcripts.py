@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import select
 
 from ivr.call.screens import SCREEN_CHARS, persian, width
 from ivr.call.ussd_console import ConsoleUssdCall, scripted_replies
@@ -18,6 +19,7 @@ from ivr.prompts import catalogue
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.msisdn import normalize
 from ivr.registry.service import Registry
+from ivr.registry.tables import outbox
 
 from .conftest import (
     BUYER,
@@ -149,6 +151,12 @@ async def test_direct_transfer_over_ussd_moves_the_device(ussd, registry):
     assert persian(PHONE[:5]) in session.text  # «transfer IMEI X to Y?» on the confirm screen
     assert session.outcome == "transfer:completed"
     assert logged(registry, session.call).channel == "ussd"
+    # the same SMS receipts as a voice transfer, written in the move's own transaction
+    with registry.store.reading() as conn:
+        receipts = [(r.template, r.msisdn) for r in conn.execute(
+            select(outbox.c.template, outbox.c.msisdn).order_by(outbox.c.id))]
+    assert receipts == [("sms_transfer_seller", normalize(SELLER)),
+                        ("sms_transfer_buyer", normalize(BUYER))]
 
 
 async def test_a_session_dropped_at_the_confirmation_changes_nothing(ussd, registry):
