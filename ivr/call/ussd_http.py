@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from ivr.app import Ivr
 from ivr.call.text import SessionEnded, TextCall
 from ivr.call.tiny_http import Request
-from ivr.config import ConfigError, setting
+from ivr.config import ConfigError, setting, setting_source
 from ivr.registry.msisdn import try_normalize
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,9 @@ def trusted_gateways() -> frozenset[str]:
     found = frozenset(part.strip() for part in raw.split(",") if part.strip())
     for address in found:
         if not all(ch.isalnum() or ch in ".:" for ch in address):
-            raise ConfigError(f"{GATEWAYS_KEY}: {address!r} is not an IP address")
+            raise ConfigError(f"{setting_source(GATEWAYS_KEY)}: {address!r} is not an IP "
+                              "address; list the addresses of the operator's USSD gateways, "
+                              "e.g. \"10.20.0.5,10.20.0.6\"")
     return found
 
 

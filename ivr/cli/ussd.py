@@ -44,10 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def listen_address(explicit: str | None) -> tuple[str, int]:
-    from ivr.config import setting
+    from ivr.config import setting, setting_source
 
-    return _host_port(explicit or setting("ussd_listen") or DEFAULT_LISTEN,
-                      "--listen / ussd_listen")
+    if explicit:
+        return _host_port(explicit, "--listen")
+    return _host_port(setting("ussd_listen") or DEFAULT_LISTEN, setting_source("ussd_listen"))
 
 
 def _host_port(raw: str, option: str) -> tuple[str, int]:
