@@ -7,6 +7,9 @@ times out mid-transfer changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -20,7 +23,7 @@ from ivr.call.ussd_kannel import KannelUssd, dialled_replies, meta_data
 from ivr.prompts import catalogue
 from ivr.registry import demo
 from ivr.registry.msisdn import normalize
-from ivr.sms.inquiry import SenderLimits, SmsInquiry
+from ivr.sms.inquiry import SenderLimits, SmsInquiry, message
 from ivr.sms.service_conf import (
     KANNEL_USSD_PATH,
     SMS_PATH,
@@ -153,3 +156,28 @@ async def test_an_sms_inquiry_beside_ussd_on_the_same_kannel(rig):
     await asyncio.to_thread(rig.lab.send_mo, "09123334444", "7777", PHONE)
     got = await asyncio.to_thread(rig.lab.wait_delivered, 1)
     assert got and "ثبت‌شده و قانونی" in got[-1].text
+
+
+@pytest.mark.kannel
+def test_the_ussd_lab_demo_answers_a_session_and_an_sms(tmp_path):
+    """`hamta-ivr ussd lab`: the demo, a subscriber at the terminal, the real Kannel between."""
+    why = missing()
+    if why:
+        cannot_run(why)
+    env = {**os.environ, "HAMTA_DATA_DIR": str(tmp_path), "HAMTA_PEPPER": "ab" * 32,
+           "HAMTA_CONFIG": ""}
+    env.pop("HAMTA_DB_URL", None)
+
+    def hamta_ivr(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ivr", *args], env=env, input=stdin,
+                              capture_output=True, text=True, timeout=120)
+
+    assert hamta_ivr("db", "upgrade").returncode == 0
+    assert hamta_ivr("db", "seed-demo").returncode == 0
+    done = hamta_ivr("ussd", "lab", "--from", BUYER,
+                     stdin=f"dial\n1\n{PHONE[:5]} {PHONE[5:]}\nsms {PHONE}\nsms hi\n")
+    assert done.returncode == 0, done.stderr
+    assert "┌── CON\nهمتا\n۱ استعلام" in done.stdout
+    assert "ثبت‌شده و قانونی: Samsung Galaxy A54" in done.stdout
+    assert "SMS from 7777: همتا: دستگاه" in done.stdout
+    assert "SMS from 7777: " + message("sms_inquiry_help") in done.stdout
