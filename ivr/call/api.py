@@ -174,6 +174,8 @@ class Call(ABC):
     # the network vouches for caller_id: the call came in on a trunk the PBX trusts (the
     # dialplan says so, asterisk-conf/extensions.conf); a softphone's or VoIP trunk's never is
     caller_trusted: bool = False
+    # the channel can hand the call to a person (Call.hand_off): `0` is offered only then
+    hands_off: bool = True
     path: list[str] = field(default_factory=list)  # menu path for the call log
     _typed: str = ""  # keys pressed during a prompt (barge-in) or typed ahead
 

@@ -45,7 +45,6 @@ from ivr.call.screens import MORE_LINE, NEXT_PAGE, compose, paginate, reply_text
 REPLY_TIMEOUT = 60.0  # seconds a subscriber has to reply before the gateway drops the session
 SESSION_LIMIT = 170.0  # seconds a session may last: under the gateway's ~180 s
 SESSION_OVER = "ussd_session_over"
-STAFF_BY_PHONE = "ussd_staff_by_phone"
 REPEAT_KEY = "*"
 
 
@@ -59,6 +58,7 @@ class TextCall(Call):
     `end` (the last screen); everything else is here."""
 
     channel_name: str = "ussd"
+    hands_off: bool = False  # no person behind a USSD session: `0` is not offered
     reply_timeout: float = REPLY_TIMEOUT
     session_limit: float = SESSION_LIMIT
     clock: Callable[[], float] = time.monotonic
@@ -79,15 +79,15 @@ class TextCall(Call):
         """Show the last screen (USSD `END`): the session is over."""
 
     # --- Call's voice primitives: a text channel plays nothing ----------------------------------
+    # never reached: _play_one shows every item whole, ask takes whole replies
     async def stream(self, sound: Sound, escape: str) -> str | None:
-        self._pending.append(sound.file.rsplit("/", 1)[-1])
         return None
 
     async def say_digit_string(self, digits: str, escape: str, *, secret: bool) -> str | None:
-        return None  # never reached: _play_one shows Digits whole
+        return None
 
     async def wait_digit(self, timeout: float) -> str | None:
-        return None  # never reached: ask takes whole replies
+        return None
 
     async def _play_one(self, item: Say, escape: str) -> str | None:
         if self.ended:
@@ -186,12 +186,6 @@ class TextCall(Call):
                 return
         self.note(f"[END] {pages[-1]}")
         await self.end(pages[-1])
-
-    async def hand_off(self, queue: str, context: str, caller: str, wait: int) -> None:
-        """A USSD session cannot be handed to a person: the end screen says to phone the IVR."""
-        self.note(f"  [to a person: not over USSD; queue {queue}]")
-        await self.play(STAFF_BY_PHONE)
-        await self.hangup()
 
 
 def _check(question: Question, reply: str) -> str | None:

@@ -240,3 +240,12 @@ async def test_a_pin_reply_is_masked_in_the_transcript(ussd):
 
 def test_scripted_replies_keep_a_quoted_reply_whole():
     assert scripted_replies('1 "35 000" .') == deque(["1", "35 000", "."])
+
+
+async def test_no_person_behind_a_ussd_session(ussd, monkeypatch):
+    """A staff queue configured offers `0` by voice; a USSD session has no one to hand over to
+    (the channel says so, Call.hands_off), so `0` is neither shown nor taken."""
+    monkeypatch.setenv("HAMTA_STAFF_QUEUE", "hamta-staff")
+    session = await ussd("0")
+    assert "staff_offer" not in session.shown
+    assert "invalid_choice" in session.shown
