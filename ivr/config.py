@@ -59,6 +59,9 @@ FILE_KEYS: dict[str, tuple[type, str]] = {
     "staff_queue": (str, '"hamta-staff"'),
     "staff_hours": (str, '"sat-wed 08:00-16:00, thu 08:00-12:00"'),
     "staff_wait": (int, "120"),
+    "ussd_listen": (str, '"127.0.0.1:13140"'),
+    "ussd_gateways": (str, '"10.20.0.5,10.20.0.6"'),
+    "sms_inquiry_limit": (str, '"5/hour,20/day"'),
 }
 _KIND = {str: "a string", Path: "an absolute path (a string starting with /)",
          int: "a whole number", float: "a number"}

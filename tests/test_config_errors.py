@@ -93,6 +93,13 @@ CASES = {
                                ("asterisk", "render", "--out", "{tmp}/etc"), "HAMTA_STAFF_HOURS"),
     "staff-wait-too-short": Case({"HAMTA_STAFF_QUEUE": "q", "HAMTA_STAFF_WAIT": "5"},
                                  ("serve",), "HAMTA_STAFF_WAIT"),
+    # `ussd serve`: USSD sessions and SMS inquiries
+    "ussd-listen-not-host-port": Case({"HAMTA_USSD_LISTEN": "nowhere"}, ("ussd", "serve"),
+                                      "HAMTA_USSD_LISTEN"),
+    "ussd-gateways-not-addresses": Case({"HAMTA_USSD_GATEWAYS": "10.0.0.1,gw one"},
+                                        ("ussd", "serve"), "HAMTA_USSD_GATEWAYS"),
+    "sms-inquiry-limit-not-a-limit": Case({"HAMTA_SMS_INQUIRY_LIMIT": "lots"}, ("ussd", "serve"),
+                                          "HAMTA_SMS_INQUIRY_LIMIT"),
     # HAMTA_MIGRATIONS_DIR
     "migrations-missing-upgrade": Case({**PEPPER_DB, "HAMTA_MIGRATIONS_DIR": "{tmp}/nowhere"},
                                        ("db", "upgrade"), "HAMTA_MIGRATIONS_DIR"),

@@ -131,6 +131,9 @@ class Question:
     patience: int | None = None  # silences that end it at once, unannounced (None: the tries)
     first_timeout: float = FIRST_DIGIT_TIMEOUT
     inter_timeout: float = INTER_DIGIT_TIMEOUT
+    # asked by voice only: a text channel (USSD, ivr.call.text) keeps what was said on the
+    # screen and answers TIMED_OUT at once, as a silent caller would («hear it again?»)
+    voice_only: bool = False
 
     def check(self, entry: str) -> str | None:
         """The prompt key saying what is wrong with `entry`, or None when it is valid."""
@@ -171,6 +174,8 @@ class Call(ABC):
     # the network vouches for caller_id: the call came in on a trunk the PBX trusts (the
     # dialplan says so, asterisk-conf/extensions.conf); a softphone's or VoIP trunk's never is
     caller_trusted: bool = False
+    # the channel can hand the call to a person (Call.hand_off): `0` is offered only then
+    hands_off: bool = True
     path: list[str] = field(default_factory=list)  # menu path for the call log
     _typed: str = ""  # keys pressed during a prompt (barge-in) or typed ahead
 

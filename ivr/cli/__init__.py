@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "ivr.cli.doctor",  # doctor (is everything a call needs in place?)
     "ivr.cli.service",  # service install|uninstall|status|unit (systemd)
     "ivr.cli.sms",  # sms deliver|list|resend (receipts through Kannel)
+    "ivr.cli.ussd",  # ussd serve|kannel-conf (USSD sessions and SMS inquiries over HTTP)
 ]
 
 

@@ -23,6 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="the caller ID is not vouched for, as from a softphone or a VoIP "
                       "trunk: it proves nothing about who calls")
     call.add_argument("--keys", help='keys typed ahead, e.g. "3 1 1234# 1" (. pauses, h hangs up)')
+    call.add_argument("--ussd", action="store_true",
+                      help="a USSD session (*7777#) instead of a voice call: the same flows, "
+                      "shown as screens; replies are whole (an IMEI, a PIN, a menu digit)")
+    call.add_argument("--replies", help='with --ussd: the replies in order, e.g. "1 '
+                      '359881234567890" (. no reply, h ends the session); without it, '
+                      "interactive")
     call.set_defaults(func=run_call)
 
     calls = sub.add_parser("calls", help="list the call log, newest first")
@@ -31,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_call(args: argparse.Namespace) -> int:
+    if args.ussd or args.replies is not None:
+        return run_ussd(args)
     from ivr.app import Ivr
     from ivr.call.console import ConsoleCall, scripted_keys
     from ivr.flows.session import CallResult
@@ -46,6 +54,30 @@ def run_call(args: argparse.Namespace) -> int:
 
     outcome = asyncio.run(run())
     print(f"[call ended: {outcome}]")
+    return 0
+
+
+def run_ussd(args: argparse.Namespace) -> int:
+    """`call --ussd`: one USSD session in the terminal, over the same flows."""
+    from ivr.app import Ivr
+    from ivr.call.ussd_console import ConsoleUssdCall, scripted_replies
+    from ivr.flows.session import CallResult
+
+    if args.keys is not None:
+        raise SystemExit("--keys is for a voice call; a USSD session takes --replies")
+    caller_keys(args)  # checks --from
+    replies = scripted_replies(args.replies or "")
+    ivr = Ivr.open(args.db)
+
+    async def run() -> CallResult:
+        async with ivr:
+            call = ConsoleUssdCall(caller_id=args.caller, replies=replies,
+                                   interactive=args.replies is None,
+                                   caller_trusted=bool(args.caller) and not args.untrusted)
+            return await ivr.handle(call)
+
+    outcome = asyncio.run(run())
+    print(f"[session ended: {outcome}]")
     return 0
 
 

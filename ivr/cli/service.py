@@ -65,6 +65,9 @@ agi_port = {port}             # `hamta-ivr service install` enables hamta-ivr@{p
 # kannel_username = "hamta"                # its sendsms-user
 # kannel_password_file = "/etc/hamta-ivr/kannel-password"   # 600, owner hamta
 # sms_sender = "7777"                      # the `from` of every SMS
+# ussd_listen = "127.0.0.1:13140"          # hamta-ivr ussd serve: USSD callbacks, SMS inquiries
+# ussd_gateways = "10.20.0.5"              # the operator's USSD gateways: their numbers vouched
+# sms_inquiry_limit = "5/hour,20/day"      # SMS IMEI inquiries a sender may make
 """
 
 UNIT_TEMPLATE = """\

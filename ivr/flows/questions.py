@@ -76,4 +76,7 @@ SIM_CODE = dataclasses.replace(
 # keys are set per list, with `0` for a reference number
 RETURN_ARRIVAL = menu("arrival", "choose_arrival", keys="1234567890", reprompt=["choose_arrival"])
 RETURN_SIDE = menu("return side", "return_side", keys="12")
-REPEAT = menu("repeat", "code_repeat_or_finish", keys="12", patience=1)  # silence: go on
+# «hear it again?» after a code, a reference or the rights: silence goes on. Voice only: on a
+# screen what was read stays shown, so a text channel goes on at once
+REPEAT = dataclasses.replace(menu("repeat", "code_repeat_or_finish", keys="12", patience=1),
+                             voice_only=True)

@@ -97,7 +97,7 @@ async def handle_call(call: Call, registry: AsyncRegistry, server: str | None = 
 
 async def main_menu(call: Call, registry: AsyncRegistry, result: CallResult) -> str:
     """Operations until the caller falls silent at the menu; the call's outcome."""
-    queue = _staff_queue()
+    queue = _staff_queue() if call.hands_off else None  # a USSD session has no person behind
     first, again = (q.MAIN_MENU, q.MAIN_MENU_AGAIN) if queue is None else \
         (q.MAIN_MENU_STAFF, q.MAIN_MENU_AGAIN_STAFF)
     question: Question = first

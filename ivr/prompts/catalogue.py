@@ -4,6 +4,10 @@ The file is prompts/catalogue.toml; the package holds it as catalogue.toml (a li
 tree, a copy in an installed wheel) and reads it with importlib.resources. Entries with
 `kind = "sms"` are text messages (ivr.sms), never spoken: `entries()` and `keys()` are the
 spoken prompts only (what is built, checked, timed and scripted), `messages()` the SMS texts.
+
+A text channel (USSD, ivr/call/text.py) shows `screen()`: each spoken prompt's `screen` form
+(short, menus as numbered lines), or nothing for one declared `voice_only = true`; entries with
+`kind = "screen"` are shown, never spoken.
 """
 
 from __future__ import annotations
@@ -38,10 +42,12 @@ def load(path: Path) -> Entries:
 
 
 SMS_KIND = "sms"
+SCREEN_KIND = "screen"
 
 
 def spoken(found: Entries) -> Entries:
-    return {key: entry for key, entry in found.items() if entry.get("kind") != SMS_KIND}
+    return {key: entry for key, entry in found.items()
+            if entry.get("kind") not in (SMS_KIND, SCREEN_KIND)}
 
 
 @cache
@@ -77,3 +83,27 @@ def sound_file(key: str) -> str:
     """The name Asterisk plays (no extension), relative to sounds/<language>/."""
     text(key)  # a missing key fails here, naming the catalogue, not later in Asterisk
     return f"{SOUND_FOLDER}/{key}"
+
+
+@cache
+def screens() -> dict[str, str | None]:
+    """Prompt key -> its screen text (a text channel's), None for a voice-only prompt; the
+    `kind = "screen"` entries' own text. A spoken prompt with neither is left out (a test fails)."""
+    found: dict[str, str | None] = {}
+    for key, entry in _all().items():
+        if entry.get("kind") == SCREEN_KIND:
+            found[key] = entry["text"]
+        elif entry.get("kind") != SMS_KIND and "screen" in entry:
+            found[key] = str(entry["screen"])
+        elif entry.get("kind") != SMS_KIND and entry.get("voice_only") is True:
+            found[key] = None
+    return found
+
+
+def screen(key: str) -> str | None:
+    """What a text channel shows for prompt `key` (None: voice-only, shows nothing)."""
+    try:
+        return screens()[key]
+    except KeyError:
+        raise KeyError(f"prompt key {key!r} has no `screen` form (nor `voice_only = true`) in "
+                       "prompts/catalogue.toml") from None

@@ -20,6 +20,7 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,7 @@ smsc-id = fake
 host = 127.0.0.1
 port = {smsc}
 connect-allow-ip = 127.0.0.1
+denied-smsc-id = ussd
 
 group = smsbox
 bearerbox-host = 127.0.0.1
@@ -58,6 +60,7 @@ sendsms-port = {sendsms}
 sendsms-interface = 127.0.0.1
 log-file = "{folder}/smsbox.log"
 log-level = 1
+mo-recode = true
 
 group = sendsms-user
 username = "{username}"
@@ -65,6 +68,8 @@ password = "{password}"
 max-messages = 2
 concatenation = true
 
+{sms_service}"""
+NO_SERVICE = """\
 group = sms-service
 keyword = default
 text = "no service"
@@ -104,6 +109,11 @@ class KannelLab:
     username: str = USERNAME
     password_file: Path | None = None  # the deployment's, holding `password`; else one written here
     admin_password: str = field(default_factory=lambda: secrets.token_hex(12))
+    sms_service: str = NO_SERVICE  # what answers an SMS sent to us (ivr.sms.service_conf)
+    # a second smsbox's configuration (USSD's: ivr.sms.service_conf.ussd_smsbox), made with the
+    # bearerbox port and this folder: a function of (bearerbox's smsbox port, folder)
+    extra_smsbox: Callable[[int, Path], str] | None = None
+    mo_sent: int = 0
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -113,7 +123,8 @@ class KannelLab:
         self.conf = self.folder / "kannel.conf"
         self.conf.write_text(CONF.format(folder=self.folder, username=self.username,
                                          password=self.password,
-                                         admin_password=self.admin_password, **self.ports))
+                                         admin_password=self.admin_password,
+                                         sms_service=self.sms_service, **self.ports))
         self.conf.chmod(0o600)  # it holds the sendsms password
         if self.password_file is None:
             self.password_file = self.folder / "sendsms-password"
@@ -140,6 +151,10 @@ class KannelLab:
                                  "-m", "0", "0 0 text none"])
         self._spawn("smsbox", [SMSBOX, str(self.conf)])
         self._wait_port(self.ports["sendsms"], timeout, "smsbox")
+        if self.extra_smsbox is not None:
+            extra = self.folder / "smsbox-extra.conf"
+            extra.write_text(self.extra_smsbox(self.ports["smsbox"], self.folder))
+            self._spawn("smsbox-extra", [SMSBOX, str(extra)])
         deadline = time.monotonic() + timeout
         while not ("(online" in (status := self.status()) and "smsbox:" in status):
             for name, proc in self.procs.items():  # e.g. smsbox on a port another one holds
@@ -151,7 +166,7 @@ class KannelLab:
 
     def stop(self) -> None:
         """smsbox, bearerbox and fakesmsc stopped (SIGTERM, then SIGKILL after 10 s)."""
-        for name in ("smsbox", "bearerbox", "fakesmsc"):
+        for name in ("smsbox-extra", "smsbox", "bearerbox", "fakesmsc"):
             proc = self.procs.pop(name, None)
             if proc is None or proc.poll() is not None:
                 continue
@@ -191,13 +206,34 @@ class KannelLab:
         except OSError as exc:
             return f"not answering: {exc}"
 
+    # --- a subscriber's SMS to us ---------------------------------------------------------------
+    def send_mo(self, sender: str, to: str, text: str) -> None:
+        """One SMS from `sender` to `to` through the test SMSC: fakesmsc is restarted to send
+        it (it sends its messages in random order, so one a run), as UCS-2 when not ASCII; the
+        reply smsbox sends back is in `delivered()` like any other message."""
+        self.mo_sent += 1
+        old = self.procs.pop("fakesmsc", None)
+        if old is not None and old.poll() is None:
+            old.send_signal(signal.SIGTERM)
+            old.wait(10)
+        if text.isascii():
+            spec = f"{sender} {to} text {text}"
+        else:
+            spec = f"{sender} {to} ucs2 {urllib.parse.quote(text.encode('utf-16-be'))}"
+        out = open(self.folder / f"fakesmsc-{self.runs}-mo{self.mo_sent}.out", "wb")  # noqa: SIM115
+        with out:
+            self.procs["fakesmsc"] = subprocess.Popen(
+                [FAKESMSC, "-H", "127.0.0.1", "-r", str(self.ports["smsc"]), "-m", "1", spec],
+                stdout=out, stderr=subprocess.STDOUT, cwd=self.folder)
+
     # --- what the SMSC got ------------------------------------------------------------------------
     def delivered(self) -> list[Delivered]:
         """Every message fakesmsc was handed, in order, over every run."""
         found: list[Delivered] = []
         parts: dict[tuple[str, str, int], dict[int, bytes]] = {}
-        for run in range(1, self.runs + 1):
-            path = self.folder / f"fakesmsc-{run}.out"
+        logs = [self.folder / f"fakesmsc-{run}{mo}.out" for run in range(1, self.runs + 1)
+                for mo in ["", *(f"-mo{n}" for n in range(1, self.mo_sent + 1))]]
+        for path in logs:
             if not path.exists():
                 continue
             for match in GOT.finditer(path.read_text(errors="replace")):

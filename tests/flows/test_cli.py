@@ -41,6 +41,35 @@ def test_scripted_call_prints_the_transcript_and_logs_the_call(cli):
     assert SELLER_PIN not in json.dumps(calls)
 
 
+def test_a_scripted_ussd_session_shows_screens_and_logs_channel_ussd(cli):
+    done = cli("call", "--ussd", "--from", SELLER, "--replies",
+               f"3 1 {SELLER_PIN} 1 {CODE} {BUYER} 1")
+    assert done.returncode == 0, done.stderr
+    assert "┌" in done.stdout and " CON" in done.stdout
+    assert "مالکیت منتقل شد." in done.stdout
+    assert done.stdout.strip().endswith("[session ended: transfer:completed]")
+    calls = json.loads(cli("calls", "--json").stdout)
+    assert calls[0]["channel"] == "ussd" and calls[0]["outcome"] == "transfer:completed"
+
+
+def test_an_interactive_ussd_session_reads_replies_from_the_terminal(cli):
+    done = cli("call", "--ussd", "--from", BUYER, stdin=f"1\n{PHONE}\n")
+    assert done.returncode == 0, done.stderr
+    assert "reply (empty = none" in done.stdout
+    assert "ثبت‌شده و قانونی: Samsung Galaxy A54" in done.stdout
+    assert "[session ended: inquiry:registered]" in done.stdout
+
+
+def test_ussd_kannel_conf_renders_the_sms_and_ussd_groups(cli, tmp_path):
+    (tmp_path / "smpp-password").write_text("s3cret\n")
+    done = cli("ussd", "kannel-conf", "--listen", "10.0.0.2:13140", "--ussd-smsc",
+               "10.9.9.9:2775", "--password-file", str(tmp_path / "smpp-password"))
+    assert done.returncode == 0, done.stderr
+    assert 'get-url = "http://10.0.0.2:13140/sms?' in done.stdout
+    assert "host = 10.9.9.9" in done.stdout and 'smsc-password = "s3cret"' in done.stdout
+    assert "tag = 0x0501" in done.stdout and "sms-length = 160" in done.stdout
+
+
 def test_withheld_caller_and_hang_up(cli):
     done = cli("call", "--keys", "2 h")
     assert done.returncode == 0

@@ -10,6 +10,7 @@ registry changed the same way. No Asterisk, no root.
 from __future__ import annotations
 
 import dataclasses
+import wave
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +38,12 @@ SCRIPTS = {
     "wrong password": "3 1 9999#",
     "silence at the main menu": "",
     "hang-up mid-transfer": f"3 1 {demo.DEMO_SELLER_PIN}# h",
+    # the operations the USSD transcripts run too (tests/flows/test_ussd_transcripts.py)
+    "activation": f"2 {demo.DEMO_PHONE} {demo.DEMO_CODE} 1 2",
+    "a code for an indirect sale": f"4 1 {demo.DEMO_SELLER_PIN}# 2 1 2",
+    "my devices": f"5 1 1 {demo.DEMO_SELLER_PIN}#",
 }
+CALLERS = {"activation": demo.DEMO_BUYER}  # the others call from the seller's line
 
 
 def call_log(registry: Registry) -> list[dict[str, Any]]:
@@ -75,6 +81,14 @@ async def fastagi(sqlite_registry_factory: Any, tmp_path: Path
         path = sound_path(sounds, device_sound_name(info.brand, info.model))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
+    digits = sounds / "fa" / "digits"  # a generated code is read from these (FastAGI's spool)
+    digits.mkdir(parents=True, exist_ok=True)
+    for digit in "0123456789":
+        with wave.open(str(digits / f"{digit}.wav"), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(8000)
+            out.writeframes(b"\0\0" * 800)
     ivr = Ivr(registry)
     server = FastAgiServer(ServerSettings(port=0, sounds=sounds, spool=tmp_path / "spool"),
                            ivr.handle)
@@ -93,8 +107,9 @@ async def test_console_and_fastagi_agree(name: str, dial: Any, registry: Registr
     agi_registry, asterisk = fastagi
     assert devices(registry) == devices(agi_registry)  # the same start
 
-    console = await dial(keys, caller=SELLER)
-    placed = await asterisk.call(keys, caller_id=SELLER)
+    caller = CALLERS.get(name, SELLER)
+    console = await dial(keys, caller=caller)
+    placed = await asterisk.call(keys, caller_id=caller)
 
     assert placed.error is None and placed.closed, placed.error
     assert not placed.unknown and not placed.keys_left

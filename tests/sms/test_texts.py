@@ -17,7 +17,8 @@ from ivr.sms.texts import MAX_CHARS, PERSIAN_DIGITS, UCS2_SEGMENT, render, segme
 MESSAGES = catalogue.messages()
 # the longest value each placeholder can take (a new placeholder must be added here)
 LONGEST = {"imei": "350000000000014", "reference": "9" * 10, "number": "09999999999",
-           "duration": "24 ساعت", "case": "9" * 10, "days": "7", "code": "9" * 6}
+           "duration": "24 ساعت", "case": "9" * 10, "days": "7", "code": "9" * 6,
+           "device": "Samsung Galaxy Z Fold5 Ultra"}  # an SMS inquiry's brand and model
 # the one-time SMS codes (ivr.registry.sim_codes): the only texts that carry a secret, sent at
 # once and never through the outbox
 SIM_CODE_TEXTS = {key for key in MESSAGES if key.startswith("sms_sim_code_")}

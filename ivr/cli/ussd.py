@@ -1,0 +1,245 @@
+"""`hamta-ivr ussd serve` (the USSD and SMS-inquiry callbacks) and `hamta-ivr ussd kannel-conf`
+(the Kannel groups that send SMS inquiries and SMPP USSD to it)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+from ivr.cli import UsageError
+
+if TYPE_CHECKING:
+    from ivr.testing.kannel import KannelLab
+    from ivr.testing.smpp_smsc import UssdSmsc
+
+log = logging.getLogger(__name__)
+DEFAULT_LISTEN = "127.0.0.1:13140"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ussd = sub.add_parser("ussd", help="USSD sessions (*7777#) and SMS inquiries over HTTP")
+    ussd_sub = ussd.add_subparsers(dest="ussd_command", metavar="ACTION", required=True)
+    serve = ussd_sub.add_parser(
+        "serve", help="answer a USSD gateway (POST /ussd) and Kannel's SMS inquiries (GET /sms)",
+        description="The same flows as a voice call, as USSD screens: an aggregator-style HTTP "
+        "gateway POSTs sessionId, phoneNumber and text to /ussd and shows `CON …`/`END …`. "
+        "Sessions from ussd_gateways are vouched for (their numbers come from the mobile "
+        "network). Kannel's sms-service (`ussd kannel-conf`) GETs /sms for each SMS inquiry.")
+    serve.add_argument("--listen", metavar="HOST:PORT",
+                       help=f"address to listen on (default: ussd_listen, else {DEFAULT_LISTEN})")
+    serve.set_defaults(func=run_serve)
+    lab = ussd_sub.add_parser(
+        "lab", help="for the demo: USSD and SMS inquiries on a local Kannel, from this terminal",
+        description="Starts Kannel (bearerbox and two smsboxes) bound over SMPP to a test USSD "
+        "gateway and fakesmsc, with the groups `ussd kannel-conf` renders, and the callbacks of "
+        "`ussd serve`. Then: `dial` dials *7777#, a line is the subscriber's reply to the "
+        "screen, `sms TEXT` sends TEXT to 7777 as an SMS; end of input stops everything.")
+    lab.add_argument("--from", dest="caller", metavar="MSISDN", default="09122222222",
+                     help="the subscriber's number (default the demo buyer, 09122222222)")
+    lab.add_argument("--folder", metavar="DIR",
+                     help="Kannel's config and logs (default <data dir>/ussd-lab)")
+    lab.set_defaults(func=run_lab)
+    conf = ussd_sub.add_parser(
+        "kannel-conf", help="print the Kannel groups for SMS inquiries and USSD over SMPP",
+        description="Without --ussd-smsc: the sms-service group that brings SMS inquiries to "
+        "`ussd serve` (for kannel.conf). With it: also bearerbox's groups for the operator's "
+        "USSD gateway as an SMPP smsc (smsc, smpp-tlv for ussd_service_op and "
+        "its_session_info, smsbox-route) and, after a `# ---` line, the USSD smsbox's own file.")
+    conf.add_argument("--listen", metavar="HOST:PORT", help="where `ussd serve` listens")
+    conf.add_argument("--ussd-smsc", metavar="HOST:PORT", help="the operator's USSD gateway")
+    conf.add_argument("--system-id", default="hamta", help="the SMPP system_id (default hamta)")
+    conf.add_argument("--password-file", help="a file holding the SMPP password (8 characters "
+                      "at most)")
+    conf.add_argument("--bearerbox", metavar="HOST:PORT", default="127.0.0.1:13001",
+                      help="bearerbox's smsbox-port, for the USSD smsbox (default "
+                      "127.0.0.1:13001)")
+    conf.set_defaults(func=run_conf)
+
+
+def listen_address(explicit: str | None) -> tuple[str, int]:
+    from ivr.config import setting, setting_source
+
+    if explicit:
+        return _host_port(explicit, "--listen")
+    return _host_port(setting("ussd_listen") or DEFAULT_LISTEN, setting_source("ussd_listen"))
+
+
+def _host_port(raw: str, option: str) -> tuple[str, int]:
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"{option} {raw!r}: write it as HOST:PORT")
+    return host, int(port)
+
+
+def run_conf(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ivr.sms.service_conf import sms_service, ussd_bearerbox, ussd_smsbox
+
+    host, port = listen_address(args.listen)
+    print(sms_service(host, port), end="")
+    if not args.ussd_smsc:
+        return 0
+    smsc_host, smsc_port = _host_port(args.ussd_smsc, "--ussd-smsc")
+    box_host, box_port = _host_port(args.bearerbox, "--bearerbox")
+    if not args.password_file:
+        raise UsageError("--ussd-smsc needs --password-file (the SMPP password, kept out of "
+                         "the command line)")
+    try:
+        password = Path(args.password_file).read_text().strip()
+    except OSError as exc:
+        raise UsageError(f"--password-file: {exc}") from None
+    if not 0 < len(password) <= 8 or '"' in password:
+        raise UsageError("--password-file: an SMPP password is 1 to 8 characters, no quotes")
+    print("# the SMS SMSC groups above need `denied-smsc-id = ussd`: USSD screens never go "
+          "out as SMS\n")
+    print(ussd_bearerbox(smsc_host, smsc_port, args.system_id, password), end="")
+    print("# --- the USSD smsbox's own file (smsbox /etc/kannel/ussd-smsbox.conf)")
+    print(ussd_smsbox(host, port, box_host, box_port, "/var/log/kannel/ussd-smsbox.log"),
+          end="")
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from ivr.app import Ivr
+    from ivr.call import tiny_http
+    from ivr.call.tiny_http import Reply, Request
+    from ivr.call.ussd_http import UssdGateway, trusted_gateways
+    from ivr.call.ussd_kannel import KannelUssd
+    from ivr.sms.inquiry import SenderLimits, SmsInquiry, limits_setting
+    from ivr.sms.service_conf import KANNEL_USSD_PATH, SMS_PATH, USSD_PATH
+
+    host, port = listen_address(args.listen)
+    gateways, limits = trusted_gateways(), limits_setting()
+    ivr = Ivr.open(args.db)
+
+    async def run() -> None:
+        ussd = UssdGateway(ivr, gateways)
+        sms = SmsInquiry(ivr.desk, SenderLimits(limits))
+        kannel_ussd = KannelUssd(ussd)
+
+        async def route(request: Request) -> Reply:
+            if request.path == USSD_PATH:
+                return await ussd.handle(request)
+            if request.path == KANNEL_USSD_PATH:
+                return await kannel_ussd.handle(request)
+            if request.path == SMS_PATH:
+                return await sms.handle(request)
+            return 404, "not found"
+
+        server = await tiny_http.serve(route, host, port)
+        print(f"USSD on http://{host}:{port}{USSD_PATH} (HTTP gateways) and {KANNEL_USSD_PATH} "
+              f"(Kannel, SMPP), SMS inquiries on {SMS_PATH}; vouched "
+              f"gateways: {', '.join(sorted(gateways)) or 'none'}", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            server.close()
+            await ussd.close()
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
+    finally:
+        ivr.close()
+    return 0
+
+
+def run_lab(args: argparse.Namespace) -> int:
+    """The demo: a subscriber at this terminal, the real Kannel between them and the flows."""
+    from pathlib import Path
+
+    from ivr.app import Ivr
+    from ivr.call import tiny_http
+    from ivr.call.tiny_http import Reply, Request
+    from ivr.call.ussd_http import UssdGateway
+    from ivr.call.ussd_kannel import KannelUssd
+    from ivr.config import data_dir
+    from ivr.registry.msisdn import InvalidMsisdn, normalize
+    from ivr.sms.inquiry import SenderLimits, SmsInquiry, limits_setting
+    from ivr.sms.service_conf import KANNEL_USSD_PATH, sms_service, ussd_bearerbox, ussd_smsbox
+    from ivr.testing.kannel import SENDER, KannelLab, free_port, missing
+    from ivr.testing.smpp_smsc import UssdSmsc
+
+    why = missing()
+    if why is not None:
+        raise UsageError(f"the USSD lab needs Kannel: {why}")
+    try:
+        international = normalize(args.caller).removeprefix("+")
+    except InvalidMsisdn as exc:
+        raise UsageError(f"--from: {exc}") from None
+    folder = Path(args.folder) if args.folder else data_dir() / "ussd-lab"
+    limits = limits_setting()
+    ivr = Ivr.open(args.db)
+
+    async def run() -> None:
+        gateway = UssdGateway(ivr, frozenset({"127.0.0.1"}))  # the lab's smsbox: vouched
+        kannel_ussd, sms = KannelUssd(gateway), SmsInquiry(ivr.desk, SenderLimits(limits))
+
+        async def route(request: Request) -> Reply:
+            if request.path == KANNEL_USSD_PATH:
+                return await kannel_ussd.handle(request)
+            return await sms.handle(request)
+
+        port, smsc_port = free_port(), free_port()
+        server = await tiny_http.serve(route, "127.0.0.1", port)
+        smsc = UssdSmsc(smsc_port)
+        await smsc.start()
+        conf = ussd_bearerbox("127.0.0.1", smsc_port, smsc.system_id, smsc.password) + \
+            "\n" + sms_service("127.0.0.1", port)
+        lab = KannelLab(folder, sms_service=conf, extra_smsbox=lambda box, where: ussd_smsbox(
+            "127.0.0.1", port, "127.0.0.1", box, f"{where}/ussd-smsbox.log"))
+        try:
+            await asyncio.to_thread(lab.start)
+            await asyncio.wait_for(smsc.bound.wait(), 30)
+            print(f"USSD lab: Kannel bound over SMPP to a test USSD gateway, fakesmsc for SMS "
+                  f"({folder}); the subscriber is {args.caller}.\n`dial` dials *7777#, a line "
+                  "is a reply to the screen, `sms TEXT` sends an SMS to 7777; Ctrl-D ends.",
+                  flush=True)
+            await _lab_loop(smsc, lab, international, SENDER)
+        finally:
+            await asyncio.to_thread(lab.stop)
+            await smsc.stop()
+            server.close()
+            await gateway.close()
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
+    finally:
+        ivr.close()
+    return 0
+
+
+async def _lab_loop(smsc: UssdSmsc, lab: KannelLab, msisdn: str, short_code: str) -> None:
+    """The subscriber's lines until end of input: `dial`, `sms TEXT`, or a reply."""
+    session, open_session = 0, False
+    while True:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            return
+        line = line.strip()
+        if line.startswith("sms "):
+            before = len(lab.delivered())
+            await asyncio.to_thread(lab.send_mo, msisdn, short_code, line[4:].strip())
+            got = await asyncio.to_thread(lab.wait_delivered, before + 1, 20)
+            print(f"SMS from {short_code}: {got[-1].text}" if len(got) > before
+                  else "(no SMS reply)", flush=True)
+            continue
+        if line == "dial" or not open_session:
+            session = session % 255 + 1
+            await smsc.dial(msisdn, "*7777#", session)
+        else:
+            await smsc.reply(msisdn, line, session)
+        try:
+            screen = await smsc.screen()
+        except TimeoutError:
+            print("(no screen: the session ended)", flush=True)
+            open_session = False
+            continue
+        open_session = screen.continues
+        print(f"┌── {'CON' if screen.continues else 'END'}\n{screen.text}\n└──", flush=True)
