@@ -23,8 +23,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ivr.app import Ivr
+from ivr.call.http_callbacks import Request
 from ivr.call.text import SessionEnded, TextCall
-from ivr.call.tiny_http import Request
 from ivr.config import ConfigError, setting, setting_source
 from ivr.registry.msisdn import try_normalize
 

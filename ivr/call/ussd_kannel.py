@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-from ivr.call.tiny_http import Reply, Request
+from ivr.call.http_callbacks import Reply, Request
 from ivr.call.ussd_http import UssdGateway
 from ivr.prompts import catalogue
 

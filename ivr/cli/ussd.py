@@ -106,8 +106,8 @@ def run_conf(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     from ivr.app import Ivr
-    from ivr.call import tiny_http
-    from ivr.call.tiny_http import Reply, Request
+    from ivr.call import http_callbacks
+    from ivr.call.http_callbacks import Reply, Request
     from ivr.call.ussd_http import UssdGateway, trusted_gateways
     from ivr.call.ussd_kannel import KannelUssd
     from ivr.sms.inquiry import SenderLimits, SmsInquiry, limits_setting
@@ -131,14 +131,14 @@ def run_serve(args: argparse.Namespace) -> int:
                 return await sms.handle(request)
             return 404, "not found"
 
-        server = await tiny_http.serve(route, host, port)
+        server = await http_callbacks.serve(route, host, port)
         print(f"USSD on http://{host}:{port}{USSD_PATH} (HTTP gateways) and {KANNEL_USSD_PATH} "
               f"(Kannel, SMPP), SMS inquiries on {SMS_PATH}; vouched "
               f"gateways: {', '.join(sorted(gateways)) or 'none'}", flush=True)
         try:
             await asyncio.Event().wait()
         finally:
-            server.close()
+            await server.close()
             await ussd.close()
 
     try:
@@ -154,8 +154,8 @@ def run_lab(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ivr.app import Ivr
-    from ivr.call import tiny_http
-    from ivr.call.tiny_http import Reply, Request
+    from ivr.call import http_callbacks
+    from ivr.call.http_callbacks import Reply, Request
     from ivr.call.ussd_http import UssdGateway
     from ivr.call.ussd_kannel import KannelUssd
     from ivr.config import data_dir
@@ -186,7 +186,7 @@ def run_lab(args: argparse.Namespace) -> int:
             return await sms.handle(request)
 
         port, smsc_port = free_port(), free_port()
-        server = await tiny_http.serve(route, "127.0.0.1", port)
+        server = await http_callbacks.serve(route, "127.0.0.1", port)
         smsc = UssdSmsc(smsc_port)
         await smsc.start()
         conf = ussd_bearerbox("127.0.0.1", smsc_port, smsc.system_id, smsc.password) + \
@@ -204,7 +204,7 @@ def run_lab(args: argparse.Namespace) -> int:
         finally:
             await asyncio.to_thread(lab.stop)
             await smsc.stop()
-            server.close()
+            await server.close()
             await gateway.close()
 
     try:

@@ -18,8 +18,8 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ivr.call.http_callbacks import Reply, Request
 from ivr.call.screens import reply_text
-from ivr.call.tiny_http import Reply, Request
 from ivr.config import ConfigError, setting, setting_source
 from ivr.prompts import catalogue
 from ivr.registry.aio import AsyncRegistry

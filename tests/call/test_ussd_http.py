@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ivr.app import Ivr
-from ivr.call import tiny_http
+from ivr.call import http_callbacks
 from ivr.call.ussd_http import UssdGateway
 from ivr.prompts import catalogue
 from ivr.registry import demo
@@ -56,12 +56,12 @@ class Endpoint:
 async def _endpoint(registry, gateways: frozenset[str], **limits) -> AsyncIterator[Endpoint]:
     ivr = Ivr(registry)
     gateway = UssdGateway(ivr, gateways, **limits)
-    server = await tiny_http.serve(gateway.handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    server = await http_callbacks.serve(gateway.handle, "127.0.0.1", 0)
+    port = server.port
     try:
         yield Endpoint(f"http://127.0.0.1:{port}/ussd", gateway)
     finally:
-        server.close()
+        await server.close()
         await gateway.close()
         ivr.desk.close()
 

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from ivr.call import tiny_http
+from ivr.call import http_callbacks
 from ivr.registry import demo
 from ivr.registry.aio import AsyncRegistry
 from ivr.sms.inquiry import SenderLimits, SmsInquiry, imei_in, message
@@ -98,7 +98,7 @@ async def test_an_sms_inquiry_through_kannel_is_answered_in_persian(tmp_path, in
     if why:
         cannot_run(why)
     port = free_port()
-    server = await tiny_http.serve(inquiry.handle, "127.0.0.1", port)
+    server = await http_callbacks.serve(inquiry.handle, "127.0.0.1", port)
     lab = KannelLab(tmp_path / "kannel", sms_service=sms_service("127.0.0.1", port))
     await asyncio.to_thread(lab.start)
     try:
@@ -115,4 +115,4 @@ async def test_an_sms_inquiry_through_kannel_is_answered_in_persian(tmp_path, in
         assert got[2].text == message("sms_inquiry_help")
     finally:
         await asyncio.to_thread(lab.stop)
-        server.close()
+        await server.close()

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import pytest
 
 from ivr.app import Ivr
-from ivr.call import tiny_http
-from ivr.call.tiny_http import Reply, Request
+from ivr.call import http_callbacks
+from ivr.call.http_callbacks import Reply, Request
 from ivr.call.ussd_http import UssdGateway
 from ivr.call.ussd_kannel import KannelUssd, dialled_replies, meta_data
 from ivr.prompts import catalogue
@@ -85,7 +85,7 @@ async def rig(registry, tmp_path) -> AsyncIterator[Rig]:
         return await sms.handle(request) if request.path == SMS_PATH else (404, "")
 
     port, smsc_port = free_port(), free_port()
-    server = await tiny_http.serve(route, "127.0.0.1", port)
+    server = await http_callbacks.serve(route, "127.0.0.1", port)
     smsc = UssdSmsc(smsc_port)
     await smsc.start()
     conf = ussd_bearerbox("127.0.0.1", smsc_port, smsc.system_id, smsc.password) + "\n" + \
@@ -99,7 +99,7 @@ async def rig(registry, tmp_path) -> AsyncIterator[Rig]:
     finally:
         await asyncio.to_thread(lab.stop)
         await smsc.stop()
-        server.close()
+        await server.close()
         await gateway.close()
         ivr.desk.close()
 
