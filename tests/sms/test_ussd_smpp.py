@@ -11,29 +11,21 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
 
-from ivr.app import Ivr
-from ivr.call import http_callbacks
-from ivr.call.http_callbacks import Reply, Request
-from ivr.call.ussd_http import UssdGateway
-from ivr.call.ussd_kannel import KannelUssd, dialled_replies, meta_data
+from ivr.call.ussd_kannel import dialled_replies, meta_data
 from ivr.prompts import catalogue
 from ivr.registry import demo
 from ivr.registry.msisdn import normalize
-from ivr.sms.inquiry import SenderLimits, SmsInquiry, message
+from ivr.sms.inquiry import message
 from ivr.sms.service_conf import (
-    KANNEL_USSD_PATH,
-    SMS_PATH,
-    sms_service,
     ussd_bearerbox,
     ussd_smsbox,
 )
-from ivr.testing.kannel import KannelLab, free_port, missing
-from ivr.testing.smpp_smsc import PSSR_RESPONSE, USSR_REQUEST, UssdSmsc
-from tests.sms.conftest import cannot_run
+from ivr.testing.kannel import missing
+from ivr.testing.smpp_smsc import PSSR_RESPONSE, USSR_REQUEST
+from tests.sms.conftest import Rig, cannot_run, session, ussd_rig
 
 SELLER, PIN, BUYER, CODE = demo.DEMO_SELLER, demo.DEMO_SELLER_PIN, demo.DEMO_BUYER, demo.DEMO_CODE
 PHONE, NO_CODE = demo.DEMO_PHONE, demo.DEMO_PHONE_NO_CODE
@@ -62,57 +54,10 @@ def registry(sqlite_registry_factory):
     return reg
 
 
-@dataclass
-class Rig:
-    smsc: UssdSmsc
-    gateway: UssdGateway
-    lab: KannelLab
-
-
 @pytest.fixture
 async def rig(registry, tmp_path) -> AsyncIterator[Rig]:
-    why = missing()
-    if why:
-        cannot_run(why)
-    ivr = Ivr(registry)
-    gateway = UssdGateway(ivr, frozenset({"127.0.0.1"}), reply_timeout=3.0)
-    kannel_ussd = KannelUssd(gateway)
-    sms = SmsInquiry(ivr.desk, SenderLimits(((5, 3600.0),)))
-
-    async def route(request: Request) -> Reply:
-        if request.path == KANNEL_USSD_PATH:
-            return await kannel_ussd.handle(request)
-        return await sms.handle(request) if request.path == SMS_PATH else (404, "")
-
-    port, smsc_port = free_port(), free_port()
-    server = await http_callbacks.serve(route, "127.0.0.1", port)
-    smsc = UssdSmsc(smsc_port)
-    await smsc.start()
-    conf = ussd_bearerbox("127.0.0.1", smsc_port, smsc.system_id, smsc.password) + "\n" + \
-        sms_service("127.0.0.1", port)
-    lab = KannelLab(tmp_path / "kannel", sms_service=conf, extra_smsbox=lambda box, folder:
-                    ussd_smsbox("127.0.0.1", port, "127.0.0.1", box, f"{folder}/ussd.log"))
-    await asyncio.to_thread(lab.start)
-    try:
-        await asyncio.wait_for(smsc.bound.wait(), 30)
-        yield Rig(smsc, gateway, lab)
-    finally:
-        await asyncio.to_thread(lab.stop)
-        await smsc.stop()
-        await server.close()
-        await gateway.close()
-        ivr.desk.close()
-
-
-async def session(smsc: UssdSmsc, msisdn: str, number: int, *replies: str):
-    """Dial *7777#, reply `replies` in order; every screen Kannel brought back."""
-    await smsc.dial(msisdn, "*7777#", number)
-    screens = [await smsc.screen()]
-    for reply in replies:
-        assert screens[-1].continues, screens[-1]
-        await smsc.reply(msisdn, reply, number)
-        screens.append(await smsc.screen())
-    return screens
+    async with ussd_rig(registry, tmp_path) as made:
+        yield made
 
 
 @pytest.mark.kannel
