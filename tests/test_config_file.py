@@ -13,6 +13,7 @@ from ivr import config
 from ivr.asterisk import config as asterisk_config
 from ivr.cli import main
 from ivr.config import FILE_KEYS, ConfigError, env_name
+from ivr.prompts import layout
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_the_file_is_read_and_the_environment_and_flags_override_it(tmp_path, cl
     assert config.data_dir() == data
     assert config.db_url() == f"sqlite:///{tmp_path}/r.db"
     assert config.agi_address() == config.AgiAddress("0.0.0.0", 4600)
-    assert asterisk_config.sounds_dir() == tmp_path / "snd"
+    assert layout.sounds_dir() == tmp_path / "snd"
     assert asterisk_config.spool_dir() == tmp_path / "spool"
     assert asterisk_config._port("sip_port", 5060) == 5070
     assert config.setting("max_calls") == "80" and config.setting("drain") == "30.5"
@@ -157,3 +158,15 @@ def test_every_key_has_a_type_and_example_that_parse(tmp_path, clean_env):
     lines = [f"{key} = {example}" for key, (_, example) in FILE_KEYS.items()]
     write(tmp_path, "\n".join(lines) + "\n", clean_env)
     assert set(config.file_settings()) == set(FILE_KEYS)
+
+
+def test_prompts_build_writes_where_serve_and_asterisk_look(tmp_path, clean_env):
+    """The `sounds_dir` drift (issue 20): set in the config file only, `prompts build`, `prompts
+    check` and `doctor` looked in <data dir>/sounds while `serve` and `asterisk up` used the
+    configured folder. One function answers for all of them now."""
+    write(tmp_path, f'data_dir = "{tmp_path}/data"\nsounds_dir = "{tmp_path}/snd"\n', clean_env)
+    from ivr.cli import doctor, prompts, serve
+
+    assert layout.sounds_dir() == tmp_path / "snd"
+    for module in (asterisk_config, doctor, prompts, serve):  # nobody keeps a copy of the rule
+        assert "def sounds_dir" not in Path(module.__file__).read_text()

@@ -26,6 +26,7 @@ from ivr.config import (
     setting_source,
     staff_queue,
 )
+from ivr.prompts.layout import sounds_dir
 
 CONF_FILES = [
     "asterisk.conf", "modules.conf", "logger.conf", "manager.conf", "manager_hamta.conf",
@@ -54,10 +55,6 @@ def conf_source_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "asterisk-conf"
 
 
-def sounds_dir() -> Path:
-    """Where `hamta-ivr prompts build` writes the audio: HAMTA_SOUNDS_DIR or <data dir>/sounds."""
-    explicit = setting("sounds_dir")
-    return Path(explicit).expanduser().resolve() if explicit else data_dir() / "sounds"
 
 
 def spool_dir() -> Path:

@@ -200,9 +200,10 @@ def write_stats(path: Path) -> None:
 
 async def serve(port: int, mode: str, workers: int, stats_path: Path) -> None:
     from ivr.app import Ivr
-    from ivr.asterisk.config import sounds_dir, spool_dir
+    from ivr.asterisk.config import spool_dir
     from ivr.call.fastagi import FastAgiServer, ServerSettings
     from ivr.config import db_url
+    from ivr.prompts.layout import sounds_dir
     from ivr.registry.aio import AsyncRegistry
     from ivr.registry.hashing import SecretHasher
     from ivr.registry.service import Registry

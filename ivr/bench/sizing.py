@@ -376,7 +376,7 @@ class Sizing:
         return self.plan.sellers * len(self.plan.processes) + 1
 
     async def _durations(self) -> dict[str, float]:
-        from ivr.asterisk.config import sounds_dir
+        from ivr.prompts.layout import sounds_dir
 
         if self.plan.quick:
             try:

@@ -90,7 +90,8 @@ def sweep_leftovers(sounds: Path, spool: Path) -> int:
 
 async def run_call(agi: AGI) -> object:
     from ivr.app import Ivr
-    from ivr.asterisk.config import sounds_dir, spool_dir
+    from ivr.asterisk.config import spool_dir
+    from ivr.prompts.layout import sounds_dir
 
     sounds, spool = sounds_dir(), spool_dir()
     await asyncio.to_thread(sweep_leftovers, sounds, spool)

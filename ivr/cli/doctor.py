@@ -354,8 +354,9 @@ def check_spool(spool: Path, asterisk: Identity | None, serve: Identity | None =
 def ami_settings() -> object:
     """The AMI part of the Asterisk settings (port, user, secret), without touching the other
     parts' secrets; ConfigError when the AMI secret is nowhere."""
-    from ivr.asterisk.config import AsteriskConfig, read_secret, sounds_dir
+    from ivr.asterisk.config import AsteriskConfig, read_secret
     from ivr.config import agi_address, data_dir_path, setting
+    from ivr.prompts.layout import sounds_dir
 
     raw = setting("ami_port") or "5038"
     try:

@@ -201,9 +201,10 @@ def _warn_file_limit(max_calls: int) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from ivr.asterisk.config import sounds_dir, spool_dir
+    from ivr.asterisk.config import spool_dir
     from ivr.call.fastagi import ServerSettings, idle_limit
     from ivr.config import agi_address, staff_queue
+    from ivr.prompts.layout import sounds_dir
 
     workers, drain, max_calls, idle = checked_settings(args)
     staff_queue()  # `0` to a person: a bad staff_queue/staff_hours/staff_wait fails here, once

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ivr.config import ConfigError, data_dir
+from ivr.config import ConfigError, data_dir, setting
 from ivr.prompts.catalogue import SOUND_FOLDER
 
 LANGUAGE = "fa"
@@ -24,9 +24,12 @@ class PromptsError(ConfigError):
 
 
 def sounds_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """--out, else HAMTA_SOUNDS_DIR, else <data dir>/sounds (what `hamta-ivr asterisk up` uses)."""
-    chosen = explicit or os.environ.get("HAMTA_SOUNDS_DIR")
-    return Path(chosen).expanduser() if chosen else data_dir() / "sounds"
+    """--out, else the `sounds_dir` setting (HAMTA_SOUNDS_DIR, then the config file), else
+    <data dir>/sounds. The one answer for every command: `prompts build` writes where `serve`,
+    `asterisk up` and `doctor` look (they once read only the environment here, the config file
+    there)."""
+    chosen = explicit or setting("sounds_dir")
+    return Path(chosen).expanduser().resolve() if chosen else data_dir() / "sounds"
 
 
 def sound_path(sounds: Path, name: str, ext: str = FORMAT) -> Path:

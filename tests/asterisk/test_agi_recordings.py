@@ -214,7 +214,8 @@ class Tap:
 @pytest.mark.skipif(not RECORD, reason="re-records tests/fixtures/agi: HAMTA_RECORD_AGI=1")
 async def test_record_real_calls(agi_server: AgiServer, tmp_path: Path) -> None:
     from ivr.asterisk import ami, config
-    from ivr.asterisk.config import sounds_dir, spool_dir
+    from ivr.asterisk.config import spool_dir
+    from ivr.prompts.layout import sounds_dir
     from ivr.registry.db import upgrade
     from ivr.registry.service import Registry
 
