@@ -22,6 +22,7 @@ from ivr.config import (
     StaffQueue,
     agi_address,
     data_dir,
+    data_dir_path,
     setting,
     setting_source,
     staff_queue,
@@ -57,13 +58,17 @@ def conf_source_dir() -> Path:
 
 
 
-def spool_dir() -> Path:
-    """Short-lived audio (secret digit strings) the FastAGI server writes for Asterisk to play.
-
-    HAMTA_SPOOL_DIR, else <data dir>/spool. Asterisk must be able to read it (same machine).
-    """
+def spool_path() -> Path:
+    """Short-lived audio (secret digit strings) the FastAGI server writes for Asterisk to play:
+    the `spool_dir` setting, else <data dir>/spool. Asterisk must be able to read it (same
+    machine). Computed, not created (`doctor` looks without touching)."""
     explicit = setting("spool_dir")
-    path = Path(explicit).expanduser().resolve() if explicit else data_dir() / "spool"
+    return Path(explicit).expanduser().resolve() if explicit else data_dir_path() / "spool"
+
+
+def spool_dir() -> Path:
+    """spool_path(), created when missing (serve, asterisk up)."""
+    path = spool_path()
     path.mkdir(parents=True, exist_ok=True, mode=0o750)
     return path
 

@@ -559,11 +559,11 @@ class Setup:
     def from_environment(cls, args: argparse.Namespace) -> Setup:
         """Serve's settings, read by serve's own functions (the metrics address and the
         processes: ivr.cli.serve), so doctor looks where serve listens."""
+        from ivr.asterisk.config import spool_path
         from ivr.cli.serve import checked_processes, metrics_address
-        from ivr.config import agi_address, data_dir_path, db_url, setting
+        from ivr.config import agi_address, db_url
         from ivr.prompts.layout import sounds_dir
 
-        spool = setting("spool_dir")
         try:
             ami: object = ami_settings()
         except ConfigError as exc:
@@ -572,7 +572,7 @@ class Setup:
         return cls(
             db=db_url(getattr(args, "db", None)),
             sounds=Path(sounds_dir()).resolve(),
-            spool=Path(spool).expanduser().resolve() if spool else data_dir_path() / "spool",
+            spool=spool_path(),
             agi=agi_address(getattr(args, "host", None), getattr(args, "port", None)),
             ami=ami, metrics=metrics, asterisk=asterisk_identity(),
             timeout=getattr(args, "timeout", TIMEOUT) or TIMEOUT,
