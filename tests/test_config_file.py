@@ -170,3 +170,12 @@ def test_prompts_build_writes_where_serve_and_asterisk_look(tmp_path, clean_env)
     assert layout.sounds_dir() == tmp_path / "snd"
     for module in (asterisk_config, doctor, prompts, serve):  # nobody keeps a copy of the rule
         assert "def sounds_dir" not in Path(module.__file__).read_text()
+
+
+def test_a_spool_folder_that_cannot_be_made_is_one_line_naming_the_setting(tmp_path, clean_env):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    clean_env.setenv("HAMTA_SPOOL_DIR", str(blocker / "spool"))
+    with pytest.raises(ConfigError, match="HAMTA_SPOOL_DIR"):
+        asterisk_config.spool_dir()
+    assert asterisk_config.spool_path() == blocker / "spool"  # doctor's view: nothing created

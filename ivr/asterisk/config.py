@@ -67,9 +67,15 @@ def spool_path() -> Path:
 
 
 def spool_dir() -> Path:
-    """spool_path(), created when missing (serve, asterisk up)."""
+    """spool_path(), created when missing (serve, asterisk up); ConfigError naming the setting
+    when it cannot be."""
     path = spool_path()
-    path.mkdir(parents=True, exist_ok=True, mode=0o750)
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o750)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the spool folder {path} ({exc.strerror}); set "
+                          f"{setting_source('spool_dir')} to a folder this user can write and "
+                          "Asterisk can read") from None
     return path
 
 
