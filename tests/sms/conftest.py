@@ -18,6 +18,7 @@ from ivr.call import http_callbacks
 from ivr.call.http_callbacks import Reply, Request
 from ivr.call.ussd_http import UssdGateway
 from ivr.call.ussd_kannel import KannelUssd
+from ivr.registry import demo
 from ivr.registry.service import Registry
 from ivr.sms.inquiry import SenderLimits, SmsInquiry
 from ivr.sms.service_conf import (
@@ -48,6 +49,14 @@ def kannel(tmp_path) -> Iterator[KannelLab]:
         yield lab
     finally:
         lab.stop()
+
+
+@pytest.fixture
+def registry(sqlite_registry_factory) -> Registry:
+    """The demo registry in a real SQLite file (the gateways' tests)."""
+    reg = sqlite_registry_factory()
+    demo.seed_demo(reg)
+    return reg
 
 
 @dataclass

@@ -27,13 +27,6 @@ def fa(digits: str) -> str:
 
 
 @pytest.fixture
-def registry(sqlite_registry_factory):
-    reg = sqlite_registry_factory()
-    demo.seed_demo(reg)
-    return reg
-
-
-@pytest.fixture
 async def inquiry(registry):
     desk = AsyncRegistry(registry)
     yield SmsInquiry(desk, SenderLimits(((5, 3600.0), (20, 86400.0))))

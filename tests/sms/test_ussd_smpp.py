@@ -48,13 +48,6 @@ def test_the_rendered_groups_declare_the_ussd_tlvs():
 
 
 @pytest.fixture
-def registry(sqlite_registry_factory):
-    reg = sqlite_registry_factory()
-    demo.seed_demo(reg)
-    return reg
-
-
-@pytest.fixture
 async def rig(registry, tmp_path) -> AsyncIterator[Rig]:
     async with ussd_rig(registry, tmp_path) as made:
         yield made
