@@ -154,16 +154,11 @@ def run_lab(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ivr.app import Ivr
-    from ivr.call import http_callbacks
-    from ivr.call.http_callbacks import Reply, Request
-    from ivr.call.ussd_http import UssdGateway
-    from ivr.call.ussd_kannel import KannelUssd
     from ivr.config import data_dir
     from ivr.registry.msisdn import InvalidMsisdn, normalize
-    from ivr.sms.inquiry import SenderLimits, SmsInquiry, limits_setting
-    from ivr.sms.service_conf import KANNEL_USSD_PATH, sms_service, ussd_bearerbox, ussd_smsbox
-    from ivr.testing.kannel import SENDER, KannelLab, free_port, missing
-    from ivr.testing.smpp_smsc import UssdSmsc
+    from ivr.sms.inquiry import limits_setting
+    from ivr.testing.kannel import SENDER, missing
+    from ivr.testing.ussd_lab import ussd_lab
 
     why = missing()
     if why is not None:
@@ -177,35 +172,12 @@ def run_lab(args: argparse.Namespace) -> int:
     ivr = Ivr.open(args.db)
 
     async def run() -> None:
-        gateway = UssdGateway(ivr, frozenset({"127.0.0.1"}))  # the lab's smsbox: vouched
-        kannel_ussd, sms = KannelUssd(gateway), SmsInquiry(ivr.desk, SenderLimits(limits))
-
-        async def route(request: Request) -> Reply:
-            if request.path == KANNEL_USSD_PATH:
-                return await kannel_ussd.handle(request)
-            return await sms.handle(request)
-
-        port, smsc_port = free_port(), free_port()
-        server = await http_callbacks.serve(route, "127.0.0.1", port)
-        smsc = UssdSmsc(smsc_port)
-        await smsc.start()
-        conf = ussd_bearerbox("127.0.0.1", smsc_port, smsc.system_id, smsc.password) + \
-            "\n" + sms_service("127.0.0.1", port)
-        lab = KannelLab(folder, sms_service=conf, extra_smsbox=lambda box, where: ussd_smsbox(
-            "127.0.0.1", port, "127.0.0.1", box, f"{where}/ussd-smsbox.log"))
-        try:
-            await asyncio.to_thread(lab.start)
-            await asyncio.wait_for(smsc.bound.wait(), 30)
+        async with ussd_lab(ivr, folder, limits) as lab:
             print(f"USSD lab: Kannel bound over SMPP to a test USSD gateway, fakesmsc for SMS "
                   f"({folder}); the subscriber is {args.caller}.\n`dial` dials *7777#, a line "
                   "is a reply to the screen, `sms TEXT` sends an SMS to 7777; Ctrl-D ends.",
                   flush=True)
-            await _lab_loop(smsc, lab, international, SENDER)
-        finally:
-            await asyncio.to_thread(lab.stop)
-            await smsc.stop()
-            await server.close()
-            await gateway.close()
+            await _lab_loop(lab.smsc, lab.lab, international, SENDER)
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
