@@ -96,7 +96,7 @@ def test_one_way_of_pressing_keys(key):
 
 
 @pytest.mark.parametrize(("key", "keys"), [
-    ("main_menu", ["1", "2", "3", "4", "5"]),  # README: the keys a caller presses
+    ("main_menu", ["1", "2", "3", "4", "5"]),  # docs/callers.md: the keys a caller presses
     ("main_menu_again", ["*"]),
     ("menu_more", ["1", "2", "3", "4", "5"]),
     ("rights_offer", ["6"]),

@@ -1,4 +1,4 @@
-"""`hamta-ivr prompts build` then `prompts check`: the whole set, as the README runs them."""
+"""`hamta-ivr prompts build` then `prompts check`: the whole set, as docs/speech.md runs them."""
 
 from __future__ import annotations
 

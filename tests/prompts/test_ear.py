@@ -31,8 +31,8 @@ CI_READ_BACKS = (("mobile", "09123456789", (4, 3, 4)), ("code", "86427531", (4, 
 # wobble, which moves a read-back's figure by several points between near-identical audio). The
 # formant voice is not held to it: at 8 kHz the recogniser identifies 2 of its 10 digits and none
 # of a read-back, so it could not tell a swapped file either. Issue 21 asked for these to be
-# raised to what tuning the digits reached; no variant beat the voice as built (README, "Digits
-# and read-backs"), so they stay where the measurement puts them.
+# raised to what tuning the digits reached; no variant beat the voice as built (docs/speech.md,
+# "Digits and read-backs"), so they stay where the measurement puts them.
 LEAST_IDENTIFIED = 7
 MOST_WRONG = 0.75
 

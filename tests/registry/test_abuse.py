@@ -1,5 +1,5 @@
 """What a stranger, a PIN sprayer and an IMEI-on-the-box guesser get (ivr.registry.lockout), on
-SQLite and PostgreSQL. The figures the README's abuse table states are asserted here."""
+SQLite and PostgreSQL. The figures the abuse table in docs/security.md states are asserted here."""
 
 from __future__ import annotations
 

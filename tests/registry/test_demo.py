@@ -1,4 +1,4 @@
-"""The demo registry has what the README promises."""
+"""The demo registry has what docs/demo.md promises."""
 
 from __future__ import annotations
 

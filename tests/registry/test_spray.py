@@ -6,7 +6,7 @@ code checks, moves) — a superset of what any channel offers. Before the fix on
 
 The full size (300 kartabls, 1,000 forged caller IDs) runs with HAMTA_SPRAY_FULL=1 and prints
 its figures; the suite runs a reduced one. Either way: 0 devices moved, 0 codes changed, and
-no kartabl took more than 9 wrong PINs in any 24 hours (the README's abuse table).
+no kartabl took more than 9 wrong PINs in any 24 hours (the abuse table in docs/security.md).
 """
 
 from __future__ import annotations
