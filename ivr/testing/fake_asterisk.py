@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ivr.call import agi_protocol as agi
+from ivr.call.agi_call import TRUST_ARGUMENT
 from ivr.call.agi_protocol import AgiCommand, parse_command
 from ivr.call.console import HANG_UP_KEY, PAUSE_KEY, scripted_keys
-from ivr.call.fastagi import TRUST_ARGUMENT
 
 # commands Asterisk still runs on a hung-up channel (res_agi.c, the `dead` flag)
 DEAD_OK = frozenset({
