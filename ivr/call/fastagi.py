@@ -145,7 +145,7 @@ class ServerSettings:
     spool: Path = Path("spool")
     drain_seconds: float = DRAIN_SECONDS
     max_calls: int = MAX_CALLS  # calls in progress; above it a new caller hears `busy`
-    command_timeout: float = COMMAND_TIMEOUT  # the idle limit (see `idle_limit`)
+    command_timeout: float = COMMAND_TIMEOUT  # the idle limit (ivr.call.idle.idle_limit)
     reuse_port: bool = False  # SO_REUSEPORT: several processes accept on one port
     name: str | None = None  # in the call log and the call-end line (default host:port)
 
