@@ -1,6 +1,6 @@
 """The AGI wire protocol in one place: command lines, reply lines and the environment handshake.
 
-Everything that speaks AGI text goes through here — the FastAGI server (ivr.call.fastagi), the
+Everything that speaks AGI text goes through here — the AGI call (ivr.call.agi_call), the
 AMI client behind `hamta-ivr dial` (commands from AGIExecStart events), the fake Asterisk of the
 tests and the bench (ivr.testing) — so a command is built, parsed and answered one way only.
 

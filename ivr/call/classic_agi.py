@@ -28,15 +28,10 @@ from asterisk.agi import (
     AGIUsageError,
 )
 
+from ivr.call.agi_call import AgiCall, AgiError
 from ivr.call.agi_protocol import AgiReply
-from ivr.call.fastagi import (
-    COMMAND_TIMEOUT,
-    IDLE_SLACK,
-    AgiCall,
-    AgiError,
-    longest_command,
-    sweep_spool,
-)
+from ivr.call.agi_spool import sweep_spool
+from ivr.call.idle import COMMAND_TIMEOUT, IDLE_SLACK, longest_command
 
 log = logging.getLogger("hamta-ivr-agi")
 

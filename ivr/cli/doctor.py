@@ -296,7 +296,7 @@ def _group_name(gid: int) -> str:
 def check_spool(spool: Path, asterisk: Identity | None, serve: Identity | None = None) -> Result:
     """The spool exists, serve (this user, unless `serve` is given) can write it and give its
     files the spool's group, and Asterisk can reach it and read files of mode 0640 there."""
-    from ivr.call.fastagi import SECRET_MODE
+    from ivr.call.agi_spool import SECRET_MODE
 
     name = "spool"
     serve = serve or Identity("this user", os.geteuid(), frozenset({os.getegid(),

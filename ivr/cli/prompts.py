@@ -386,8 +386,8 @@ def demo_template() -> Iterator[DemoTemplate]:
 async def listen(operation: Operation, template: DemoTemplate, sounds: Path) -> CallSounds:
     """Place `operation`'s call on a fresh copy of the demo registry; the sounds it played."""
     from ivr.app import Ivr
+    from ivr.call.agi_spool import DIGIT_GAP_SECONDS
     from ivr.call.console import scripted_keys
-    from ivr.call.fastagi import DIGIT_GAP_SECONDS
     from ivr.prompts import timing
     from ivr.registry.hashing import TEST_ONLY_FAST
     from ivr.registry.service import Registry

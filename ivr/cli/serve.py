@@ -202,7 +202,8 @@ def _warn_file_limit(max_calls: int) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     from ivr.asterisk.config import spool_dir
-    from ivr.call.fastagi import ServerSettings, idle_limit
+    from ivr.call.fastagi import ServerSettings
+    from ivr.call.idle import idle_limit
     from ivr.config import agi_address, staff_queue
     from ivr.prompts.layout import sounds_dir
 

@@ -4,7 +4,7 @@ Measured from the built audio, not a clock: `hamta-ivr prompts timing` (ivr/cli/
 real console calls with the key scripts of OPERATIONS on a throwaway demo registry, collects every
 sound each call plays (prompt keys, number words, `digits/N`, device names) and this module sums
 their WAV durations in the sounds dir, plus the silence the channel puts between the digits of a
-secret digit string (FastAGI: ivr.call.fastagi.DIGIT_GAP_SECONDS; Asterisk's SAY DIGITS plays the
+secret digit string (FastAGI: ivr.call.agi_spool.DIGIT_GAP_SECONDS; Asterisk's SAY DIGITS plays the
 digit files back to back). Keys are typed at once, there is no barge-in, every prompt is heard
 in full. The figures do not depend on the machine's speed, only on the audio.
 

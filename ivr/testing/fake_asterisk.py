@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ivr.call import agi_protocol as agi
+from ivr.call.agi_call import RESULT_VARIABLE, TRUST_ARGUMENT
 from ivr.call.agi_protocol import AgiCommand, parse_command
 from ivr.call.console import HANG_UP_KEY, PAUSE_KEY, scripted_keys
-from ivr.call.fastagi import TRUST_ARGUMENT
 
 # commands Asterisk still runs on a hung-up channel (res_agi.c, the `dead` flag)
 DEAD_OK = frozenset({
@@ -55,7 +55,6 @@ DEAD_OK = frozenset({
 })
 SAMPLE_RATE = 8000  # endpos counts samples of 8 kHz audio
 FULL_PROMPT_SAMPLES = 16000  # endpos of a prompt played to its end without pacing (2 s)
-RESULT_VARIABLE = "HAMTA_RESULT"
 DTMF_EXTRA = "ABCD"
 RAW = "="  # a key item starting with it is a raw result value
 _RAW_ITEM = re.compile(r"\[([^\]]*)\]")

@@ -15,16 +15,11 @@ import pytest
 
 from ivr.asterisk.ami import describe
 from ivr.call import agi_protocol as agi
+from ivr.call.agi_call import AgiCall, AgiError
+from ivr.call.agi_protocol import loggable
 from ivr.call.api import CallerHungUp, Digits, Sound
 from ivr.call.classic_agi import MaskedStream
-from ivr.call.fastagi import (
-    AgiCall,
-    AgiError,
-    FastAgiServer,
-    ServerSettings,
-    loggable,
-    read_environment,
-)
+from ivr.call.fastagi import FastAgiServer, ServerSettings, read_environment
 from ivr.testing.fake_asterisk import FakeAsterisk
 from ivr.testing.transcript import SECRET_FILE, ReplayTransport
 from tests.asterisk.conftest import Env, missing_sounds

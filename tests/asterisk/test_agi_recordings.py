@@ -36,9 +36,10 @@ from typing import Any
 import pytest
 
 from ivr.app import Ivr
+from ivr.call.agi_call import AgiCall, AgiError
 from ivr.call.agi_protocol import HANGUP_LINE, parse_command
 from ivr.call.api import CallerHungUp
-from ivr.call.fastagi import AgiCall, AgiError, FastAgiServer, ServerSettings
+from ivr.call.fastagi import FastAgiServer, ServerSettings
 from ivr.prompts.layout import sound_path
 from ivr.registry import demo
 from ivr.registry.service import Registry

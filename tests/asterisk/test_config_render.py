@@ -202,7 +202,7 @@ def test_the_caller_id_is_vouched_for_only_on_a_trusted_entry(env, tmp_path):
     so nothing earlier can fake it; [hamta-ivr-trusted] (the mobile operators' trunks) sets
     network and joins past that priority; both AGI lines pass it as the argument caller=…, which
     the IVR takes as vouched only when it is exactly caller=network. Staff stay untrusted."""
-    from ivr.call.fastagi import TRUST_ARGUMENT, caller_vouched
+    from ivr.call.agi_call import TRUST_ARGUMENT, caller_vouched
 
     dialplan = (config.render(config.load(classic_agi="/opt/agi"), tmp_path / "etc")
                 / "extensions.conf").read_text()

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from ivr.call import agi_protocol as agi
+from ivr.call.agi_call import AgiCall
 from ivr.call.api import Sound
-from ivr.call.fastagi import AgiCall, FastAgiServer, ServerSettings, read_environment
+from ivr.call.fastagi import FastAgiServer, ServerSettings, read_environment
 from ivr.testing.fake_asterisk import FakeAsterisk, FakeChannel, agi_environment
 from ivr.testing.transcript import Recording, ReplayTransport, normalize
 

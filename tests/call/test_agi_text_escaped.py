@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from ivr.call.agi_call import AgiCall
 from ivr.call.agi_protocol import printable
-from ivr.call.fastagi import AgiCall
 from ivr.registry import demo
 
 # a carriage return and a vertical tab that start a forged line (a newline cannot come: the AGI

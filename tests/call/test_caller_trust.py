@@ -11,9 +11,10 @@ from typing import Any, ClassVar
 
 import pytest
 
+from ivr.call.agi_call import TRUST_ARGUMENT, AgiCall, caller_vouched
 from ivr.call.api import Call
 from ivr.call.console import ConsoleCall
-from ivr.call.fastagi import TRUST_ARGUMENT, AgiCall, FastAgiServer, ServerSettings, caller_vouched
+from ivr.call.fastagi import FastAgiServer, ServerSettings
 from ivr.testing.fake_asterisk import FakeAsterisk, agi_environment
 
 
@@ -158,6 +159,6 @@ def test_dial_enters_the_trusted_context_unless_untrusted(monkeypatch: pytest.Mo
     ("fa", "fa"), ("en_US", "en_US"), (None, "fa"), ("", "fa"), ("../../etc", "fa"),
     ("fa/../../x", "fa"), ("/tmp", "fa"), ("fa\r\n", "fa")])
 def test_the_channel_language_never_becomes_a_path(raw, language):
-    from ivr.call.fastagi import spoken_language
+    from ivr.call.agi_call import spoken_language
 
     assert spoken_language(raw) == language

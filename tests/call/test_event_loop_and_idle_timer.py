@@ -8,7 +8,8 @@ import asyncio
 import pytest
 
 from ivr.call import agi_protocol as agi
-from ivr.call.fastagi import EVENT_LOOP_ENV, StreamTransport, loop_factory, run_server
+from ivr.call.agi_transport import StreamTransport
+from ivr.call.fastagi import EVENT_LOOP_ENV, loop_factory, run_server
 
 
 def test_serve_runs_on_uvloop_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,6 +25,24 @@ def test_serve_runs_on_uvloop_unless_told_otherwise(monkeypatch: pytest.MonkeyPa
     assert seen[0].startswith("uvloop")
     monkeypatch.setenv(EVENT_LOOP_ENV, "asyncio")
     assert loop_factory() is None
+
+
+def test_the_event_loop_is_a_parameter_of_the_server_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_server takes the choice (Settings will pass it); the environment only when not given."""
+    uvloop = pytest.importorskip("uvloop")
+    monkeypatch.delenv(EVENT_LOOP_ENV, raising=False)
+    assert loop_factory("asyncio") is None
+    monkeypatch.setenv(EVENT_LOOP_ENV, "asyncio")
+    assert loop_factory("") is uvloop.new_event_loop  # given: the environment is not read
+    seen: list[str] = []
+
+    async def main() -> None:
+        seen.append(type(asyncio.get_running_loop()).__module__)
+
+    run_server(main(), "")
+    monkeypatch.delenv(EVENT_LOOP_ENV)
+    run_server(main(), "asyncio")
+    assert seen[0].startswith("uvloop") and seen[1].startswith("asyncio")
 
 
 async def _pair() -> tuple[asyncio.StreamReader, asyncio.StreamWriter, asyncio.StreamReader,

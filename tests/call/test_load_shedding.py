@@ -15,13 +15,8 @@ from typing import Any
 import pytest
 
 from ivr.call import agi_protocol as agi
-from ivr.call.fastagi import (
-    COMMAND_TIMEOUT,
-    MAX_CALLS,
-    ServerSettings,
-    idle_limit,
-    longest_command,
-)
+from ivr.call.fastagi import MAX_CALLS, ServerSettings
+from ivr.call.idle import COMMAND_TIMEOUT, idle_limit, longest_command
 from ivr.registry import demo
 from ivr.testing.fake_asterisk import Pacing, agi_environment
 

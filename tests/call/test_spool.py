@@ -26,10 +26,12 @@ from typing import Any
 
 import pytest
 
-from ivr.call import fastagi
+from ivr.call.agi_call import AgiCall
 from ivr.call.agi_protocol import AgiCommand, parse_reply
+from ivr.call.agi_spool import PROCESS_TOKEN, sweep_spool
 from ivr.call.api import Digits
-from ivr.call.fastagi import PROCESS_TOKEN, AgiCall, FastAgiServer, ServerSettings, sweep_spool
+from ivr.call.fastagi import FastAgiServer, ServerSettings
+from ivr.call.idle import COMMAND_TIMEOUT
 from ivr.registry import demo
 from ivr.testing.fake_asterisk import FakeChannel, agi_environment, run_session
 
@@ -270,4 +272,4 @@ async def test_no_secret_file_survives_kill_9(served: tuple[Server, Path, Path])
 
 
 def test_the_default_bound_is_the_idle_limit() -> None:
-    assert ServerSettings().secret_max_age == fastagi.COMMAND_TIMEOUT
+    assert ServerSettings().secret_max_age == COMMAND_TIMEOUT

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from ivr.call import agi_protocol as agi
+from ivr.call.agi_call import AgiCall
 from ivr.call.api import Answer, Sound, Status, entry, menu
-from ivr.call.fastagi import AgiCall
 from ivr.registry import demo
 from ivr.testing.transcript import ReplayTransport
 from tests.call.test_api import FakePhone

@@ -12,8 +12,8 @@ import pytest
 
 from ivr import metrics
 from ivr.call import agi_protocol as agi
+from ivr.call.agi_call import AgiCall
 from ivr.call.api import Sound
-from ivr.call.fastagi import AgiCall
 from ivr.cli import UsageError
 from ivr.cli.doctor import http_get
 from ivr.cli.serve import metrics_address
