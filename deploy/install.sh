@@ -216,8 +216,10 @@ do_install() {
   install_code
   ensure_user
   write_config
-  local data_dir spool_dir sounds_dir port pepper_file sms
-  eval "$(env -i LANG=C.UTF-8 "$exe" service paths --config "$config")"
+  local data_dir spool_dir sounds_dir port pepper_file sms paths
+  paths=$(env -i LANG=C.UTF-8 "$exe" service paths --config "$config") ||
+    die "fix $config (the line above names the setting), then rerun me"
+  eval "$paths"
   make_dirs
   as_user "$exe" --help >/dev/null ||
     die "the user $SERVICE_USER cannot run $exe: install it where it can read it (e.g. /opt)"

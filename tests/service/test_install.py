@@ -1,6 +1,7 @@
 """deploy/install.sh, as root (which `./setup.sh test` is): from a copy of the clone into a
 temporary prefix, unit folder and config, as it would into /opt/hamta-ivr. The service runs a
-wheel built from the clone, never the clone: edit the clone and the installed code is unchanged.
+wheel built from the clone, never the clone: edit the clone and the installed code is unchanged,
+for the unit's command and for what ./setup.sh demo runs as the service.
 Then the unit's command as the unprivileged user: it listens, and stops cleanly on SIGTERM;
 `hamta-ivr service status` sees it installed, and --uninstall removes it, keeping the data."""
 
@@ -107,6 +108,15 @@ def test_the_service_runs_the_installed_wheel_unchanged_when_the_clone_changes(i
     assert where.returncode == 0, where.stderr
     assert Path(where.stdout.split()[0]).is_relative_to(made.prefix / "venv" / "lib")
     assert "the clone" not in where.stdout
+    # what ./setup.sh demo runs as the service (serve, where systemd is not PID 1): the same
+    demo = subprocess.run(
+        ["bash", "-c", 'source "$1" && SERVICE_PREFIX=$2 CONFIG_FILE=$3 && '
+         'as_service hamta-ivr --help >/dev/null && '
+         'as_service python -c "import ivr; print(ivr.__file__)"', "bash",
+         str(made.clone / "setup.sh"), str(made.prefix), str(made.config)],
+        cwd=made.top, capture_output=True, text=True, timeout=60)
+    assert demo.returncode == 0, demo.stderr
+    assert Path(demo.stdout.strip()).is_relative_to(made.prefix / "venv" / "lib")
     # the unit's ExecStart, its Environment, as its User (setpriv execs it, as systemd does:
     # the signal reaches serve itself, not a wrapper)
     entry = pwd.getpwnam(one(unit, "User"))
