@@ -3,10 +3,12 @@
 #   ./setup.sh demo   set everything up, then run the IVR on a real Asterisk with a demo registry
 #   ./setup.sh test   set everything up, then run the whole test suite (what CI runs)
 #   ./setup.sh install  set up, then install `hamta-ivr serve` as the systemd service hamta-ivr@4573
-#                     (user hamta, /etc/hamta-ivr/config.toml, /var/lib/hamta-ivr); demo does it too
+#                     (deploy/install.sh: a wheel of this clone in /opt/hamta-ivr, user hamta,
+#                     /etc/hamta-ivr/config.toml, /var/lib/hamta-ivr); demo does it too
 #   ./setup.sh deps   only install and build what the other two need
 # Everything heavy is cached outside the clone, under $HAMTA_CACHE (default /var/cache/hamta-ivr):
-# the virtualenv, the Asterisk root file system, the PostgreSQL test cluster.
+# the developer's (editable) virtualenv, the dependencies' wheels, the Asterisk root file system,
+# the PostgreSQL test cluster. The service runs none of it: its own venv is $SERVICE_PREFIX/venv.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,6 +22,7 @@ DEBIAN_PACKAGES=(python3 python3-venv python3-dev gcc espeak-ng sox libsox-fmt-m
 POSTGRESQL_PACKAGES=(postgresql-15 postgresql-client-15)
 CONFIG_FILE=${HAMTA_CONFIG:-/etc/hamta-ivr/config.toml}
 SERVICE_USER=hamta
+SERVICE_PREFIX=/opt/hamta-ivr  # deploy/install.sh's default: the installed code, not the clone's
 
 say() { printf '\n==> %s\n' "$*"; }
 die() { printf 'setup.sh: %s\n' "$*" >&2; exit 2; }
@@ -179,18 +182,19 @@ prepare() {
   bash "$here/asterisk-conf/dev-asterisk.sh" bootstrap
 }
 
-# The service: user hamta, /etc/hamta-ivr/config.toml, /var/lib/hamta-ivr, the unit
-# hamta-ivr@PORT.service (verified; enabled and started where systemd runs). See
-# `hamta-ivr service --help` and asterisk-conf/README.md.
+# The service: a wheel of this clone installed in /opt/hamta-ivr/venv, user hamta,
+# /etc/hamta-ivr/config.toml, /var/lib/hamta-ivr, the static unit deploy/hamta-ivr@.service
+# (verified; enabled and started where systemd runs). See deploy/install.sh.
 install_service() {
-  say "installing the service (hamta-ivr service install)"
-  hamta-ivr service install --config "$CONFIG_FILE"
+  say "installing the service (deploy/install.sh: the clone's wheel into $SERVICE_PREFIX)"
+  bash "$here/deploy/install.sh" --prefix "$SERVICE_PREFIX" --config "$CONFIG_FILE"
 }
 
-# a command as the service runs it: its user, its config file, nothing else from this shell
+# a command as the service runs it: its user, its config file, its installed code (not the
+# clone's), nothing else from this shell
 as_service() {
   setpriv --reuid="$SERVICE_USER" --regid="$SERVICE_USER" --init-groups env -i \
-    HAMTA_CONFIG="$CONFIG_FILE" XDG_DATA_HOME=/var/lib PATH="$venv/bin:/usr/bin:/bin" \
+    HAMTA_CONFIG="$CONFIG_FILE" XDG_DATA_HOME=/var/lib PATH="$SERVICE_PREFIX/venv/bin:/usr/bin:/bin" \
     LANG=C.UTF-8 "$@"
 }
 

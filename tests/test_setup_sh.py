@@ -1,5 +1,5 @@
 """setup.sh: its syntax, and the demo's SMS settings (add_demo_sms_settings, run from the sourced
-script on temporary config files): appended once to the config `service install` writes, valid for
+script on temporary config files): appended once to the config deploy/install.sh writes, valid for
 ivr.config, never to a config that already names a kannel_url, no key twice."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import socket
 import subprocess
 from pathlib import Path
 
-from ivr.cli.service import CONFIG_TEMPLATE
 from ivr.config import read_config_file
 from ivr.testing.kannel import free_port
 
 SETUP = Path(__file__).resolve().parents[1] / "setup.sh"
+CONFIG_TEMPLATE = SETUP.with_name("deploy") / "config.toml"  # what the service's install writes
 
 
 def add_settings(config: Path, data: Path, port: int) -> subprocess.CompletedProcess[str]:
@@ -30,7 +30,7 @@ def test_setup_sh_parses():
 
 def test_the_demo_s_sms_settings_are_added_once_to_the_service_s_config(tmp_path):
     config = tmp_path / "config.toml"
-    written = CONFIG_TEMPLATE.format(data_dir="/var/lib/hamta-ivr", port=4573)
+    written = CONFIG_TEMPLATE.read_text()
     config.write_text(written)
     port = free_port()
     first = add_settings(config, Path("/var/lib/hamta-ivr"), port)
