@@ -4,7 +4,7 @@
 template migrated once per session), with the test pepper and cheap argon2 costs (tests that are
 about hashing pass `hash_params=OWASP_MINIMUM`).
 
-The machine's /etc/hamta-ivr/config.toml (left by `hamta-ivr service install`) is never read by a
+The machine's /etc/hamta-ivr/config.toml (left by `./setup.sh install`) is never read by a
 test, nor by the commands tests start: HAMTA_CONFIG is emptied for the whole run (tests of the
 config file set it themselves).
 """
