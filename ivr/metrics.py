@@ -48,9 +48,8 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from ivr.registry import observe
-from ivr.registry.aio import HASHING, NotReady, questions
-
-__all__ = ["NotReady"]  # raised by the registry's ping; the endpoint answers it (and the server)
+from ivr.registry.aio import HASHING, questions
+from ivr.registry.aio import NotReady as NotReady  # the registry's ping raises it; /readyz says it
 
 log = logging.getLogger(__name__)
 
