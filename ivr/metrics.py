@@ -1,5 +1,7 @@
 """What the IVR counts, and the loopback HTTP endpoint that shows it: every Prometheus metric is
-defined here, in one registry (`REGISTRY`, which tests read), and instrumented code imports it.
+defined here, in one registry (`REGISTRY`, which tests read). The call server (ivr.call.fastagi)
+counts directly; the registry is watched through its hook, ivr.registry.observe, where this
+module attaches `PROMETHEUS` when imported (the registry imports no metrics).
 
     hamta_calls_in_progress                    calls being handled now (not those turned away)
     hamta_calls_total{outcome}                 calls ended, by the call-log outcome's first part
@@ -45,6 +47,10 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from ivr.registry import observe
+from ivr.registry.aio import HASHING, questions
+from ivr.registry.aio import NotReady as NotReady  # the registry's ping raises it; /readyz says it
+
 log = logging.getLogger(__name__)
 
 DEFAULT_ADDRESS = "127.0.0.1:9573"
@@ -89,8 +95,7 @@ for _secret in ("pin", "code"):
 
 def outcomes() -> frozenset[str]:
     """The outcome labels but `other`: the operations the menu offers (the menu's own
-    ivr.flows.session.OPERATION_NAMES, imported only when asked: the flows import this module
-    through the registry) and CALL_ENDS."""
+    ivr.flows.session.OPERATION_NAMES, imported only when asked) and CALL_ENDS."""
     from ivr.flows.session import OPERATION_NAMES
 
     return frozenset(OPERATION_NAMES) | CALL_ENDS
@@ -157,12 +162,40 @@ def step(seconds: float) -> None:
         STEP_PLAIN.observe(seconds)
 
 
+# --- the registry, through its hook -------------------------------------------------------------
+class Prometheus(observe.Observer):
+    """The registry's questions, locks and wrong PINs as the metrics above."""
+
+    def __init__(self) -> None:
+        # every question's and pool's series made now (a dashboard sees 0, not nothing)
+        declared = questions()
+        self.seconds = {name: REGISTRY_SECONDS.labels(name) for name in declared}
+        self.queue = {pool: REGISTRY_QUEUE.labels(pool) for pool in declared.values()}
+
+    def waiting(self, pool: str, change: int) -> None:
+        queue = self.queue.get(pool) or self.queue.setdefault(pool, REGISTRY_QUEUE.labels(pool))
+        queue.inc(change)
+
+    def question(self, asked: observe.Asked) -> None:
+        name = asked.name  # a question declared since (a test's own desk) gets its series now
+        seconds = self.seconds.get(name) or self.seconds.setdefault(
+            name, REGISTRY_SECONDS.labels(name))
+        seconds.observe(asked.took)
+        registry_waited(asked.took, asked.pool == HASHING)
+
+    def lockouts(self, secret: str, count: int) -> None:
+        LOCKOUTS.labels(secret).inc(count)
+
+    def sign_in_failed(self) -> None:
+        SIGN_IN_FAILURES.inc()
+
+
+PROMETHEUS = Prometheus()
+observe.attach(PROMETHEUS)
+
+
 # --- the endpoint --------------------------------------------------------------------------------
 Readiness = Callable[[], Awaitable[str | None]]  # None: ready; else the reason it is not
-
-
-class NotReady(Exception):
-    """Raised by a readiness check (the registry's ping): its text is the reason /readyz gives."""
 REQUEST_TIMEOUT = 5.0
 MAX_REQUEST_BYTES = 8192
 

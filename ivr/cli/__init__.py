@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import logging
 import os
 import sys
@@ -24,12 +25,14 @@ COMMAND_MODULES = [
     "ivr.cli.prompts",  # prompts build, prompts check
     "ivr.cli.serve",  # serve (FastAGI server)
     "ivr.cli.asterisk",  # asterisk up|down|status, dial
-    "ivr.cli.bench",  # bench
     "ivr.cli.doctor",  # doctor (is everything a call needs in place?)
     "ivr.cli.service",  # service install|uninstall|status|unit (systemd)
     "ivr.cli.sms",  # sms deliver|list|resend (receipts through Kannel)
     "ivr.cli.ussd",  # ussd serve|kannel-conf (USSD sessions and SMS inquiries over HTTP)
 ]
+# Commands shipped beside `ivr` in the same distribution, found by entry point so that the
+# runtime imports none of them: `bench = "bench.cli:register"` (pyproject.toml).
+COMMAND_ENTRY_POINTS = "hamta_ivr.commands"
 
 
 class UsageError(Exception):
@@ -48,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for entry in importlib.metadata.entry_points(group=COMMAND_ENTRY_POINTS):
+        try:
+            register = entry.load()
+        except ImportError as exc:  # a half-installed copy: every other command still works
+            print(f"hamta-ivr: warning: command {entry.name!r} ({entry.value}) not loaded: {exc};"
+                  " reinstall hamta-ivr", file=sys.stderr)
+            continue
+        register(sub)
     return parser
 
 

@@ -10,9 +10,10 @@ one shared pool, the first prompt waited 350 ms at 1,000 callers. A third pool s
 (ivr.registry.sim_codes): an HTTP request to Kannel that may take seconds must hold up neither.
 
 Each question is declared once below with `_offload(part, method, pool)`: its signature and
-docstring are the sync method's, so nothing is copied by hand. That declaration also measures it
-(ivr.metrics): its latency, queueing included, by question; the questions waiting for a thread,
-by pool; and the call's total time waiting for the registry (the call-end log line).
+docstring are the sync method's, so nothing is copied by hand, and the declared method is what
+runs. That declaration also tells the observers attached to ivr.registry.observe (the Prometheus
+metrics, the bench's timers) about each question: when it waits for a thread, and how long it
+took, waited, ran and spent on CPU. This module imports neither of them.
 
 Two things the server needs when the database fails (issue 17) are kept here, where every
 question passes: whether the registry can write (for /readyz: `ping`), and the calls whose end
@@ -26,15 +27,14 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ivr import metrics
-from ivr.registry import meta
+from ivr.registry import meta, observe
 from ivr.registry.call_log import CallLog
 from ivr.registry.devices import Devices
 from ivr.registry.kartabl import Kartabl
@@ -56,6 +56,11 @@ UNENDED_MAX = 10_000  # calls whose end could not be written, remembered at most
 UNENDED_RETRY_SECONDS = 30.0  # `keep_closing_unended`'s timer
 
 
+class NotReady(Exception):
+    """Raised by a readiness check (`AsyncRegistry.ping`): its text is the reason /readyz gives
+    (ivr.metrics re-exports it for the endpoint)."""
+
+
 def default_workers() -> int:
     """Hashing threads: one per CPU but one (the event loop's), at least 1, at most 8."""
     return max(1, min(8, (os.cpu_count() or 2) - 1))
@@ -72,42 +77,45 @@ class _offload(Generic[S, P, T]):  # lower case: read as a declaration, like a d
         self.part, self.method, self.pool = part, method, pool
         self.failed, self.then = failed, then
         self.__doc__ = method.__doc__
-        self.queue = metrics.REGISTRY_QUEUE.labels(pool)
+        self.name = method.__name__
 
     def __set_name__(self, owner: type, name: str) -> None:
-        # labelled as the flows ask it (`call_started`, not `started`)
-        self.seconds = metrics.REGISTRY_SECONDS.labels(name)
-
-    def bound(self, registry: Registry) -> Callable[P, T]:
-        """The sync method on `registry`'s part (looked up by name, so a wrapped part — the
-        bench's timers — is what runs)."""
-        bound: Callable[P, T] = getattr(self.part(registry), self.method.__name__)
-        return bound
+        self.name = name  # as the flows ask it (`call_started`, not `started`)
 
     def __get__(self, owner: AsyncRegistry, kind: Any = None) -> Callable[P, Awaitable[T]]:
-        method, pool = self.bound(owner.registry), owner.pools[self.pool]
-        seconds, queue, hashing = self.seconds, self.queue, self.pool == HASHING
+        method, part = self.method, self.part(owner.registry)
+        name, pool_name, pool = self.name, self.pool, owner.pools[self.pool]
         failed, then = self.failed, self.then
 
         async def run(*args: P.args, **kwargs: P.kwargs) -> T:
             loop = asyncio.get_running_loop()
+            watching = observe.observers()  # once: every +1 they see gets its -1
             queued = [True]  # popped once: by the thread that starts it, or here if it never does
+            thread = [0.0, 0.0, 0.0]  # when its thread took it, wall and CPU there
 
             def dequeue() -> None:
                 try:
                     queued.pop()
                 except IndexError:
                     return
-                queue.dec()
+                for observer in watching:
+                    observer.waiting(pool_name, -1)
 
             def job() -> T:
                 dequeue()
-                return method(*args, **kwargs)
+                began, cpu = time.perf_counter(), time.thread_time()
+                thread[0] = began
+                try:
+                    return method(part, *args, **kwargs)
+                finally:
+                    thread[1:] = time.perf_counter() - began, time.thread_time() - cpu
 
-            queue.inc()
-            started = time.perf_counter()
+            for observer in watching:
+                observer.waiting(pool_name, 1)
+            started, ok = time.perf_counter(), False
             try:
                 answer = await loop.run_in_executor(pool, job)
+                ok = True
             except Exception as exc:
                 owner.database_failed(exc)
                 if failed is not None:
@@ -115,9 +123,13 @@ class _offload(Generic[S, P, T]):  # lower case: read as a declaration, like a d
                 raise
             finally:
                 dequeue()  # cancelled or refused before a thread took it
-                took = time.perf_counter() - started
-                seconds.observe(took)
-                metrics.registry_waited(took, hashing)
+                if watching:
+                    took = time.perf_counter() - started
+                    waited = thread[0] - started if thread[0] else took
+                    asked = observe.Asked(name, pool_name, took, waited, thread[1], thread[2],
+                                          ok)
+                    for observer in watching:
+                        observer.question(asked)
             if then is not None:
                 await then(owner)
             return answer
@@ -161,6 +173,13 @@ async def _close_unended_if_any(desk: AsyncRegistry) -> None:
         await desk.close_unended()
 
 
+def questions() -> dict[str, str]:
+    """Every question the flows can ask, by name, and its pool, in declaration order (the
+    metrics make a series of each before the first is asked)."""
+    return {name: declared.pool for name, declared in vars(AsyncRegistry).items()
+            if isinstance(declared, _offload)}
+
+
 class AsyncRegistry:
     """What the call flows ask the registry. `close()` when done (waits for running questions);
     also an async context manager."""
@@ -173,7 +192,7 @@ class AsyncRegistry:
         self.write_failure: str | None = None
         self.unended: dict[str, datetime] = {}  # call id -> when its end could not be written
         self._heartbeat: asyncio.Future[None] | None = None
-        self.pools = {
+        self.pools: dict[str, Executor] = {
             HASHING: ThreadPoolExecutor(max_workers=workers or default_workers(),
                                         thread_name_prefix="registry_hash"),
             DATABASE: ThreadPoolExecutor(max_workers=DATABASE_WORKERS,
@@ -213,7 +232,7 @@ class AsyncRegistry:
         day, for nothing. So the probe writes only while the last registry question failed on
         the database (`database_failed`: any call's first step writes, so a call fails there
         first): one committed write (meta.heartbeat, which needs room like a call's row does),
-        until one succeeds. Meanwhile metrics.NotReady names the database's complaint. A healthy
+        until one succeeds. Meanwhile NotReady names the database's complaint. A healthy
         probe stays the read alone."""
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.pools[DATABASE], self._ping)
@@ -231,7 +250,7 @@ class AsyncRegistry:
                 log.warning("the registry takes writes again")
             self.write_failure = None
         if self.write_failure is not None:
-            raise metrics.NotReady(f"the registry cannot write ({self.write_failure})")
+            raise NotReady(f"the registry cannot write ({self.write_failure})")
         await _close_unended_if_any(self)
 
     def _ping(self) -> None:

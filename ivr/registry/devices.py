@@ -30,8 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, insert, select, update
 
-from ivr import metrics
-from ivr.registry import lockout, outbox, validate
+from ivr.registry import lockout, observe, outbox, validate
 from ivr.registry.lockout import BUYERS, OWNER, cleared
 from ivr.registry.msisdn import try_normalize
 from ivr.registry.reports import without_sim
@@ -90,7 +89,7 @@ def _set(conn: Connection, row_id: int, values: dict[str, Any]) -> None:
 
 def _count_locks(events: list[str]) -> None:
     """A committed transaction's code locks, for the metrics (the lockout counter)."""
-    metrics.LOCKOUTS.labels("code").inc(events.count("code_locked"))
+    observe.lockouts("code", events.count("code_locked"))
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from ivr import metrics
-from ivr.registry import lockout, outbox, validate
+from ivr.registry import lockout, observe, outbox, validate
 from ivr.registry.lockout import OTHER_LINES, OWN_LINE, Scope
 from ivr.registry.msisdn import try_normalize
 from ivr.registry.store import GATEWAY_IVR, Store, as_device
@@ -261,6 +260,6 @@ def _count(events: list[str], *, verified: bool) -> None:
     transaction after the PIN was `verified` has them) and locks engaged."""
     for event in events:
         if verified and event in FAILED_EVENTS:
-            metrics.SIGN_IN_FAILURES.inc()
+            observe.sign_in_failed()
         if event == "login_locked":
-            metrics.LOCKOUTS.labels("pin").inc()
+            observe.lockouts("pin", 1)

@@ -23,7 +23,7 @@ menu does (`ignore_escape`: any key cuts any prompt short, as a broken peer migh
 (how long prompts play, how long the caller takes) only delays replies.
 
 Every exchange is kept (command, reply, when each came and went): tests read what was played and
-said; the bench (ivr.bench.caller) derives its timings from it.
+said; the bench (bench.caller) derives its timings from it.
 
 Caller ID trust: the dialplan passes the AGI argument `caller=network` when the network vouches
 for the caller ID (a mobile-operator trunk, asterisk-conf/extensions.conf) and `caller=none`
@@ -102,7 +102,7 @@ class Pacing:
     def paced(self) -> bool:
         return any((self.prompt, self.digit, self.key, self.silence))
 
-    # A pacing of real prompt lengths and human keying (ivr.bench.human) overrides these three.
+    # A pacing of real prompt lengths and human keying (bench.human) overrides these three.
     def prompt_seconds(self, file: str) -> float:
         """How long one played file lasts."""
         return self.prompt

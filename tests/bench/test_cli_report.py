@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
-from ivr.bench.caller import CallScript
-from ivr.bench.floor import FloorServer, synthetic_trace
-from ivr.bench.load import FastAgiTarget, run_load
-from ivr.bench.report import render
-from ivr.bench.sweep import Plan, ratios
-from ivr.cli import UsageError, build_parser
-from ivr.cli.bench import _sizes
+from bench.caller import CallScript
+from bench.cli import _sizes, register
+from bench.floor import FloorServer, synthetic_trace
+from bench.load import FastAgiTarget, run_load
+from bench.report import render
+from bench.sweep import Plan, ratios
+from ivr.cli import UsageError
 
 
 def test_sizes_parse_and_reject() -> None:
@@ -24,15 +26,17 @@ def test_sizes_parse_and_reject() -> None:
 
 
 def test_bench_is_a_command() -> None:
-    args = build_parser().parse_args(["bench", "--quick", "--sizes", "10", "--out", "r.json"])
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["bench", "--quick", "--sizes", "10", "--out", "r.json"])
     assert args.quick and args.sizes == "10" and callable(args.func)
 
 
 async def test_table_from_a_small_run(tmp_path) -> None:
     from dataclasses import asdict
 
-    from ivr.bench.load import summarize
-    from ivr.bench.sweep import machine
+    from bench.load import summarize
+    from bench.sweep import machine
 
     floor = FloorServer({"synthetic": synthetic_trace(6)})
     port = await floor.start()

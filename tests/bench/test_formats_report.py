@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr.bench.formats import Phase, medians, ratios, render
+from bench.formats import Phase, medians, ratios, render
 
 
 def phase(codec: str, files: str, cpu: float, path: str = "x") -> Phase:

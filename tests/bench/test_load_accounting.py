@@ -13,9 +13,9 @@ import textwrap
 
 import pytest
 
-from ivr.bench.caller import CallScript, Pacing, classic_call, fastagi_call
-from ivr.bench.floor import FloorServer, synthetic_trace
-from ivr.bench.load import ClassicTarget, FastAgiTarget, percentile, run_load, summarize
+from bench.caller import CallScript, Pacing, classic_call, fastagi_call
+from bench.floor import FloorServer, synthetic_trace
+from bench.load import ClassicTarget, FastAgiTarget, percentile, run_load, summarize
 from ivr.call.agi_protocol import DEAD_CHANNEL as DEAD_REPLY
 from ivr.call.agi_protocol import parse_command
 from ivr.testing.fake_asterisk import FakeChannel, agi_environment
@@ -148,7 +148,7 @@ async def test_unknown_command_gets_510_and_fails_the_call() -> None:
 async def test_server_talking_on_after_the_hangup_is_a_failure() -> None:
     server, port, _ = await _scripted_server(["WAIT FOR DIGIT 1000"], close=False)
     async with server:
-        from ivr.bench import caller
+        from bench import caller
 
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         env = agi_environment(caller_id=None, request="agi://x/hamta")
@@ -162,7 +162,7 @@ async def test_server_talking_on_after_the_hangup_is_a_failure() -> None:
 async def test_sighup_mode_sends_a_hangup_line() -> None:
     server, port, replies = await _scripted_server(["WAIT FOR DIGIT 1000", "STREAM FILE x \"\""])
     async with server:
-        from ivr.bench import caller
+        from bench import caller
 
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         script = CallScript("x", None, "h")

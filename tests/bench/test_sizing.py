@@ -1,4 +1,4 @@
-"""The sizing run's pacing, mix and accounting (ivr.bench.sizing, ivr.bench.human).
+"""The sizing run's pacing, mix and accounting (bench.sizing, bench.human).
 
 Nothing here asserts a speed: the pacing a fake caller applies, which steps count as hashing,
 how calls are told apart (completed, busy, failed, cut), how windows and the callers carried are
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from ivr.bench import scenario
-from ivr.bench.caller import CallScript, record_of
-from ivr.bench.human import HumanPacing, built_durations
-from ivr.bench.report import render_sizing
-from ivr.bench.sizing import (
+from bench import scenario
+from bench.caller import CallScript, record_of
+from bench.human import HumanPacing, built_durations
+from bench.report import render_sizing
+from bench.sizing import (
     QUICK,
     TRANSFER_EVERY,
     Arrivals,
@@ -127,7 +127,7 @@ def _run(records: list) -> Arrivals:
 
 
 def _record(steps: list[tuple[float, float, bool]], **kw) -> object:
-    from ivr.bench.caller import CallRecord
+    from bench.caller import CallRecord
 
     record = CallRecord("inquiry", ok=True, started=steps[0][0] - 0.5, ended=steps[-1][0],
                         first_command=0.002, **kw)
@@ -154,7 +154,7 @@ def test_windows_and_the_callers_carried() -> None:
 
 
 def test_every_call_placed_is_counted_once() -> None:
-    from ivr.bench.caller import CallRecord
+    from bench.caller import CallRecord
 
     records = [CallRecord("a", ok=True, started=0, ended=60), CallRecord("b", ok=True,
                                                                        started=0, ended=80),
@@ -166,7 +166,7 @@ def test_every_call_placed_is_counted_once() -> None:
     assert (a["generator_cpu_pct"], a["server_cpu_pct"]) == (10.0, 25.0)
 
 
-def test_sizing_is_a_bench_option() -> None:
+def test_sizing_is_a_bench_option(bench_command: None) -> None:
     args = build_parser().parse_args(["bench", "--sizing", "--quick", "--rate", "30"])
     assert args.sizing and args.quick and args.rate == 30
 
@@ -199,8 +199,8 @@ def test_a_quick_sizing_run_reports_every_phase(tmp_path: Path, monkeypatch) -> 
 async def test_a_caller_hung_up_on_at_the_end_keeps_its_steps() -> None:
     import asyncio
 
-    from ivr.bench.floor import FloorServer, synthetic_trace
-    from ivr.bench.sizing import live_call
+    from bench.floor import FloorServer, synthetic_trace
+    from bench.sizing import live_call
 
     server = FloorServer({"synthetic": synthetic_trace(40)})
     port = await server.start()
@@ -222,7 +222,7 @@ async def test_a_caller_hung_up_on_at_the_end_keeps_its_steps() -> None:
 
 
 def test_a_full_sizing_run_without_built_audio_names_the_fix(tmp_path: Path, monkeypatch,
-                                                              capsys) -> None:
+                                                              capsys, bench_command) -> None:
     from ivr.cli import main
 
     monkeypatch.setenv("HAMTA_SOUNDS_DIR", str(tmp_path / "none"))

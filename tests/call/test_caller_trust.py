@@ -49,7 +49,7 @@ def test_the_fake_asterisk_environment_says_what_the_dialplan_says() -> None:
     assert softphone["agi_arg_1"] == "caller=none"
     assert agi_environment(caller_id=None)["agi_arg_1"] == "caller=none"
     assert agi_environment(caller_id=None, trusted=True)["agi_arg_1"] == "caller=network"
-    # the bench's trace name stays agi_arg_1 (ivr.bench.floor); the trust argument follows it
+    # the bench's trace name stays agi_arg_1 (bench.floor); the trust argument follows it
     traced = agi_environment(caller_id="09121111111", extra={"agi_arg_1": "inquiry"})
     assert traced["agi_arg_1"] == "inquiry" and traced["agi_arg_2"] == "caller=network"
 

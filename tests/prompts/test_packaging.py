@@ -18,7 +18,7 @@ from ivr.prompts import catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 ABOVE_PROMPTS = ("ivr.flows", "ivr.registry", "ivr.call", "ivr.cli", "ivr.app", "ivr.asterisk",
-                 "ivr.bench", "ivr.testing")
+                 "bench", "ivr.testing")
 
 
 def test_the_packaged_catalogue_is_the_translators_file():
@@ -48,7 +48,7 @@ def test_every_package_is_listed_in_pyproject():
         "setuptools"]
     listed = set(setuptools["packages"])
     on_disk = {".".join(init.parent.relative_to(ROOT).parts)
-               for init in (ROOT / "ivr").rglob("__init__.py")}
+               for top in ("ivr", "bench") for init in (ROOT / top).rglob("__init__.py")}
     assert sorted(on_disk - listed) == []
     assert {"ivr.migrations", "ivr.migrations.versions"} <= listed
     assert "catalogue.toml" in setuptools["package-data"]["ivr.prompts"]

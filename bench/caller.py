@@ -191,7 +191,7 @@ async def classic_call(
     keep_trace: bool = False,
 ) -> CallRecord:
     """One call through process-per-call AGI: start the script, talk over its stdin/stdout."""
-    from ivr.bench.procstat import memory_kib
+    from bench.procstat import memory_kib
 
     started = time.perf_counter()
     proc = None

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ivr.bench.procstat import listening
+from bench.procstat import listening
 
 
 def free_port() -> int:

@@ -4,7 +4,7 @@ when it has only the 8 kHz .wav (every frame translated: slin@8000 -> ulaw, or s
 g722 by codec_g722's direct 8 kHz mode, which codes the lower sub-band only: cheaper than the
 full wideband encoder the .sln16 needs, and telephone-band audio).
 
-A private development Asterisk (its own data dir and ports, like ivr.bench.e2e) and a FastAGI
+A private development Asterisk (its own data dir and ports, like bench.e2e) and a FastAGI
 player in this process that streams the catalogue's prompts one after another. SIPp calls as a
 staff softphone offering one codec (asterisk-conf/sipp/listen.xml), `calls` at once; once all
 are playing, Asterisk's user+system CPU (/proc/<pid>/stat) is read over `window` seconds. Each
@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ivr.bench.e2e import environ
-from ivr.bench.procstat import cpu_seconds
-from ivr.bench.servers import free_port
+from bench.e2e import environ
+from bench.procstat import cpu_seconds
+from bench.servers import free_port
 
 CODECS = {"ulaw": ("0", "PCMU"), "g722": ("9", "G722")}  # SDP payload type, encoding
 WAV_FOLDER = "hamta/bench-wav"  # copies of the prompts' .wav, without native files
@@ -87,7 +87,7 @@ def _free_udp_port() -> int:
 def private_env(base: Path) -> dict[str, str]:
     keep = ("HAMTA_CACHE", "HAMTA_ASTERISK_ROOT", "HAMTA_ASTERISK_MODE")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HAMTA_") or k in keep}
-    package_root = str(Path(__file__).resolve().parents[2])
+    package_root = str(Path(__file__).resolve().parents[1])
     env.update(
         PYTHONPATH=os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p),
         HAMTA_DATA_DIR=str(base), HAMTA_DB_URL=f"sqlite:///{base / 'registry.db'}",
@@ -216,7 +216,7 @@ async def _phase(phase: Phase, env: dict[str, str], password: str, channels: lis
                  stop: asyncio.Event, pid: int, window: float,
                  write_transcode: Callable[[str], str]) -> None:
     payload, encoding = CODECS[phase.codec]
-    scenario = Path(__file__).resolve().parents[2] / "asterisk-conf" / "sipp" / "listen.xml"
+    scenario = Path(__file__).resolve().parents[1] / "asterisk-conf" / "sipp" / "listen.xml"
     argv = ["sipp", "-sf", str(scenario), "-s", "7777", "-key", "pt", payload,
             "-key", "encoding", encoding, "-key", "account", ACCOUNT, "-au", ACCOUNT,
             "-ap", password, "-i", "127.0.0.1", "-p", str(_free_udp_port()),

@@ -1,6 +1,6 @@
 """USSD beside voice, per operation: screens, a simulated subscriber's seconds, server CPU.
 
-`python -m ivr.bench.ussd_figures` (with HAMTA_DATA_DIR / HAMTA_PEPPER_FILE naming a migrated
+`python -m bench.ussd_figures` (with HAMTA_DATA_DIR / HAMTA_PEPPER_FILE naming a migrated
 registry holding the demo data: `hamta-ivr db upgrade && hamta-ivr db seed-demo`) copies that
 registry for each run, runs each operation over USSD (ivr.call.ussd_console) and as a console
 voice call with the same steps, and prints the README's table. The subscriber is simulated: 2 s

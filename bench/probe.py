@@ -1,14 +1,15 @@
 """A bench-only FastAGI server: the production server and flows, with timing around the registry.
 
-Runs `ivr.call.fastagi.FastAgiServer` with `ivr.app.Ivr` exactly as
-`hamta-ivr serve` does, but the registry it gets is wrapped (in this process only; no production
-module changes):
-- every registry method is timed in its worker thread (wall and thread CPU: the database work),
+Runs `ivr.call.fastagi.FastAgiServer` with `ivr.app.Ivr` exactly as `hamta-ivr serve` does,
+with timers on the registry's declared hook (ivr.registry.observe; in this process only, no
+production module changes):
+- every registry question: its wall and thread CPU in its worker thread (the database work), and
+  the time the flows awaited it (queueing for a worker included),
 - the hasher is timed inside it (argon2: the hashing),
-- every `await registry.…` is timed on the event loop (queueing for a worker included),
 - a ticker task measures event-loop lag: how late a 5 ms sleep wakes up. Were hashing on the
   loop, every sign-in would stall all calls for a hash's ~20-60 ms and the lag would show it.
-`--mode loop` is that counterfactual: the registry runs on the event loop (never do this).
+`--mode loop` is that counterfactual: the registry's pools run each question on the event loop
+(never do this).
 
 Signals: SIGUSR1 resets the figures, SIGUSR2 writes them to --stats (JSON), SIGTERM stops.
 """
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import os
 import signal
@@ -25,8 +25,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any, cast
+
+from ivr.registry.aio import AsyncRegistry
+from ivr.registry.observe import Asked, Observer, attach
 
 LAG_INTERVAL = 0.005
 MAX_LAG_SAMPLES = 500_000
@@ -67,7 +71,7 @@ class Stats:
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             lag = sorted(self.lag)
-            from ivr.bench.load import percentile
+            from bench.load import percentile
 
             def ms(v: float | None) -> float | None:
                 return None if v is None else round(v * 1000, 3)
@@ -113,74 +117,33 @@ class TimedHasher:
         return _thread_timed(value, STATS.add_hash)
 
 
-class TimedPart:
-    """One part of the sync Registry (kartabl, devices, call log), each method timed where it
-    runs (a worker thread, or the loop)."""
+class Timers(Observer):
+    """Each registry question's thread wall and CPU, and the time awaited on the loop."""
 
-    def __init__(self, inner: Any, name: str) -> None:
-        self._inner, self._name = inner, name
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._inner, name)
-        if name.startswith("_") or not callable(value):
-            return value
-        return _thread_timed(value, functools.partial(STATS.add_registry,
-                                                      f"{self._name}.{name}"))
+    def question(self, asked: Asked) -> None:
+        STATS.add_registry(asked.name, asked.ran, asked.cpu)
+        STATS.registry_await += asked.took  # told on the event loop: no lock needed
 
 
-class TimedRegistry:
-    """The sync Registry with its parts timed."""
+class OnTheLoop(Executor):
+    """The counterfactual's pool: runs each job at once, on the thread that submits it (the
+    event loop's), blocking every other call meanwhile."""
 
-    PARTS = ("kartabl", "devices", "portal", "call_log")
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._inner, name)
-        return TimedPart(value, name) if name in self.PARTS else value
-
-
-class TimedAsync:
-    """What the flows hold: every awaited registry call timed on the event loop."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._inner, name)
-        if name.startswith("_") or not callable(value):
-            return value
-
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return await value(*args, **kwargs)
-            finally:
-                STATS.registry_await += time.perf_counter() - started
-        return timed
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        done: Future[Any] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            done.set_exception(exc)
+        return done
 
 
-class OnLoopRegistry:
-    """The counterfactual: the IVR's registry questions (hashing included) run on the event
-    loop, each the same sync method AsyncRegistry would run in its pools."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        from ivr.registry.aio import AsyncRegistry, _offload
-
-        declared = vars(AsyncRegistry)[name]
-        assert isinstance(declared, _offload), name
-        method = declared.bound(self._inner)
-
-        async def blocking(*args: Any, **kwargs: Any) -> Any:
-            return method(*args, **kwargs)
-        return blocking
-
-    def close(self) -> None:
-        pass
+def on_the_loop(desk: AsyncRegistry) -> AsyncRegistry:
+    """`desk` with every pool replaced by OnTheLoop."""
+    for name, pool in desk.pools.items():
+        pool.shutdown(wait=True)
+        desk.pools[name] = OnTheLoop()
+    return desk
 
 
 async def ticker() -> None:
@@ -204,18 +167,17 @@ async def serve(port: int, mode: str, workers: int, stats_path: Path) -> None:
     from ivr.call.fastagi import FastAgiServer, ServerSettings
     from ivr.config import db_url
     from ivr.prompts.layout import sounds_dir
-    from ivr.registry.aio import AsyncRegistry
     from ivr.registry.hashing import SecretHasher
     from ivr.registry.service import Registry
 
-    # the wrappers stand in for the real objects by duck typing (this server only)
+    # the hasher's wrapper stands in for it by duck typing (this server only)
     registry = Registry.open(db_url())
     registry.store.hasher = cast(SecretHasher, TimedHasher(registry.store.hasher))
-    timed = cast(Registry, TimedRegistry(registry))
-    inner: Any = (AsyncRegistry(timed, workers=workers) if mode == "pool"
-                  else OnLoopRegistry(timed))
-
-    ivr = Ivr(registry, desk=cast(AsyncRegistry, TimedAsync(inner)))
+    desk = AsyncRegistry(registry, workers=workers)
+    if mode == "loop":
+        on_the_loop(desk)
+    attach(Timers())
+    ivr = Ivr(registry, desk=desk)
 
     async def handle(call: Any) -> Any:
         STATS.calls += 1
@@ -231,12 +193,12 @@ async def serve(port: int, mode: str, workers: int, stats_path: Path) -> None:
         await FastAgiServer(settings, handle).serve_until_signalled()
     finally:
         tick.cancel()
-        inner.close()
+        desk.close()
         registry.close()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ivr.bench.probe", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.probe", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mode", choices=("pool", "loop"), default="pool")
     parser.add_argument("--workers", type=int, default=4)

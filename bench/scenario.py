@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.bench.caller import CallScript
+from bench.caller import CallScript
 from ivr.registry.demo import DEMO_PHONE, demo_imei, seed_demo
 
 BENCH_PIN = "2468"

@@ -27,10 +27,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ivr.bench import scenario
-from ivr.bench.caller import CallScript
-from ivr.bench.load import latency_ms
-from ivr.bench.servers import ServerProcess, free_port, tool
+from bench import scenario
+from bench.caller import CallScript
+from bench.load import latency_ms
+from bench.servers import ServerProcess, free_port, tool
 from ivr.call.agi_protocol import parse_command
 
 BARGE_IN_DELAY = 0.3  # seconds into a prompt before the caller presses

@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from ivr.bench.caller import NO_PACING, CallRecord, CallScript, Pacing, classic_call, fastagi_call
-from ivr.bench.floor import TRACE_HEADER
+from bench.caller import NO_PACING, CallRecord, CallScript, Pacing, classic_call, fastagi_call
+from bench.floor import TRACE_HEADER
 
 
 @dataclass(frozen=True)

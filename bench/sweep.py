@@ -7,10 +7,10 @@ Phases (each server in a fresh process per measured run, warmed up with 20 calls
    sends; the floor replays exactly these;
 3. the sweep: for each N, the floor and `hamta-ivr serve` without pacing, then with pacing;
    `hamta-ivr serve` on PostgreSQL; classic process-per-call AGI (`hamta-ivr-agi`);
-4. where time goes: the bench-only probe server (ivr.bench.probe) and the floor, one call at a
+4. where time goes: the bench-only probe server (bench.probe) and the floor, one call at a
    time; event-loop lag under load with the registry in its thread pool and, as the
    counterfactual, on the loop;
-5. end to end on the real Asterisk (ivr.bench.e2e), when it is there.
+5. end to end on the real Asterisk (bench.e2e), when it is there.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ivr.bench import scenario
-from ivr.bench.caller import HUMAN, NO_PACING, CallRecord, CallScript, Pacing, fastagi_call
-from ivr.bench.load import ClassicTarget, FastAgiTarget, LoadRun, Target, run_load, summarize
-from ivr.bench.procstat import Monitor
-from ivr.bench.servers import ServerProcess, free_port, tool
+from bench import scenario
+from bench.caller import HUMAN, NO_PACING, CallRecord, CallScript, Pacing, fastagi_call
+from bench.load import ClassicTarget, FastAgiTarget, LoadRun, Target, run_load, summarize
+from bench.procstat import Monitor
+from bench.servers import ServerProcess, free_port, tool
 from ivr.registry.aio import default_workers
 
 # the lag runs: callers brisk enough to keep hashes coming, slow enough that the event loop is
@@ -128,7 +128,7 @@ class Bench:
 
     def floor(self, port: int) -> ServerProcess:
         traces = self.workdir / "traces.json"
-        return ServerProcess("floor", [sys.executable, "-m", "ivr.bench.floor", "--port",
+        return ServerProcess("floor", [sys.executable, "-m", "bench.floor", "--port",
                                        str(port), "--traces", str(traces)],
                              dict(os.environ), port, self.workdir / "logs" / "floor.log")
 
@@ -136,7 +136,7 @@ class Bench:
               ) -> ServerProcess:
         env = db.env()
         return ServerProcess(f"probe ({mode})", [
-            sys.executable, "-m", "ivr.bench.probe", "--port", str(port), "--mode", mode,
+            sys.executable, "-m", "bench.probe", "--port", str(port), "--mode", mode,
             "--workers", str(workers or self.plan.workers), "--stats", str(self.stats_path)],
             env, port, self.workdir / "logs" / f"probe-{mode}.log")
 
@@ -406,7 +406,7 @@ class Bench:
         return json.loads(self.stats_path.read_text()), mon, run
 
     async def end_to_end(self, db: scenario.BenchDb) -> None:
-        from ivr.bench import e2e
+        from bench import e2e
 
         if self.plan.e2e_calls < 1:
             self.report["e2e"] = {"status": "not run: skipped (--no-e2e)"}

@@ -4,7 +4,7 @@ It sends each call the same commands the real server sent for that script (a tra
 from one calibration call), ignoring the replies. What it costs is what AGI I/O alone costs on
 this machine, so `ours / floor` says what the flows and the registry add.
 
-Run alone: `python -m ivr.bench.floor --traces FILE [--port 0]` prints `listening PORT`.
+Run alone: `python -m bench.floor --traces FILE [--port 0]` prints `listening PORT`.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ async def _serve(host: str, port: int, traces: dict[str, list[str]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ivr.bench.floor", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--traces", type=Path, help="JSON: {name: [command, …]}")

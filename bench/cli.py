@@ -1,4 +1,9 @@
-"""`hamta-ivr bench`: how many callers one server carries and how fast each step answers."""
+"""`hamta-ivr bench`: how many callers one server carries and how fast each step answers.
+
+`register` is the entry point `hamta_ivr.commands: bench` (pyproject.toml), which ivr.cli loads:
+the runtime package never imports the bench. The runs themselves are imported when asked, so
+every other `hamta-ivr` command starts as fast as before.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from ivr.cli import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,13 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--quick", action="store_true", help="a short smoke run")
     bench.add_argument("--sizing", action="store_true",
-                       help="the sizing run instead (ivr.bench.sizing): callers paced by the "
+                       help="the sizing run instead (bench.sizing): callers paced by the "
                        "built audio and human keying, arriving at a rising rate; the callers one "
                        "box carries with step p99 ≤ 5 ms, for 1 process and one per core, on "
                        "SQLite and PostgreSQL, then twice that rate against --max-calls; prints "
                        "Markdown for the README (about 25 min; with --quick under a minute)")
     bench.add_argument("--formats", action="store_true",
-                       help="the prompt-format run instead (ivr.bench.formats): Asterisk's CPU "
+                       help="the prompt-format run instead (bench.formats): Asterisk's CPU "
                        "playing prompts to --calls concurrent SIP calls (G.711 and G.722) from "
                        "the native .ulaw/.sln16 files and from the .wav alone, on a private "
                        "development Asterisk (about 10 minutes)")
@@ -64,8 +71,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _sizes(text: str | None, name: str) -> list[int] | None:
-    from ivr.cli import UsageError
-
     if text is None:
         return None
     try:
@@ -78,10 +83,8 @@ def _sizes(text: str | None, name: str) -> list[int] | None:
 
 
 def run_sizing(args: argparse.Namespace) -> int:
-    from ivr.bench.report import render_sizing
-    from ivr.bench.sizing import QUICK, SizingPlan, run_sizing
-    from ivr.cli import UsageError
-
+    from bench.report import render_sizing
+    from bench.sizing import QUICK, SizingPlan, run_sizing
     plan = QUICK if args.quick else SizingPlan()
     if args.rate is not None:
         if not 0 < args.rate <= 1000:
@@ -93,8 +96,8 @@ def run_sizing(args: argparse.Namespace) -> int:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from ivr.bench.report import render
-    from ivr.bench.sweep import QUICK, Plan, run_bench
+    from bench.report import render
+    from bench.sweep import QUICK, Plan, run_bench
 
     if args.sizing:
         return run_sizing(args)
@@ -109,9 +112,7 @@ def run_bench(args: argparse.Namespace) -> int:
             changes: dict[str, Any] = {attr: sizes}
             plan = replace(plan, **changes)
     if not plan.sizes:
-        from ivr.cli import UsageError
-
-        raise UsageError("--sizes needs at least one size")
+            raise UsageError("--sizes needs at least one size")
     if args.workers is not None:
         plan = replace(plan, workers=args.workers)
     plan = replace(plan, pg_url=args.pg or os.environ.get("HAMTA_TEST_PG_URL") or None)
@@ -124,9 +125,7 @@ def run_bench(args: argparse.Namespace) -> int:
 def run_formats(args: argparse.Namespace) -> int:
     import asyncio
 
-    from ivr.bench import formats
-    from ivr.cli import UsageError
-
+    from bench import formats
     if not 1 <= args.calls <= 500:
         raise UsageError("--calls takes 1 to 500 concurrent calls")
     if not 2 <= args.window <= 600:

@@ -1,6 +1,6 @@
 """Sizing: how many concurrent callers one box carries while the pause after a key stays short.
 
-Callers are paced as people (ivr.bench.human: every prompt as long as its built WAV, a pause to
+Callers are paced as people (bench.human: every prompt as long as its built WAV, a pause to
 think before a menu choice, 0.3-0.8 s between digits, silent questions waiting their timeout), so
 a call lasts as long as a real one. One run per configuration (server × database × processes):
 1. ramp: calls arrive evenly at a rate rising linearly from `rate_from` to `rate_to` calls/s
@@ -13,7 +13,7 @@ a call lasts as long as a real one. One run per configuration (server × databas
    over its last third (the server full, calls ending and freeing places): the calls admitted,
    completed and told "busy" (HAMTA_RESULT=busy, the `busy` prompt) per second, and the
    admitted calls' steps.
-The floor (ivr.bench.floor, the same commands with no flow and no database) takes the same ramp,
+The floor (bench.floor, the same commands with no flow and no database) takes the same ramp,
 side by side. The load generator shares the machine's cores: its CPU share is reported.
 """
 
@@ -34,14 +34,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ivr.bench import scenario
-from ivr.bench.caller import CallRecord, CallScript, fastagi_call, record_of
-from ivr.bench.floor import TRACE_HEADER
-from ivr.bench.human import HumanPacing, built_durations
-from ivr.bench.load import FastAgiTarget, percentile, run_load
-from ivr.bench.procstat import cpu_seconds
-from ivr.bench.servers import ServerProcess, free_port, tool
-from ivr.bench.sweep import machine, raise_fd_limit
+from bench import scenario
+from bench.caller import CallRecord, CallScript, fastagi_call, record_of
+from bench.floor import TRACE_HEADER
+from bench.human import HumanPacing, built_durations
+from bench.load import FastAgiTarget, percentile, run_load
+from bench.procstat import cpu_seconds
+from bench.servers import ServerProcess, free_port, tool
+from bench.sweep import machine, raise_fd_limit
 from ivr.call.agi_protocol import AgiCommand
 from ivr.prompts.layout import PromptsError
 from ivr.testing.fake_asterisk import FakeChannel, agi_environment, run_session
@@ -333,7 +333,7 @@ class Sizing:
             self.workdir / "logs" / f"serve-{db.name}-{processes}.log")
 
     def floor(self, port: int) -> ServerProcess:
-        return ServerProcess("floor", [sys.executable, "-m", "ivr.bench.floor", "--port",
+        return ServerProcess("floor", [sys.executable, "-m", "bench.floor", "--port",
                                        str(port), "--traces", str(self.workdir / "traces.json")],
                              dict(os.environ), port, self.workdir / "logs" / "floor.log")
 
