@@ -34,26 +34,31 @@ BUYER_PROMPTS = {**REFUSAL_PROMPTS, Refusal.BUYER_IS_OWNER: "already_yours"}
 
 
 async def activate_device(call: Call, registry: AsyncRegistry) -> Outcome:
-    buyer = try_normalize(call.caller_id)
-    if buyer is None:  # the kartabl to fill is the caller's own: it must be known
-        await stop(call, Outcome.refused("no_caller_id"), "no_caller_id_activate")
     try:
-        imei = await entered(call, q.IMEI)
-        check = await registry.for_buyer(imei, buyer, call.origin)
-        if not check.ok:
-            await refuse(call, check, BUYER_PROMPTS)
-        grant = await ask_activation_code(call, registry, imei, buyer=buyer,
-                                          prompts=BUYER_PROMPTS)
-        await confirm(call, "activate_confirm", Digits(imei, IMEI_GROUPS),
-                      "activate_confirm_to", Digits(national(buyer), MOBILE_GROUPS),
-                      "activate_confirm_end")
-        activated = await registry.activate(buyer, grant, origin=call.origin)
-        if not activated.ok:
-            await refuse(call, activated, BUYER_PROMPTS)
+        return await take_over(call, registry)
     except Ended as ended:  # the call log says `already_yours`, as the caller heard it
         if ended.outcome.detail == Refusal.BUYER_IS_OWNER:
             raise Ended(Outcome.refused("already_yours")) from None
         raise
+
+
+async def take_over(call: Call, registry: AsyncRegistry) -> Outcome:
+    """The buyer's steps: the IMEI (what stops it told at once), the activation code, «add
+    IMEI X to the kartabl of number Y?», `1` to confirm; the reference number."""
+    buyer = try_normalize(call.caller_id)
+    if buyer is None:  # the kartabl to fill is the caller's own: it must be known
+        await stop(call, Outcome.refused("no_caller_id"), "no_caller_id_activate")
+    imei = await entered(call, q.IMEI)
+    check = await registry.for_buyer(imei, buyer, call.origin)
+    if not check.ok:
+        await refuse(call, check, BUYER_PROMPTS)
+    grant = await ask_activation_code(call, registry, imei, buyer=buyer, prompts=BUYER_PROMPTS)
+    await confirm(call, "activate_confirm", Digits(imei, IMEI_GROUPS),
+                  "activate_confirm_to", Digits(national(buyer), MOBILE_GROUPS),
+                  "activate_confirm_end")
+    activated = await registry.activate(buyer, grant, origin=call.origin)
+    if not activated.ok:
+        await refuse(call, activated, BUYER_PROMPTS)
     await done(call, "activated", "change_code_advice")
     await read_back(call, "reference_is", Digits(activated.reference or "", REFERENCE_GROUPS))
     return COMPLETED
