@@ -18,6 +18,8 @@ from enum import StrEnum
 
 from ivr.prompts import catalogue
 from ivr.prompts.persian import number_files, number_words
+from ivr.registry.msisdn import try_normalize
+from ivr.registry.types import Origin
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +180,13 @@ class Call(ABC):
     hands_off: bool = True
     path: list[str] = field(default_factory=list)  # menu path for the call log
     _typed: str = ""  # keys pressed during a prompt (barge-in) or typed ahead
+
+    @property
+    def origin(self) -> Origin:
+        """Who asks the registry on this call: the calling line, whether the network vouches
+        for it, and the call (lockouts and throttles count by it, the audit records it)."""
+        caller = try_normalize(self.caller_id)
+        return Origin(caller, self.call_id, vouched=self.caller_trusted and caller is not None)
 
     # --- primitives (one per channel) ------------------------------------------------------------
     @abstractmethod

@@ -19,11 +19,12 @@ from ivr.flows.common import (
     ask_activation_code,
     confirm,
     done,
-    origin_of,
+    entered,
     read_back,
     refuse,
+    stop,
 )
-from ivr.flows.outcome import COMPLETED, Outcome
+from ivr.flows.outcome import COMPLETED, Ended, Outcome
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.msisdn import national, try_normalize
 from ivr.registry.types import Refusal
@@ -33,32 +34,31 @@ BUYER_PROMPTS = {**REFUSAL_PROMPTS, Refusal.BUYER_IS_OWNER: "already_yours"}
 
 
 async def activate_device(call: Call, registry: AsyncRegistry) -> Outcome:
+    try:
+        return await take_over(call, registry)
+    except Ended as ended:  # the call log says `already_yours`, as the caller heard it
+        if ended.outcome.detail == Refusal.BUYER_IS_OWNER:
+            raise Ended(Outcome.refused("already_yours")) from None
+        raise
+
+
+async def take_over(call: Call, registry: AsyncRegistry) -> Outcome:
+    """The buyer's steps: the IMEI (what stops it told at once), the activation code, «add
+    IMEI X to the kartabl of number Y?», `1` to confirm; the reference number."""
     buyer = try_normalize(call.caller_id)
     if buyer is None:  # the kartabl to fill is the caller's own: it must be known
-        await call.play("no_caller_id_activate")
-        return Outcome.refused("no_caller_id")
-    imei = await call.ask(q.IMEI)
-    if not imei.ok:
-        return Outcome.unanswered(imei)
-    check = await registry.for_buyer(imei.value, buyer, origin_of(call))
+        await stop(call, Outcome.refused("no_caller_id"), "no_caller_id_activate")
+    imei = await entered(call, q.IMEI)
+    check = await registry.for_buyer(imei, buyer, call.origin)
     if not check.ok:
-        return _already_yours(await refuse(call, check, BUYER_PROMPTS))
-    grant = await ask_activation_code(call, registry, imei.value, buyer=buyer,
-                                      prompts=BUYER_PROMPTS)
-    if isinstance(grant, Outcome):
-        return _already_yours(grant)
-    declined = await confirm(call, "activate_confirm", Digits(imei.value, IMEI_GROUPS),
-                             "activate_confirm_to", Digits(national(buyer), MOBILE_GROUPS),
-                             "activate_confirm_end")
-    if declined:
-        return declined
-    activated = await registry.activate(buyer, grant, origin=origin_of(call))
+        await refuse(call, check, BUYER_PROMPTS)
+    grant = await ask_activation_code(call, registry, imei, buyer=buyer, prompts=BUYER_PROMPTS)
+    await confirm(call, "activate_confirm", Digits(imei, IMEI_GROUPS),
+                  "activate_confirm_to", Digits(national(buyer), MOBILE_GROUPS),
+                  "activate_confirm_end")
+    activated = await registry.activate(buyer, grant, origin=call.origin)
     if not activated.ok:
-        return _already_yours(await refuse(call, activated, BUYER_PROMPTS))
+        await refuse(call, activated, BUYER_PROMPTS)
     await done(call, "activated", "change_code_advice")
-    return await read_back(call, "reference_is", Digits(activated.reference or "",
-                                                         REFERENCE_GROUPS)) or COMPLETED
-
-
-def _already_yours(outcome: Outcome) -> Outcome:
-    return Outcome.refused("already_yours") if outcome.detail == Refusal.BUYER_IS_OWNER else outcome
+    await read_back(call, "reference_is", Digits(activated.reference or "", REFERENCE_GROUPS))
+    return COMPLETED

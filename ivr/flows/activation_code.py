@@ -14,7 +14,6 @@ from ivr.flows.common import (
     CODE_GROUPS,
     confirm,
     done,
-    origin_of,
     owned_device,
     read_back,
     refuse,
@@ -24,17 +23,12 @@ from ivr.registry.aio import AsyncRegistry
 
 
 async def get_activation_code(call: Call, registry: AsyncRegistry) -> Outcome:
-    chosen = await owned_device(call, registry, sim_for="activation_code")
-    if isinstance(chosen, Outcome):
-        return chosen
-    owner, device = chosen
-    if device.has_code:
-        declined = await confirm(call, "code_replace_confirm")
-        if declined:
-            return declined
-    generated = await registry.generate_code(owner, device, origin=origin_of(call))
+    owner, device = await owned_device(call, registry, sim_for="activation_code")
+    if device.has_code:  # the old one stops working: asked first
+        await confirm(call, "code_replace_confirm")
+    generated = await registry.generate_code(owner, device, origin=call.origin)
     if not generated.ok:
-        return await refuse(call, generated)
+        await refuse(call, generated)
     await done(call, "code_generated")
-    code = Digits(generated.code or "", CODE_GROUPS, secret=True)
-    return await read_back(call, "code_is", code) or COMPLETED
+    await read_back(call, "code_is", Digits(generated.code or "", CODE_GROUPS, secret=True))
+    return COMPLETED

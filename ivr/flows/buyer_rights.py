@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ivr.call.api import Call, Status
 from ivr.flows import questions as q
-from ivr.flows.outcome import COMPLETED, Outcome
+from ivr.flows.outcome import COMPLETED, Ended, Outcome
 from ivr.registry.aio import AsyncRegistry
 
 RIGHTS = ("rights_inquire", "rights_transfer", "rights_return", "rights_deactivated",
@@ -24,4 +24,4 @@ async def buyer_rights(call: Call, registry: AsyncRegistry) -> Outcome:
         if again.status is Status.TIMED_OUT or again.value == "2":
             return COMPLETED
         if not again.ok:
-            return Outcome.unanswered(again)
+            raise Ended.unanswered(again)

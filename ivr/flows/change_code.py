@@ -13,41 +13,31 @@ from ivr.call.api import Call
 from ivr.flows import questions as q
 from ivr.flows.common import (
     done,
-    origin_of,
+    entered,
     owned_device,
     refuse,
 )
-from ivr.flows.outcome import COMPLETED, End, Outcome
+from ivr.flows.outcome import COMPLETED, End, Ended, Outcome
 from ivr.registry.aio import AsyncRegistry
 
 MATCH_TRIES = 3
 
 
 async def change_activation_code(call: Call, registry: AsyncRegistry) -> Outcome:
-    chosen = await owned_device(call, registry, sim_for="change_code")
-    if isinstance(chosen, Outcome):
-        return chosen
-    owner, device = chosen
+    owner, device = await owned_device(call, registry, sim_for="change_code")
     new_code = await ask_new_code(call)
-    if isinstance(new_code, Outcome):
-        return new_code
-    changed = await registry.change_code(owner, device, new_code, origin=origin_of(call))
+    changed = await registry.change_code(owner, device, new_code, origin=call.origin)
     if not changed.ok:
-        return await refuse(call, changed)
+        await refuse(call, changed)
     await done(call, "code_changed")
     return COMPLETED
 
 
-async def ask_new_code(call: Call) -> str | Outcome:
+async def ask_new_code(call: Call) -> str:
     """The new code keyed twice; three mismatches end the operation."""
     for _ in range(MATCH_TRIES):
-        first = await call.ask(q.NEW_CODE)
-        if not first.ok:
-            return Outcome.unanswered(first)
-        second = await call.ask(q.NEW_CODE_AGAIN)
-        if not second.ok:
-            return Outcome.unanswered(second)
-        if first.value == second.value:
-            return first.value
+        first = await entered(call, q.NEW_CODE)
+        if await entered(call, q.NEW_CODE_AGAIN) == first:
+            return first
         await call.play("codes_mismatch")
-    return Outcome(End.GAVE_UP)
+    raise Ended(Outcome(End.GAVE_UP))

@@ -2,32 +2,36 @@
 the kartabl password (with the stop when none exists), choosing a device, the activation code,
 the confirmation, and telling the caller why the registry said no.
 
-Each step returns what it found or, when the operation ends there (already explained to the
-caller), the Outcome to return: flows read `if isinstance(x, Outcome): return x`.
+Each step returns what it found; when the operation ends there (a refusal, no password, a
+question left unanswered, a cancelled confirmation), the step tells the caller and raises Ended
+(ivr.flows.outcome), which the menu catches: a flow reads as the procedure, with no checks
+between its steps. Who asks the registry is the call's origin (Call.origin); whether a device may
+be used is the registry's answer (ivr.registry.devices.on_choice), never the flow's.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import NoReturn
 
-from ivr.call.api import Call, CallerHungUp, DeviceName, Digits, Number, Say, Status
+from ivr.call.api import Call, CallerHungUp, DeviceName, Digits, Number, Question, Say, Status
 from ivr.flows import questions as q
-from ivr.flows.outcome import End, Outcome
+from ivr.flows.outcome import End, Ended, Outcome
 from ivr.registry.aio import AsyncRegistry
+from ivr.registry.devices import on_choice
 from ivr.registry.msisdn import normalize, try_normalize
 from ivr.registry.types import (
-    Change,
     CodeCheck,
     Device,
     Grant,
     ImeiStatus,
-    Origin,
     Owner,
     PasswordStatus,
     Refusal,
+    Ruling,
     SimAnswer,
     SimCode,
     SimProof,
@@ -76,13 +80,6 @@ CODE_GROUPS = (4, 4)
 REFERENCE_GROUPS = (3, 3, 4)
 
 
-def origin_of(call: Call) -> Origin:
-    """Who asks the registry: the calling line, whether the network vouches for it, and the
-    call (lockouts and throttles count by it, and the audit log records it)."""
-    caller = try_normalize(call.caller_id)
-    return Origin(caller, call.call_id, vouched=call.caller_trusted and caller is not None)
-
-
 HOURS_FROM_MINUTES = 90  # a wait longer than this is said in hours
 
 
@@ -107,7 +104,7 @@ def attempts_left(count: int) -> list[Say]:
     return ["attempts_left", Number(count), "attempts_left_end"]
 
 
-def refusal_words(refused: CodeCheck | Change,
+def refusal_words(refused: Ruling,
                   prompts: Mapping[Refusal, str] = REFUSAL_PROMPTS) -> list[Say]:
     assert refused.refusal is not None
     words: list[Say] = [prompts[refused.refusal]]
@@ -119,78 +116,80 @@ def refusal_words(refused: CodeCheck | Change,
     return words
 
 
-async def refuse(call: Call, refused: CodeCheck | Change,
-                 prompts: Mapping[Refusal, str] = REFUSAL_PROMPTS) -> Outcome:
+async def told(call: Call, refused: Ruling,
+               prompts: Mapping[Refusal, str] = REFUSAL_PROMPTS) -> Outcome:
     """Tell the caller why the registry said no; the Outcome names the refusal."""
     await call.play(*refusal_words(refused, prompts))
     assert refused.refusal is not None
     return Outcome.refused(refused.refusal)
 
 
+async def refuse(call: Call, refused: Ruling,
+                 prompts: Mapping[Refusal, str] = REFUSAL_PROMPTS) -> NoReturn:
+    """Tell the caller why the registry said no, and end the operation there."""
+    raise Ended(await told(call, refused, prompts))
+
+
+async def stop(call: Call, outcome: Outcome, *said: Say) -> NoReturn:
+    """Say why the operation stops here, and end it with `outcome`."""
+    await call.play(*said)
+    raise Ended(outcome)
+
+
+async def entered(call: Call, question: Question, prompt: Sequence[Say] | None = None) -> str:
+    """What the caller keyed; a question left unanswered (its tries ran out, or `#` for the
+    main menu) ends the operation."""
+    answer = await call.ask(question, prompt=prompt)
+    if not answer.ok:
+        raise Ended.unanswered(answer)
+    return answer.value
+
+
 # --- seed step 2: whose devices ------------------------------------------------------------------
-async def whose_number(call: Call) -> str | Outcome:
+async def whose_number(call: Call) -> str:
     """`1` the number the caller is calling from, `2` another number (then its 11 digits). A
     withheld caller ID is not offered 'this number': the caller keys it."""
     own = try_normalize(call.caller_id)
     if own is None:
         await call.play("no_caller_id")
-    else:
-        whose = await call.ask(q.WHOSE_DEVICES)
-        if not whose.ok:
-            return Outcome.unanswered(whose)
-        if whose.value == "1":
-            return own
-    number = await call.ask(q.OTHER_NUMBER)
-    return normalize(number.value) if number.ok else Outcome.unanswered(number)
+    elif await entered(call, q.WHOSE_DEVICES) == "1":
+        return own
+    return normalize(await entered(call, q.OTHER_NUMBER))
 
 
 # --- seed step 3: the kartabl password -----------------------------------------------------------
-async def sign_in(call: Call, registry: AsyncRegistry, msisdn: str) -> Owner | Outcome:
+async def sign_in(call: Call, registry: AsyncRegistry, msisdn: str) -> Owner:
     """The signed-in owner with the kartabl, or the stop: no password set (go to the web portal
     first), locked (said before the password is asked), or the tries ran out."""
-    origin = origin_of(call)
-    check = await registry.door(msisdn, origin)
+    check = await registry.door(msisdn, call.origin)
     proof: SimProof | None = None
     if check.status is PasswordStatus.SIM_FIRST:  # the SIM before the PIN (kartabl._gate)
-        found = await sim_code(call, registry, msisdn, "sign_in")
-        if isinstance(found, Outcome):
-            return found
-        proof, check = found.proof, dataclasses.replace(check, status=PasswordStatus.ASK)
+        proof = (await sim_code(call, registry, msisdn, "sign_in")).proof
+        check = dataclasses.replace(check, status=PasswordStatus.ASK)
     while check.status in (PasswordStatus.ASK, PasswordStatus.WRONG):
         if check.status is PasswordStatus.WRONG:
             await call.play("wrong_password", *attempts_left(check.attempts_left or 0))
-        pin = await call.ask(q.PASSWORD)
-        if not pin.ok:
-            return Outcome.unanswered(pin)
-        check = await registry.sign_in(msisdn, pin.value, origin, proof=proof)
+        pin = await entered(call, q.PASSWORD)
+        check = await registry.sign_in(msisdn, pin, call.origin, proof=proof)
     if check.status is PasswordStatus.OK and check.owner is not None:
         return check.owner
     if check.status is PasswordStatus.LOCKED:
-        await call.play("locked", *try_again_after(check.locked_until))
-        return Outcome.refused("locked")
+        await stop(call, Outcome.refused("locked"),
+                   "locked", *try_again_after(check.locked_until))
     if check.status is PasswordStatus.THROTTLED:
-        await call.play("throttled")
-        return Outcome.refused(Refusal.THROTTLED)
+        await stop(call, Outcome.refused(Refusal.THROTTLED), "throttled")
     if check.status is PasswordStatus.SIM_FIRST:  # the proof was refused (another call's?)
-        await call.play("sim_code_void")
-        return Outcome.refused(Refusal.NEEDS_SIM)
-    await call.play("no_password")  # none set (or removed through the portal meanwhile)
-    return Outcome(End.NO_PASSWORD)
+        await stop(call, Outcome.refused(Refusal.NEEDS_SIM), "sim_code_void")
+    # none set (or removed through the portal meanwhile)
+    await stop(call, Outcome(End.NO_PASSWORD), "no_password")
 
 
-async def open_kartabl(call: Call, registry: AsyncRegistry, *, empty_ok: bool = False
-                       ) -> Owner | Outcome:
+async def open_kartabl(call: Call, registry: AsyncRegistry, *, empty_ok: bool = False) -> Owner:
     """Seed steps 2-4: whose devices, the password, then the devices that number owns (an empty
     kartabl ends the operation unless `empty_ok`)."""
-    msisdn = await whose_number(call)
-    if isinstance(msisdn, Outcome):
-        return msisdn
-    owner = await sign_in(call, registry, msisdn)
-    if isinstance(owner, Outcome):
-        return owner
+    owner = await sign_in(call, registry, await whose_number(call))
     if not owner.devices and not empty_ok:
-        await call.play("no_devices")
-        return Outcome(End.NO_DEVICES)
+        await stop(call, Outcome(End.NO_DEVICES), "no_devices")
     return owner
 
 
@@ -216,20 +215,19 @@ def device_list(devices: tuple[Device, ...], start: int = 0) -> list[Say]:
     return said
 
 
-async def choose_device(call: Call, devices: tuple[Device, ...]) -> Device | Outcome:
+async def choose_device(call: Call, devices: tuple[Device, ...]) -> Device:
     """The caller presses the device's number: one key for up to nine devices; with ten or more,
     the number then `#`, the list read nine at a time, `0` for the next nine. A kartabl of one
     device is asked about too (`1` goes on with it): a caller who heard «device one» presses `1`,
     as every longer kartabl taught them, and that key must not become a secret's first digit."""
     if len(devices) == 1:
-        choice = await call.ask(q.ONE_DEVICE, prompt=[*device_entry(1, devices[0]),
-                                                      *q.ONE_DEVICE.prompt])
-        return devices[0] if choice.ok else Outcome.unanswered(choice)
+        await entered(call, q.ONE_DEVICE, [*device_entry(1, devices[0]), *q.ONE_DEVICE.prompt])
+        return devices[0]
     if len(devices) <= PAGE:
         keys = "".join(str(n) for n in range(1, len(devices) + 1))
-        choice = await call.ask(dataclasses.replace(q.DEVICE, keys=keys),
-                                prompt=[*device_list(devices), *q.DEVICE.prompt])
-        return devices[int(choice.value) - 1] if choice.ok else Outcome.unanswered(choice)
+        choice = await entered(call, dataclasses.replace(q.DEVICE, keys=keys),
+                               [*device_list(devices), *q.DEVICE.prompt])
+        return devices[int(choice) - 1]
 
     def in_range(keyed: str) -> str | None:
         return None if keyed == "0" or 1 <= int(keyed) <= len(devices) else "invalid_choice"
@@ -242,110 +240,68 @@ async def choose_device(call: Call, devices: tuple[Device, ...]) -> Device | Out
         if last:
             page.append("list_end")
         question = dataclasses.replace(q.DEVICE_LONG, validator=in_range, reprompt=(choose,))
-        choice = await call.ask(question, prompt=[*page, choose])
-        if not choice.ok:
-            return Outcome.unanswered(choice)
-        if choice.value != "0":
-            return devices[int(choice.value) - 1]
+        choice = await entered(call, question, [*page, choose])
+        if choice != "0":
+            return devices[int(choice) - 1]
         start = start + PAGE if start + PAGE < len(devices) else 0
-
-
-def device_refusal(device: Device, *, needs_code: bool = False,
-                   reported_ok: bool = False) -> Refusal | None:
-    """What stops an operation on a device the owner just chose, told before anything else is
-    asked: blocked, not registered, reported lost or stolen (but to report or withdraw it), (for
-    a sale) no code or its code locked. A reported device can always be withdrawn, even one
-    blocked since."""
-    if reported_ok and device.reported is not None:
-        return None
-    if device.status is ImeiStatus.BLOCKED:
-        return Refusal.BLOCKED
-    if device.status is not ImeiStatus.REGISTERED:
-        return Refusal.NOT_REGISTERED
-    if device.reported is not None and not reported_ok:
-        return Refusal.REPORTED
-    if needs_code and not device.has_code:
-        return Refusal.NO_CODE
-    if needs_code and device.code_locked_until is not None:
-        return Refusal.CODE_LOCKED
-    return None
-
-
-async def refuse_device(call: Call, device: Device, refusal: Refusal,
-                        prompts: Mapping[Refusal, str] = REFUSAL_PROMPTS) -> Outcome:
-    return await refuse(call, CodeCheck(refusal=refusal, device=device,
-                                        locked_until=device.code_locked_until), prompts)
 
 
 async def owned_device(call: Call, registry: AsyncRegistry, *, needs_code: bool = False,
                        reported_ok: bool = False, sim_for: str | None = None,
                        prompts: Mapping[Refusal, str] = REFUSAL_PROMPTS
-                       ) -> tuple[Owner, Device] | Outcome:
+                       ) -> tuple[Owner, Device]:
     """Seed steps 2-5 for an owner's operation: whose devices, the password, the list and the
-    choice; then what stops the operation on the chosen device, told at once (`reported_ok`: a
-    device reported lost or stolen is what the operation is about); then, for an operation that
-    moves a device or a secret (`sim_for`, its SMS code's purpose), the owner's SIM."""
+    choice; then what stops the operation on the chosen device, as the registry answers it,
+    told at once (`needs_code`: a sale, which needs the device's code; `reported_ok`: a device
+    reported lost or stolen is what the operation is about); then, for an operation that moves
+    a device or a secret (`sim_for`, its SMS code's purpose), the owner's SIM."""
     owner = await open_kartabl(call, registry)
-    if isinstance(owner, Outcome):
-        return owner
-    def refusal_of(device: Device) -> Refusal | None:
-        return device_refusal(device, needs_code=needs_code, reported_ok=reported_ok)
 
-    if len(owner.devices) == 1 and refusal_of(owner.devices[0]) is not None:
+    def answer_on(device: Device) -> CodeCheck:
+        return on_choice(device, sale=needs_code, reported_ok=reported_ok)
+
+    if len(owner.devices) == 1 and not answer_on(owner.devices[0]).ok:
         device = owner.devices[0]  # nothing to go on with: said, and why, without asking `1`
         await call.play(*device_entry(1, device))
     else:
-        chosen = await choose_device(call, owner.devices)
-        if isinstance(chosen, Outcome):
-            return chosen
-        device = chosen
-    refusal = refusal_of(device)
-    if refusal is not None:
-        return await refuse_device(call, device, refusal, prompts)
+        device = await choose_device(call, owner.devices)
+    answer = answer_on(device)
+    if not answer.ok:
+        await refuse(call, answer, prompts)
     if sim_for is not None:
         owner = await prove_sim(call, registry, owner, sim_for)
-        if isinstance(owner, Outcome):
-            return owner
     return owner, device
 
 
 # --- the SIM as a second factor (ivr.registry.sim_codes) -----------------------------------------
-async def prove_sim(call: Call, registry: AsyncRegistry, owner: Owner, purpose: str
-                    ) -> Owner | Outcome:
+async def prove_sim(call: Call, registry: AsyncRegistry, owner: Owner, purpose: str) -> Owner:
     """What moves a device or a secret needs the number's SIM as well as its PIN: on the
     number's own line (as the network vouches for it) the owner has it already; otherwise a code
     is sent by SMS to the number and keyed now. The owner, now holding the SIM, or the stop."""
     if owner.sim:
         return owner
     found = await sim_code(call, registry, owner.msisdn, purpose, owner=owner)
-    if isinstance(found, Outcome):
-        return found
     assert found.owner is not None
     return found.owner
 
 
 async def sim_code(call: Call, registry: AsyncRegistry, msisdn: str, purpose: str, *,
-                   owner: Owner | None = None) -> SimAnswer | Outcome:
+                   owner: Owner | None = None) -> SimAnswer:
     """Send an SMS code to `msisdn` for `purpose` and take it keyed (a wrong one hears so, with
     the tries left): the registry's OK answer, or the stop — SMS not configured (only the own
     line can), today's codes used up, not sent, or spent."""
-    origin = origin_of(call)
-    sent = await registry.send_sim_code(msisdn, purpose, origin)
+    sent = await registry.send_sim_code(msisdn, purpose, call.origin)
     if sent.status is not SimCode.SENT:
-        await call.play(SIM_CODE_PROMPTS[sent.status])
-        return Outcome.refused(Refusal.NEEDS_SIM)
+        await stop(call, Outcome.refused(Refusal.NEEDS_SIM), SIM_CODE_PROMPTS[sent.status])
     said = None  # the first time «a code was sent …», then «enter the code»
     while True:
-        code = await call.ask(q.SIM_CODE, prompt=said)
-        if not code.ok:
-            return Outcome.unanswered(code)
+        code = await entered(call, q.SIM_CODE, said)
         said = q.SIM_CODE.reprompt
-        check = await registry.check_sim_code(msisdn, code.value, origin, owner=owner)
+        check = await registry.check_sim_code(msisdn, code, call.origin, owner=owner)
         if check.status is SimCode.OK:
             return check
         if check.status is not SimCode.WRONG:
-            await call.play(SIM_CODE_PROMPTS[check.status])
-            return Outcome.refused(Refusal.NEEDS_SIM)
+            await stop(call, Outcome.refused(Refusal.NEEDS_SIM), SIM_CODE_PROMPTS[check.status])
         await call.play("wrong_sim_code", *attempts_left(check.attempts_left or 0))
 
 
@@ -359,20 +315,21 @@ async def done(call: Call, *said: Say) -> None:
         return
 
 
-async def read_back(call: Call, intro: str, digits: Digits) -> Outcome | None:
+async def read_back(call: Call, intro: str, digits: Digits) -> None:
     """«your reference number is …», then `1` to hear it again, `2` (or silence: it was heard)
-    to go on (None). The operation is done by then: a caller who hangs up here ends the call
-    after it (the next prompt notices), and the call log keeps the operation's outcome."""
+    to go on. The operation is done by then: a caller who hangs up here ends the call after it
+    (the next prompt notices), and the call log keeps the operation's outcome; one whose tries
+    ran out here, or who pressed `#`, ends it as that."""
     while True:
         try:
             await call.play(intro, digits, "is_end")
             again = await call.ask(q.REPEAT)
         except CallerHungUp:
-            return None
+            return
         if again.status is Status.TIMED_OUT or again.value == "2":
-            return None
+            return
         if not again.ok:
-            return Outcome.unanswered(again)
+            raise Ended.unanswered(again)
 
 
 # --- seed step 5: the device's activation code ---------------------------------------------------
@@ -380,30 +337,23 @@ async def ask_activation_code(
     call: Call, registry: AsyncRegistry, imei: str, *, owner: Owner | None = None,
     buyer: str | None = None, expected_version: int | None = None,
     prompts: Mapping[Refusal, str] = REFUSAL_PROMPTS,
-) -> Grant | Outcome:
+) -> Grant:
     """The device's 8-digit code, verified once by the registry as soon as it is keyed: a wrong
     code hears so (with the attempts left) and tries again until the device's own lockout; any
     other refusal ends the operation. A right code is the Grant the move needs."""
     while True:
-        code = await call.ask(q.ACTIVATION_CODE)
-        if not code.ok:
-            return Outcome.unanswered(code)
-        check = await registry.check_code(imei, code.value, owner=owner, buyer=buyer,
+        code = await entered(call, q.ACTIVATION_CODE)
+        check = await registry.check_code(imei, code, owner=owner, buyer=buyer,
                                           expected_version=expected_version,
-                                          origin=origin_of(call))
+                                          origin=call.origin)
         if check.grant is not None:
             return check.grant
         if check.refusal is not Refusal.WRONG_CODE:
-            return await refuse(call, check, prompts)
+            await refuse(call, check, prompts)
         await call.play(*refusal_words(check))
 
 
-async def confirm(call: Call, *question: Say) -> Outcome | None:
-    """`1` confirm (None: go ahead), `2` cancel (nothing changed)."""
-    answer = await call.ask(q.CONFIRM, prompt=[*question, *q.CONFIRM.prompt])
-    if not answer.ok:
-        return Outcome.unanswered(answer)
-    if answer.value == "2":
-        await call.play("cancelled")
-        return Outcome(End.CANCELLED)
-    return None
+async def confirm(call: Call, *question: Say) -> None:
+    """`1` confirm: go ahead; `2` cancel: «cancelled», and the operation ends, nothing changed."""
+    if await entered(call, q.CONFIRM, [*question, *q.CONFIRM.prompt]) == "2":
+        await stop(call, Outcome(End.CANCELLED), "cancelled")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ivr.call.api import Call, DeviceName, Say
 from ivr.flows import questions as q
+from ivr.flows.common import entered
 from ivr.flows.outcome import End, Outcome
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.types import ImeiStatus, Reported
@@ -24,10 +25,7 @@ REPORTED = {Reported.LOST: "imei_reported_lost", Reported.STOLEN: "imei_reported
 
 
 async def imei_inquiry(call: Call, registry: AsyncRegistry) -> Outcome:
-    imei = await call.ask(q.IMEI)
-    if not imei.ok:
-        return Outcome.unanswered(imei)
-    answer = await registry.inquire(imei.value)
+    answer = await registry.inquire(await entered(call, q.IMEI))
     if answer.reported is not None:
         await call.play(REPORTED[answer.reported], "rights_offer")
         return Outcome(End.ANSWERED, f"reported_{answer.reported.value}")

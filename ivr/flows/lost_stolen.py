@@ -20,7 +20,7 @@ from ivr.flows.common import (
     REFERENCE_GROUPS,
     confirm,
     done,
-    origin_of,
+    entered,
     owned_device,
     prove_sim,
     read_back,
@@ -34,26 +34,18 @@ KINDS = {"1": Reported.LOST, "2": Reported.STOLEN}
 
 
 async def lost_or_stolen(call: Call, registry: AsyncRegistry) -> Outcome:
-    chosen = await owned_device(call, registry, reported_ok=True)
-    if isinstance(chosen, Outcome):
-        return chosen
-    owner, device = chosen
+    owner, device = await owned_device(call, registry, reported_ok=True)
     if device.reported is not None:
         return await withdraw_report(call, registry, owner, device)
-    kind = await call.ask(q.LOST_OR_STOLEN)
-    if not kind.ok:
-        return Outcome.unanswered(kind)
-    reported = KINDS[kind.value]
-    declined = await confirm(call, "report_confirm", Digits(device.imei, IMEI_GROUPS),
-                             f"report_confirm_{reported.value}_end")
-    if declined:
-        return declined
-    made = await registry.report(owner, device, reported, origin=origin_of(call))
+    reported = KINDS[await entered(call, q.LOST_OR_STOLEN)]
+    await confirm(call, "report_confirm", Digits(device.imei, IMEI_GROUPS),
+                  f"report_confirm_{reported.value}_end")
+    made = await registry.report(owner, device, reported, origin=call.origin)
     if not made.ok:
-        return await refuse(call, made)
+        await refuse(call, made)
     await done(call, "reported")
-    case = Digits(made.reference or "", REFERENCE_GROUPS)
-    return await read_back(call, "case_is", case) or Outcome(End.COMPLETED, reported.value)
+    await read_back(call, "case_is", Digits(made.reference or "", REFERENCE_GROUPS))
+    return Outcome(End.COMPLETED, reported.value)
 
 
 async def withdraw_report(call: Call, registry: AsyncRegistry, owner: Owner,
@@ -61,15 +53,10 @@ async def withdraw_report(call: Call, registry: AsyncRegistry, owner: Owner,
     """The owner found the device: its case number, then withdraw the report."""
     case = await registry.report_case(device.imei)
     await call.play("report_exists", "case_is", Digits(case or "", REFERENCE_GROUPS), "is_end")
-    proven = await prove_sim(call, registry, owner, "withdraw")  # a thief may know the PIN
-    if isinstance(proven, Outcome):
-        return proven
-    owner = proven
-    declined = await confirm(call, "withdraw_confirm")
-    if declined:
-        return declined
-    withdrawn = await registry.withdraw(owner, device, origin=origin_of(call))
+    owner = await prove_sim(call, registry, owner, "withdraw")  # a thief may know the PIN
+    await confirm(call, "withdraw_confirm")
+    withdrawn = await registry.withdraw(owner, device, origin=call.origin)
     if not withdrawn.ok:
-        return await refuse(call, withdrawn)
+        await refuse(call, withdrawn)
     await done(call, "report_withdrawn")
     return Outcome(End.COMPLETED, "withdrawn")

@@ -12,8 +12,6 @@ from ivr.registry.aio import AsyncRegistry
 
 async def list_my_devices(call: Call, registry: AsyncRegistry) -> Outcome:
     owner = await open_kartabl(call, registry)
-    if isinstance(owner, Outcome):
-        return owner
     await call.play("device_count", Number(len(owner.devices)), "device_count_end",
                     *device_list(owner.devices), "list_end")
     call.forget_keys()  # a key that cut the list short is not the next menu choice

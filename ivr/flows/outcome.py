@@ -1,7 +1,10 @@
-"""How an operation ended, as the flows return it and the call log records it.
+"""How an operation ended, as the call log records it, and how it ends early.
 
-Expected paths are values, not exceptions: a refusal, a cancelled confirmation, a question whose
-tries ran out. Only a hang-up (CallerHungUp) or a real failure raises.
+An operation that runs to its end returns its Outcome. One that stops on the way — a refusal, a
+cancelled confirmation, a question whose tries ran out, no password — has already told the caller
+why; the step that stopped it raises Ended with the Outcome, and the menu that ran the operation
+(ivr.flows.session) catches it, once. So a flow reads as the procedure, step after step, with no
+checks between them. A hang-up is not an early end: CallerHungUp goes past the menu to the call.
 """
 
 from __future__ import annotations
@@ -54,3 +57,16 @@ class Outcome:
 
 
 COMPLETED = Outcome(End.COMPLETED)
+
+
+class Ended(Exception):
+    """The operation stops here, the caller already told why: raised by a step, caught by the
+    menu that ran the operation, which records `outcome` as the operation's."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.logged)
+        self.outcome = outcome
+
+    @classmethod
+    def unanswered(cls, answer: Answer) -> Ended:
+        return cls(Outcome.unanswered(answer))

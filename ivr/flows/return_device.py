@@ -30,33 +30,28 @@ from ivr.flows.common import (
     REFERENCE_GROUPS,
     confirm,
     done,
+    entered,
     open_kartabl,
-    origin_of,
     prove_sim,
     read_back,
     refuse,
+    stop,
+    told,
 )
-from ivr.flows.outcome import COMPLETED, End, Outcome
+from ivr.flows.outcome import COMPLETED, End, Ended, Outcome
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.msisdn import national
-from ivr.registry.types import Change, Owner, Refusal, ReturnCase
+from ivr.registry.types import Owner, Refusal, ReturnCase
 
 
 async def return_device(call: Call, registry: AsyncRegistry) -> Outcome:
     owner = await open_kartabl(call, registry, empty_ok=True)
-    if isinstance(owner, Outcome):
-        return owner
     waiting = await registry.returns_waiting(owner.msisdn)
     if waiting:
         await call.play(Number(len(waiting)), "returns_waiting")
-        side = await call.ask(q.RETURN_SIDE)
-        if not side.ok:
-            return Outcome.unanswered(side)
-        if side.value == "1":
-            proven = await prove_sim(call, registry, owner, "return_confirm")
-            if isinstance(proven, Outcome):
-                return proven
-            return await take_back(call, registry, proven, waiting)
+        if await entered(call, q.RETURN_SIDE) == "1":
+            owner = await prove_sim(call, registry, owner, "return_confirm")
+            return await take_back(call, registry, owner, waiting)
     return await start_return(call, registry, owner)
 
 
@@ -65,33 +60,23 @@ async def start_return(call: Call, registry: AsyncRegistry, owner: Owner) -> Out
     arrival: the transfer's reference number, a wrong one said and asked again), the SIM, the
     confirmation, the request."""
     if not owner.devices:
-        await call.play("no_devices")
-        return Outcome(End.NO_DEVICES)
+        await stop(call, Outcome(End.NO_DEVICES), "no_devices")
     arrivals = await registry.return_arrivals(owner)
     case = await choose_arrival(call, arrivals) if arrivals else None
     if case is None:
         case = await case_by_reference(call, registry, owner)
-    if isinstance(case, Outcome):
-        return case
-    proven = await prove_sim(call, registry, owner, "return_start")
-    if isinstance(proven, Outcome):
-        return proven
-    owner = proven
-    declined = await confirm(call, "activate_confirm", Digits(case.imei, IMEI_GROUPS),
-                             "transfer_confirm_to",
-                             Digits(national(case.previous_owner), MOBILE_GROUPS),
-                             "return_confirm_end")
-    if declined:
-        return declined
-    started = await registry.start_return(owner, case, origin=origin_of(call))
+    owner = await prove_sim(call, registry, owner, "return_start")
+    await confirm(call, "activate_confirm", Digits(case.imei, IMEI_GROUPS),
+                  "transfer_confirm_to", Digits(national(case.previous_owner), MOBILE_GROUPS),
+                  "return_confirm_end")
+    started = await registry.start_return(owner, case, origin=call.origin)
     if started.case is None:
-        return await refuse(call, Change(refusal=started.refusal))
+        await refuse(call, started)
     await done(call, "return_started")
     return Outcome(End.COMPLETED, "return_started")
 
 
-async def choose_arrival(call: Call, arrivals: tuple[ReturnCase, ...]
-                         ) -> ReturnCase | Outcome | None:
+async def choose_arrival(call: Call, arrivals: tuple[ReturnCase, ...]) -> ReturnCase | None:
     """«Devices that arrived in the last seven days»: each as in a kartabl list, from whom (the
     number's last four digits; the whole number is said at the confirmation) and when; its key
     picks it, `0` keys a reference number instead (None)."""
@@ -102,10 +87,8 @@ async def choose_arrival(call: Call, arrivals: tuple[ReturnCase, ...]
                  Digits(case.previous_owner[-4:]), *days_ago(case)]
     keys = "".join(str(n) for n in range(1, len(arrivals) + 1)) + "0"
     question = dataclasses.replace(q.RETURN_ARRIVAL, keys=keys)
-    choice = await call.ask(question, prompt=[*said, *question.prompt])
-    if not choice.ok:
-        return Outcome.unanswered(choice)
-    return None if choice.value == "0" else arrivals[int(choice.value) - 1]
+    choice = await entered(call, question, [*said, *question.prompt])
+    return None if choice == "0" else arrivals[int(choice) - 1]
 
 
 def days_ago(case: ReturnCase) -> list[Say]:
@@ -115,22 +98,19 @@ def days_ago(case: ReturnCase) -> list[Say]:
         [Number(days), "arrived_days_ago"]
 
 
-async def case_by_reference(call: Call, registry: AsyncRegistry, owner: Owner
-                            ) -> ReturnCase | Outcome:
+async def case_by_reference(call: Call, registry: AsyncRegistry, owner: Owner) -> ReturnCase:
     """The transfer's 10-digit reference number (for those who have it, or an arrival past
     the list): a wrong one is said and asked again; any other refusal is told."""
     for _ in range(RETRIES):
-        reference = await call.ask(q.TRANSFER_REFERENCE)
-        if not reference.ok:
-            return Outcome.unanswered(reference)
-        check = await registry.returnable(owner, reference.value)
+        reference = await entered(call, q.TRANSFER_REFERENCE)
+        check = await registry.returnable(owner, reference)
         if check.refusal is not Refusal.NO_SUCH_TRANSFER:
             break
         await call.play("no_such_transfer")
     else:
-        return Outcome.refused(Refusal.NO_SUCH_TRANSFER)
+        raise Ended(Outcome.refused(Refusal.NO_SUCH_TRANSFER))
     if check.case is None:
-        return await refuse(call, Change(refusal=check.refusal))
+        await refuse(call, check)
     return check.case
 
 
@@ -140,22 +120,19 @@ async def take_back(call: Call, registry: AsyncRegistry, owner: Owner,
     device back, `2` leaves it for now (it waits until its deadline) and goes to the next."""
     outcome = Outcome(End.CANCELLED)
     for case in waiting:
-        declined = await confirm(call, "return_take_back", Digits(case.imei, IMEI_GROUPS),
-                                 "return_take_back_from",
-                                 Digits(national(case.new_owner), MOBILE_GROUPS),
-                                 "return_take_back_end")
-        if declined:
-            if declined.end is not End.CANCELLED:
-                return declined
-            continue
-        back = await registry.confirm_return(owner, case, origin=origin_of(call))
+        try:
+            await confirm(call, "return_take_back", Digits(case.imei, IMEI_GROUPS),
+                          "return_take_back_from", Digits(national(case.new_owner), MOBILE_GROUPS),
+                          "return_take_back_end")
+        except Ended as ended:
+            if ended.outcome.end is not End.CANCELLED:
+                raise
+            continue  # `2`: left for now, the next one
+        back = await registry.confirm_return(owner, case, origin=call.origin)
         if not back.ok:
-            outcome = await refuse(call, back)
+            outcome = await told(call, back)  # this one stays as it was: the next one
             continue
         await done(call, "returned")
-        heard = await read_back(call, "reference_is", Digits(back.reference or "",
-                                                             REFERENCE_GROUPS))
-        if heard is not None:
-            return heard
+        await read_back(call, "reference_is", Digits(back.reference or "", REFERENCE_GROUPS))
         outcome = COMPLETED
     return outcome

@@ -29,7 +29,7 @@ from ivr.flows.change_code import change_activation_code
 from ivr.flows.inquiry import imei_inquiry
 from ivr.flows.lost_stolen import lost_or_stolen
 from ivr.flows.my_devices import list_my_devices
-from ivr.flows.outcome import End, Outcome
+from ivr.flows.outcome import End, Ended, Outcome
 from ivr.flows.return_device import return_device
 from ivr.flows.transfer import transfer_ownership
 from ivr.registry.aio import AsyncRegistry
@@ -126,7 +126,7 @@ async def main_menu(call: Call, registry: AsyncRegistry, result: CallResult) -> 
             name, flow = operation
             result.path.append(name)
             result.finished = None
-            outcome = await flow(call, registry)
+            outcome = await run(flow, call, registry)
         if outcome.ends_call:  # a question's tries ran out inside the operation
             await _last_words(call, "too_many_attempts", "goodbye")
             return outcome.end.value
@@ -135,6 +135,15 @@ async def main_menu(call: Call, registry: AsyncRegistry, result: CallResult) -> 
         question = first if outcome.end is End.BACK else again
         if queue is not None and staff.is_stop(outcome):
             said = [q.STAFF_OFFER, *again.prompt]
+
+
+async def run(flow: Flow, call: Call, registry: AsyncRegistry) -> Outcome:
+    """One operation, to its end or to the step that ended it early (Ended: the caller has
+    heard why); how it ended, either way. A hang-up is no early end: it ends the call."""
+    try:
+        return await flow(call, registry)
+    except Ended as ended:
+        return ended.outcome
 
 
 def _staff_queue() -> StaffQueue | None:

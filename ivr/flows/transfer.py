@@ -26,7 +26,7 @@ from ivr.flows.common import (
     ask_activation_code,
     confirm,
     done,
-    origin_of,
+    entered,
     owned_device,
     read_back,
     refuse,
@@ -38,37 +38,31 @@ from ivr.registry.types import Owner
 
 
 async def transfer_ownership(call: Call, registry: AsyncRegistry) -> Outcome:
-    chosen = await owned_device(call, registry, needs_code=True, sim_for="transfer",
-                                prompts=OWNER_PROMPTS)
-    if isinstance(chosen, Outcome):
-        return chosen
-    owner, device = chosen
+    # 1. the main menu's `3`; 2.-5. whose devices, the password, the list, the chosen device
+    owner, device = await owned_device(call, registry, needs_code=True, sim_for="transfer",
+                                       prompts=OWNER_PROMPTS)
+    # 5. its activation code
     grant = await ask_activation_code(call, registry, device.imei, owner=owner,
                                       expected_version=device.version)
-    if isinstance(grant, Outcome):
-        return grant
+    # 6. the buyer, «transfer IMEI X to mobile number Y?», `1` to confirm
     buyer = await ask_buyer(call, owner)
-    if isinstance(buyer, Outcome):
-        return buyer
-    declined = await confirm(call, "transfer_confirm", Digits(device.imei, IMEI_GROUPS),
-                             "transfer_confirm_to", Digits(national(buyer), MOBILE_GROUPS),
-                             "transfer_confirm_end")
-    if declined:
-        return declined
-    moved = await registry.transfer(owner, grant, buyer, origin=origin_of(call))
+    await confirm(call, "transfer_confirm", Digits(device.imei, IMEI_GROUPS),
+                  "transfer_confirm_to", Digits(national(buyer), MOBILE_GROUPS),
+                  "transfer_confirm_end")
+    moved = await registry.transfer(owner, grant, buyer, origin=call.origin)
     if not moved.ok:
-        return await refuse(call, moved)
+        await refuse(call, moved)
     await done(call, "transferred")
-    return await read_back(call, "reference_is", Digits(moved.reference or "",
-                                                         REFERENCE_GROUPS)) or COMPLETED
+    await read_back(call, "reference_is", Digits(moved.reference or "", REFERENCE_GROUPS))
+    return COMPLETED
 
 
-async def ask_buyer(call: Call, owner: Owner) -> str | Outcome:
+async def ask_buyer(call: Call, owner: Owner) -> str:
     """The buyer's 11-digit number; the owner's own number is refused and asked again."""
 
     def not_the_owner(keyed: str) -> str | None:
         return q.valid_mobile(keyed) or (
             "buyer_is_owner" if normalize(keyed) == owner.msisdn else None)
 
-    buyer = await call.ask(dataclasses.replace(q.BUYER_NUMBER, validator=not_the_owner))
-    return normalize(buyer.value) if buyer.ok else Outcome.unanswered(buyer)
+    return normalize(await entered(call, dataclasses.replace(q.BUYER_NUMBER,
+                                                             validator=not_the_owner)))

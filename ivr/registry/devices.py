@@ -69,15 +69,39 @@ def precheck(row: Row[Any] | None, *, owner: str | None = None, buyer: str | Non
         return Refusal.CHANGED
     if owner is not None and row.owner != owner:
         return Refusal.NOT_OWNER
-    if row.status == ImeiStatus.BLOCKED:
-        return Refusal.BLOCKED
-    if row.status != ImeiStatus.REGISTERED:
-        return Refusal.NOT_REGISTERED
-    if row.reported is not None:  # lost or stolen (ivr.registry.reports): frozen
-        return Refusal.REPORTED
-    if buyer is not None and row.owner == buyer:
+    refusal = standing(row.status, row.reported)
+    if refusal is None and buyer is not None and row.owner == buyer:
         return Refusal.BUYER_IS_OWNER
+    return refusal
+
+
+def standing(status: str, reported: str | None) -> Refusal | None:
+    """What stops any operation on a device, whoever asks: blocked, not registered, reported
+    lost or stolen (ivr.registry.reports: frozen)."""
+    if status == ImeiStatus.BLOCKED:
+        return Refusal.BLOCKED
+    if status != ImeiStatus.REGISTERED:
+        return Refusal.NOT_REGISTERED
+    if reported is not None:
+        return Refusal.REPORTED
     return None
+
+
+def on_choice(device: Device, *, sale: bool = False, reported_ok: bool = False) -> CodeCheck:
+    """The registry's answer on a device its owner just chose from the kartabl read on this
+    call, told before anything else is asked: what stops the operation (`standing`; for a
+    `sale`, no code or its code locked), or go ahead. `reported_ok`: the operation is about the
+    report, and a reported device can always be withdrawn, even one blocked since. The move
+    itself checks again (`precheck`), on the row as it is then."""
+    if reported_ok and device.reported is not None:
+        return CodeCheck(device=device)
+    refusal = standing(device.status, device.reported)
+    if refusal is None and sale and not device.has_code:
+        refusal = Refusal.NO_CODE
+    if refusal is None and sale and device.code_locked_until is not None:
+        refusal = Refusal.CODE_LOCKED
+    return CodeCheck(refusal=refusal, device=device,
+                     locked_until=device.code_locked_until if refusal else None)
 
 
 CODE_EVENTS = ("code_ok", "code_failed", "code_locked")

@@ -2,7 +2,10 @@
 
 A registry module calls `queue(conn, …)` — or one of the helpers below, one per kind of change —
 inside its `Store.write` work: the message commits or rolls back with the change. The delivery
-worker (ivr.sms.worker) reads due rows and hands each to Kannel once. Templates are catalogue keys
+worker (ivr.sms.worker) claims due rows (`claim`), hands each to Kannel once and `mark`s what
+happened; the operator lists them (`messages`) and re-sends a dead one (`resend`). Every SQL
+statement on the outbox table is here: whoever reaches the outbox comes through this module.
+Templates are catalogue keys
 (`sms_…`, prompts/catalogue.toml); params are what the text names (an IMEI, a reference, a
 number, a duration) — never a password or an activation code, which `queue` refuses outright.
 """
@@ -12,8 +15,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from ivr.registry.msisdn import national
 from ivr.registry.store import Store, bounded
@@ -122,6 +126,75 @@ def resend(store: Store, message_id: str) -> str | None:
             state="pending", attempts=0, next_attempt_at=store.now(), claimed_until=None,
             claimed_by=None))
         return None
+
+    return store.write(work)
+
+
+# --- delivery: claim due rows, then mark each (ivr.sms.worker) ----------------------------------
+@dataclass(frozen=True)
+class Claimed:
+    """A due row leased to one worker's batch: what sending it needs."""
+
+    id: int
+    message_id: str
+    msisdn: str
+    template: str
+    params: dict[str, str]
+    attempts: int
+    created_at: datetime
+    imei: str | None
+
+    def values(self) -> dict[str, str]:
+        """What the template may name: the params and the row's IMEI."""
+        return self.params | ({"imei": self.imei} if self.imei else {})
+
+
+def claim(store: Store, *, batch: int, lease: timedelta) -> tuple[str, list[Claimed]]:
+    """Lease up to `batch` due rows (pending, next_attempt_at reached, no live lease) to a new
+    token for `lease`; (token, rows). On PostgreSQL `FOR UPDATE SKIP LOCKED`, on SQLite the
+    write lock: several workers never claim one row at once."""
+    token = uuid.uuid4().hex
+
+    def work(conn: Connection) -> list[Claimed]:
+        now = store.now()
+        due = (select(outbox.c.id, outbox.c.message_id, outbox.c.msisdn, outbox.c.template,
+                      outbox.c.params, outbox.c.attempts, outbox.c.created_at, outbox.c.imei)
+               .where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now,
+                      or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= now))
+               .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(batch))
+        if store.postgres:
+            due = due.with_for_update(skip_locked=True)
+        rows = [Claimed(r.id, r.message_id, r.msisdn, r.template, dict(r.params or {}),
+                        r.attempts, r.created_at, r.imei) for r in conn.execute(due)]
+        if rows:
+            conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
+                         .values(claimed_until=now + lease, claimed_by=token))
+        return rows
+
+    return token, store.write(work)
+
+
+def mark(store: Store, row: Claimed, token: str, *, sent: bool = False, dead: str | None = None,
+         retry: str | None = None, wait: timedelta = timedelta()) -> bool:
+    """What became of a claimed row, one more try counted and its lease released: `sent`,
+    `dead` (why), or `retry` (why) after `wait`. Guarded by the token (`WHERE claimed_by = :token
+    AND state = 'pending'`): False when the lease ran out and the row is no longer this
+    batch's."""
+
+    def work(conn: Connection) -> bool:
+        now = store.now()
+        values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "claimed_until": None,
+                                  "claimed_by": None}
+        if sent:
+            values |= {"state": "sent", "sent_at": now, "last_error": None}
+        elif dead is not None:
+            values |= {"state": "dead", "last_error": dead[:500]}
+        else:
+            values |= {"next_attempt_at": now + wait, "last_error": (retry or "")[:500]}
+        done = conn.execute(update(outbox).where(and_(
+            outbox.c.id == row.id, outbox.c.claimed_by == token,
+            outbox.c.state == "pending")).values(**values)).rowcount
+        return bool(done == 1)
 
     return store.write(work)
 

@@ -183,14 +183,11 @@ class Grant:
 
 
 @dataclass(frozen=True)
-class CodeCheck:
-    """The answer to a keyed activation code: a grant, or why not."""
+class Ruling:
+    """What every registry answer that may be a no carries, the same way: `refusal`, why not
+    (None: go ahead). The flows tell the caller a refusal whatever the answer it came in."""
 
     refusal: Refusal | None = None
-    grant: Grant | None = None
-    device: Device | None = None
-    attempts_left: int | None = None  # with WRONG_CODE
-    locked_until: datetime | None = None  # with CODE_LOCKED
 
     @property
     def ok(self) -> bool:
@@ -198,17 +195,23 @@ class CodeCheck:
 
 
 @dataclass(frozen=True)
-class Change:
+class CodeCheck(Ruling):
+    """The answer to a keyed activation code: a grant, or why not (and what stops an
+    operation on a device just chosen, ivr.registry.devices.on_choice)."""
+
+    grant: Grant | None = None
+    device: Device | None = None
+    attempts_left: int | None = None  # with WRONG_CODE
+    locked_until: datetime | None = None  # with CODE_LOCKED
+
+
+@dataclass(frozen=True)
+class Change(Ruling):
     """The result of a change a caller asked for (a move, a new or changed code)."""
 
-    refusal: Refusal | None = None
     reference: str | None = None  # transfer reference number (digits), after a move
     code: str | None = None  # a freshly generated activation code: returned once, never stored
     device: Device | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.refusal is None
 
 
 @dataclass(frozen=True)
@@ -230,15 +233,10 @@ class ReturnCase:
 
 
 @dataclass(frozen=True)
-class ReturnCheck:
+class ReturnCheck(Ruling):
     """A return case, or why not."""
 
-    refusal: Refusal | None = None
     case: ReturnCase | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.refusal is None
 
 
 # --- what the portal (the admin CLI) shows ------------------------------------------------------

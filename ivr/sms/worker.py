@@ -1,7 +1,7 @@
 """The SMS delivery worker: claim due outbox rows, hand each to Kannel, mark what happened.
 
-Every state change is one short write transaction (ivr.registry.store.Store.write), none open
-while Kannel is asked:
+Every state change is one short write transaction, none open while Kannel is asked; the SQL is
+the outbox's own (ivr.registry.outbox: `claim`, `mark`), this module decides when and what:
 1. claim: due rows (pending, next_attempt_at reached, no live lease) get a lease
    (`claimed_until`, LEASE) and this batch's token (`claimed_by`); on PostgreSQL `FOR UPDATE SKIP
    LOCKED`, on SQLite the write lock: several workers never claim one row at once;
@@ -27,16 +27,14 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import timedelta
+from typing import Protocol
 
-from sqlalchemy import Connection, and_, or_, select, update
-
+from ivr.registry import outbox
+from ivr.registry.outbox import Claimed
 from ivr.registry.store import Store
-from ivr.registry.tables import outbox
 from ivr.sms.kannel import Answer, Verdict
 from ivr.sms.texts import UnknownTemplate, render
 
@@ -65,22 +63,6 @@ class Policy:
         once."""
         step = min(self.cap, self.base * 2.0 ** (attempts - 1))
         return step / 2 + step / 2 * rand()
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    message_id: str
-    msisdn: str
-    template: str
-    params: dict[str, str]
-    attempts: int
-    created_at: datetime
-    imei: str | None
-
-    def values(self) -> dict[str, str]:
-        """What the template may name: the params and the row's IMEI."""
-        return self.params | ({"imei": self.imei} if self.imei else {})
 
 
 @dataclass
@@ -112,28 +94,8 @@ class Worker:
     # --- 1. claim ---------------------------------------------------------------------------------
     def claim(self) -> tuple[str, list[Claimed]]:
         """Lease up to `batch` due rows to a new token; (token, rows)."""
-        token = uuid.uuid4().hex
-        store, policy = self.store, self.policy
-
-        def work(conn: Connection) -> list[Claimed]:
-            now = store.now()
-            due = (select(outbox.c.id, outbox.c.message_id, outbox.c.msisdn, outbox.c.template,
-                          outbox.c.params, outbox.c.attempts, outbox.c.created_at,
-                          outbox.c.imei)
-                   .where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now,
-                          or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= now))
-                   .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(policy.batch))
-            if store.postgres:
-                due = due.with_for_update(skip_locked=True)
-            rows = [Claimed(r.id, r.message_id, r.msisdn, r.template, dict(r.params or {}),
-                            r.attempts, r.created_at, r.imei) for r in conn.execute(due)]
-            if rows:
-                conn.execute(update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
-                             .values(claimed_until=now + timedelta(seconds=policy.lease),
-                                     claimed_by=token))
-            return rows
-
-        return token, store.write(work)
+        return outbox.claim(self.store, batch=self.policy.batch,
+                            lease=timedelta(seconds=self.policy.lease))
 
     # --- 2. send and 3. mark ----------------------------------------------------------------------
     def run_once(self) -> Tally:
@@ -182,26 +144,10 @@ class Worker:
 
     def _mark(self, token: str, row: Claimed, tally: Tally, *, who: str, sent: str | None = None,
               dead: str | None = None, retry: str | None = None) -> None:
-        store, policy = self.store, self.policy
+        policy = self.policy
         wait = policy.backoff(row.attempts + 1, self.rand) if retry is not None else 0.0
-
-        def work(conn: Connection) -> bool:
-            now = store.now()
-            values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "claimed_until": None,
-                                      "claimed_by": None}
-            if sent is not None:
-                values |= {"state": "sent", "sent_at": now, "last_error": None}
-            elif dead is not None:
-                values |= {"state": "dead", "last_error": dead[:500]}
-            else:
-                values |= {"next_attempt_at": now + timedelta(seconds=wait),
-                           "last_error": (retry or "")[:500]}
-            done = conn.execute(update(outbox).where(and_(
-                outbox.c.id == row.id, outbox.c.claimed_by == token,
-                outbox.c.state == "pending")).values(**values)).rowcount
-            return bool(done == 1)
-
-        if not store.write(work):
+        if not outbox.mark(self.store, row, token, sent=sent is not None, dead=dead, retry=retry,
+                           wait=timedelta(seconds=wait)):
             tally.lost_lease += 1
             log.warning("%s: its lease ran out before it was marked (another worker may send it "
                         "again); raise the lease or lower the send timeout", who)
