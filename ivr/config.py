@@ -96,7 +96,7 @@ def file_settings() -> dict[str, str]:
     except FileNotFoundError:
         if explicit:
             raise ConfigError(f"{CONFIG_ENV} names {path}, which does not exist; create it "
-                              f"(`./setup.sh install` (deploy/install.sh) writes one) or set {CONFIG_ENV}= "
+                              f"(`./setup.sh install` writes one) or set {CONFIG_ENV}= "
                               "(empty) to read no config file") from None
         return {}
     except OSError as exc:

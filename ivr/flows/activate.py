@@ -49,14 +49,14 @@ async def take_over(call: Call, registry: AsyncRegistry) -> Outcome:
     if buyer is None:  # the kartabl to fill is the caller's own: it must be known
         await stop(call, Outcome.refused("no_caller_id"), "no_caller_id_activate")
     imei = await entered(call, q.IMEI)
-    check = await registry.for_buyer(imei, buyer, call.origin)
+    check = await registry.for_buyer(imei, buyer)
     if not check.ok:
         await refuse(call, check, BUYER_PROMPTS)
     grant = await ask_activation_code(call, registry, imei, buyer=buyer, prompts=BUYER_PROMPTS)
     await confirm(call, "activate_confirm", Digits(imei, IMEI_GROUPS),
                   "activate_confirm_to", Digits(national(buyer), MOBILE_GROUPS),
                   "activate_confirm_end")
-    activated = await registry.activate(buyer, grant, origin=call.origin)
+    activated = await registry.activate(buyer, grant)
     if not activated.ok:
         await refuse(call, activated, BUYER_PROMPTS)
     await done(call, "activated", "change_code_advice")

@@ -26,7 +26,7 @@ async def get_activation_code(call: Call, registry: AsyncRegistry) -> Outcome:
     owner, device = await owned_device(call, registry, sim_for="activation_code")
     if device.has_code:  # the old one stops working: asked first
         await confirm(call, "code_replace_confirm")
-    generated = await registry.generate_code(owner, device, origin=call.origin)
+    generated = await registry.generate_code(owner, device)
     if not generated.ok:
         await refuse(call, generated)
     await done(call, "code_generated")

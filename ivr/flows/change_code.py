@@ -26,7 +26,7 @@ MATCH_TRIES = 3
 async def change_activation_code(call: Call, registry: AsyncRegistry) -> Outcome:
     owner, device = await owned_device(call, registry, sim_for="change_code")
     new_code = await ask_new_code(call)
-    changed = await registry.change_code(owner, device, new_code, origin=call.origin)
+    changed = await registry.change_code(owner, device, new_code)
     if not changed.ok:
         await refuse(call, changed)
     await done(call, "code_changed")

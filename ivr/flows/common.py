@@ -5,8 +5,9 @@ the confirmation, and telling the caller why the registry said no.
 Each step returns what it found; when the operation ends there (a refusal, no password, a
 question left unanswered, a cancelled confirmation), the step tells the caller and raises Ended
 (ivr.flows.outcome), which the menu catches: a flow reads as the procedure, with no checks
-between its steps. Who asks the registry is the call's origin (Call.origin); whether a device may
-be used is the registry's answer (ivr.registry.devices.on_choice), never the flow's.
+between its steps. Who asks the registry is the call: handle_call binds the desk to Call.origin
+once (AsyncRegistry.for_call); whether a device may be used is the registry's answer
+(ivr.registry.devices.on_choice), never the flow's.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ async def whose_number(call: Call) -> str:
 async def sign_in(call: Call, registry: AsyncRegistry, msisdn: str) -> Owner:
     """The signed-in owner with the kartabl, or the stop: no password set (go to the web portal
     first), locked (said before the password is asked), or the tries ran out."""
-    check = await registry.door(msisdn, call.origin)
+    check = await registry.door(msisdn)
     proof: SimProof | None = None
     if check.status is PasswordStatus.SIM_FIRST:  # the SIM before the PIN (kartabl._gate)
         proof = (await sim_code(call, registry, msisdn, "sign_in")).proof
@@ -170,7 +171,7 @@ async def sign_in(call: Call, registry: AsyncRegistry, msisdn: str) -> Owner:
         if check.status is PasswordStatus.WRONG:
             await call.play("wrong_password", *attempts_left(check.attempts_left or 0))
         pin = await entered(call, q.PASSWORD)
-        check = await registry.sign_in(msisdn, pin, call.origin, proof=proof)
+        check = await registry.sign_in(msisdn, pin, proof=proof)
     if check.status is PasswordStatus.OK and check.owner is not None:
         return check.owner
     if check.status is PasswordStatus.LOCKED:
@@ -290,14 +291,14 @@ async def sim_code(call: Call, registry: AsyncRegistry, msisdn: str, purpose: st
     """Send an SMS code to `msisdn` for `purpose` and take it keyed (a wrong one hears so, with
     the tries left): the registry's OK answer, or the stop — SMS not configured (only the own
     line can), today's codes used up, not sent, or spent."""
-    sent = await registry.send_sim_code(msisdn, purpose, call.origin)
+    sent = await registry.send_sim_code(msisdn, purpose)
     if sent.status is not SimCode.SENT:
         await stop(call, Outcome.refused(Refusal.NEEDS_SIM), SIM_CODE_PROMPTS[sent.status])
     said = None  # the first time «a code was sent …», then «enter the code»
     while True:
         code = await entered(call, q.SIM_CODE, said)
         said = q.SIM_CODE.reprompt
-        check = await registry.check_sim_code(msisdn, code, call.origin, owner=owner)
+        check = await registry.check_sim_code(msisdn, code, owner=owner)
         if check.status is SimCode.OK:
             return check
         if check.status is not SimCode.WRONG:
@@ -344,8 +345,7 @@ async def ask_activation_code(
     while True:
         code = await entered(call, q.ACTIVATION_CODE)
         check = await registry.check_code(imei, code, owner=owner, buyer=buyer,
-                                          expected_version=expected_version,
-                                          origin=call.origin)
+                                          expected_version=expected_version)
         if check.grant is not None:
             return check.grant
         if check.refusal is not Refusal.WRONG_CODE:

@@ -40,7 +40,7 @@ async def lost_or_stolen(call: Call, registry: AsyncRegistry) -> Outcome:
     reported = KINDS[await entered(call, q.LOST_OR_STOLEN)]
     await confirm(call, "report_confirm", Digits(device.imei, IMEI_GROUPS),
                   f"report_confirm_{reported.value}_end")
-    made = await registry.report(owner, device, reported, origin=call.origin)
+    made = await registry.report(owner, device, reported)
     if not made.ok:
         await refuse(call, made)
     await done(call, "reported")
@@ -55,7 +55,7 @@ async def withdraw_report(call: Call, registry: AsyncRegistry, owner: Owner,
     await call.play("report_exists", "case_is", Digits(case or "", REFERENCE_GROUPS), "is_end")
     owner = await prove_sim(call, registry, owner, "withdraw")  # a thief may know the PIN
     await confirm(call, "withdraw_confirm")
-    withdrawn = await registry.withdraw(owner, device, origin=call.origin)
+    withdrawn = await registry.withdraw(owner, device)
     if not withdrawn.ok:
         await refuse(call, withdrawn)
     await done(call, "report_withdrawn")

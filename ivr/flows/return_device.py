@@ -69,7 +69,7 @@ async def start_return(call: Call, registry: AsyncRegistry, owner: Owner) -> Out
     await confirm(call, "activate_confirm", Digits(case.imei, IMEI_GROUPS),
                   "transfer_confirm_to", Digits(national(case.previous_owner), MOBILE_GROUPS),
                   "return_confirm_end")
-    started = await registry.start_return(owner, case, origin=call.origin)
+    started = await registry.start_return(owner, case)
     if started.case is None:
         await refuse(call, started)
     await done(call, "return_started")
@@ -128,7 +128,7 @@ async def take_back(call: Call, registry: AsyncRegistry, owner: Owner,
             if ended.outcome.end is not End.CANCELLED:
                 raise
             continue  # `2`: left for now, the next one
-        back = await registry.confirm_return(owner, case, origin=call.origin)
+        back = await registry.confirm_return(owner, case)
         if not back.ok:
             outcome = await told(call, back)  # this one stays as it was: the next one
             continue

@@ -75,6 +75,7 @@ class CallResult:
 async def handle_call(call: Call, registry: AsyncRegistry, server: str | None = None
                       ) -> CallResult:
     """Run the call to its end and log it (`server`: which server took it, host:port)."""
+    registry = registry.for_call(call.origin)  # every question below asked as this call
     await registry.call_started(
         call.call_id, try_normalize(call.caller_id), call.channel_name, datetime.now(UTC),
         server,

@@ -49,7 +49,7 @@ async def transfer_ownership(call: Call, registry: AsyncRegistry) -> Outcome:
     await confirm(call, "transfer_confirm", Digits(device.imei, IMEI_GROUPS),
                   "transfer_confirm_to", Digits(national(buyer), MOBILE_GROUPS),
                   "transfer_confirm_end")
-    moved = await registry.transfer(owner, grant, buyer, origin=call.origin)
+    moved = await registry.transfer(owner, grant, buyer)
     if not moved.ok:
         await refuse(call, moved)
     await done(call, "transferred")

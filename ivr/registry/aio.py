@@ -23,6 +23,8 @@ could not be written (closed as `interrupted` once the database is back: `close_
 from __future__ import annotations
 
 import asyncio
+import copy
+import inspect
 import logging
 import os
 import time
@@ -42,6 +44,7 @@ from ivr.registry.reports import Reports
 from ivr.registry.returns import Returns
 from ivr.registry.service import Registry
 from ivr.registry.sim_codes import SimCodes
+from ivr.registry.types import Origin
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -78,6 +81,7 @@ class _offload(Generic[S, P, T]):  # lower case: read as a declaration, like a d
         self.failed, self.then = failed, then
         self.__doc__ = method.__doc__
         self.name = method.__name__
+        self.takes_origin = "origin" in inspect.signature(method).parameters
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name  # as the flows ask it (`call_started`, not `started`)
@@ -85,9 +89,12 @@ class _offload(Generic[S, P, T]):  # lower case: read as a declaration, like a d
     def __get__(self, owner: AsyncRegistry, kind: Any = None) -> Callable[P, Awaitable[T]]:
         method, part = self.method, self.part(owner.registry)
         name, pool_name, pool = self.name, self.pool, owner.pools[self.pool]
-        failed, then = self.failed, self.then
+        failed, then, desk = self.failed, self.then, owner.root
+        origin = owner.origin if self.takes_origin else None
 
         async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            if origin is not None:  # a call's desk (for_call): asked as that call
+                kwargs.setdefault("origin", origin)
             loop = asyncio.get_running_loop()
             watching = observe.observers()  # once: every +1 they see gets its -1
             queued = [True]  # popped once: by the thread that starts it, or here if it never does
@@ -117,9 +124,9 @@ class _offload(Generic[S, P, T]):  # lower case: read as a declaration, like a d
                 answer = await loop.run_in_executor(pool, job)
                 ok = True
             except Exception as exc:
-                owner.database_failed(exc)
+                desk.database_failed(exc)
                 if failed is not None:
-                    failed(owner, *args, **kwargs)
+                    failed(desk, *args, **kwargs)
                 raise
             finally:
                 dequeue()  # cancelled or refused before a thread took it
@@ -131,7 +138,7 @@ class _offload(Generic[S, P, T]):  # lower case: read as a declaration, like a d
                     for observer in watching:
                         observer.question(asked)
             if then is not None:
-                await then(owner)
+                await then(desk)
             return answer
         return run
 
@@ -187,6 +194,8 @@ class AsyncRegistry:
     def __init__(self, registry: Registry, workers: int | None = None) -> None:
         """`workers`: hashing threads (default_workers())."""
         self.registry = registry
+        self.root = self  # the server's desk, which keeps the health below (for_call's copies)
+        self.origin: Origin | None = None  # who asks, on a call's desk (for_call)
         # the last registry question failed on the database (its reason) and no write has
         # succeeded since: `ping` then writes to tell whether the registry takes writes again
         self.write_failure: str | None = None
@@ -199,6 +208,14 @@ class AsyncRegistry:
                                          thread_name_prefix="registry_db"),
             SMS: ThreadPoolExecutor(max_workers=SMS_WORKERS, thread_name_prefix="registry_sms"),
         }
+
+    def for_call(self, origin: Origin) -> AsyncRegistry:
+        """The registry as one call asks it: every question that takes an origin is asked with
+        the call's (whose line, vouched for or not, which call: the lockouts, throttles and the
+        audit count by it), so a flow never passes it. Same pools and health as this desk."""
+        desk = copy.copy(self)
+        desk.origin = origin
+        return desk
 
     door = _offload(_kartabl, Kartabl.door, DATABASE)
     sign_in = _offload(_kartabl, Kartabl.sign_in, HASHING)

@@ -31,7 +31,7 @@ from ivr.registry import lockout
 from ivr.registry.msisdn import try_normalize
 from ivr.registry.store import GATEWAY_IVR, Store, bounded
 from ivr.registry.tables import sim_codes
-from ivr.registry.types import Origin, Owner, SimAnswer, SimCode, SimProof
+from ivr.registry.types import ADMIN, Origin, Owner, SimAnswer, SimCode, SimProof
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class SimCodes:
     def available(self) -> bool:
         return self.sender is not None
 
-    def send(self, msisdn: str, purpose: str, origin: Origin,
+    def send(self, msisdn: str, purpose: str, origin: Origin = ADMIN,
              gateway: str = GATEWAY_IVR) -> SimAnswer:
         """Send a new code to `msisdn` for `purpose`, good on the asking call (an earlier live
         code of that call and number stops working). SENT, or NO_SMS / CAPPED / UNSENT."""
@@ -112,7 +112,7 @@ class SimCodes:
             sim_codes.c.id == reserved).values(state=UNSENT, code_hash=None)))
         return SimAnswer(SimCode.UNSENT)
 
-    def check(self, msisdn: str, code: str, origin: Origin, gateway: str = GATEWAY_IVR,
+    def check(self, msisdn: str, code: str, origin: Origin = ADMIN, gateway: str = GATEWAY_IVR,
               owner: Owner | None = None) -> SimAnswer:
         """The code keyed on this call for `msisdn`: OK with the SimProof (and `owner`, signed in
         to that number, now holding the SIM: Owner.sim), WRONG (attempts left), or VOID (none
