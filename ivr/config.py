@@ -282,6 +282,8 @@ FLAGS = {"agi_host": "--host", "agi_port": "--port", "db_url": "--db", "sounds_d
 # mobile number (not withheld); 7777*09xxxxxxxxx calls as any other.
 DEFAULT_STAFF = "staff1:09121111111,staff2:09122222222"
 DEFAULT_CACHE = Path("/var/cache/hamta-ivr")
+MAX_CALLS_DEFAULT = 500  # calls in progress per server (ivr.call.fastagi.MAX_CALLS)
+DRAIN_DEFAULT = 120.0  # seconds running calls may go on after SIGTERM (ivr.cli.serve)
 DEFAULT_SMS_INQUIRY_LIMIT = "5/hour,20/day"
 PEPPER_ENV = "HAMTA_PEPPER"
 KANNEL_PASSWORD_ENV = "HAMTA_KANNEL_PASSWORD"
@@ -301,8 +303,10 @@ class Settings:
     each key and where it came from stay too (`raw`, `sources`), for messages and for the
     modules that still parse their own; secrets are left out of the repr."""
 
-    raw: Mapping[str, str]  # key -> its text, for the keys that are set (flag > env > file)
-    sources: Mapping[str, str]  # key -> `--flag`, `HAMTA_X` (also when unset) or `key in FILE`
+    # key -> its text, for the keys that are set (flag > env > file); db_url may hold a password
+    raw: Mapping[str, str] = field(repr=False)
+    # key -> `--flag`, `HAMTA_X` (also when unset) or `key in FILE`
+    sources: Mapping[str, str] = field(repr=False)
     config_file: Path | None
     home: Path
     xdg_data_home: Path | None
@@ -311,7 +315,7 @@ class Settings:
     sounds_dir_setting: Path | None
     spool_dir_setting: Path | None
     pepper_file_setting: Path | None
-    db_url_setting: str | None
+    db_url_setting: str | None = field(repr=False)
     agi: AgiAddress
     agi_servers: tuple[AgiAddress, ...]  # tried in order by the dialplan; () = just `agi`
     ami_port: int
@@ -323,6 +327,11 @@ class Settings:
     staff_queue: StaffQueue | None
     ussd_gateways: frozenset[str]
     sms_inquiry_limit: tuple[tuple[int, float], ...]  # (count, window seconds)
+    workers: int | None  # hashing threads; None: one per CPU but one
+    drain: float  # seconds running calls may go on after SIGTERM
+    max_calls: int  # calls in progress per server
+    idle_limit: float | None  # seconds of caller silence; None: derived from the built prompts
+    processes: int  # FastAGI server processes
     kannel_url: str | None
     kannel_username: str | None
     kannel_password_file: Path | None
@@ -348,6 +357,9 @@ class Settings:
         `strict`, a bad value is kept in `problems` (its field holds the default) and raised by
         `checked(key)` when a command reads it: `doctor` reports each problem in its place."""
         env = os.environ if environ is None else environ
+        unknown = set(flags or ()) - set(FILE_KEYS)
+        if unknown:  # a programming mistake, not an operator's
+            raise KeyError(f"no such setting: {', '.join(sorted(unknown))}")
         file = file_settings(env)
         path = config_file(env)
         raw: dict[str, str] = {}
@@ -376,9 +388,8 @@ class Settings:
         no_staff: tuple[tuple[str, str | None], ...] = ()
         sip_staff = check("sip_staff", lambda: _sip_staff(raw.get("sip_staff") or DEFAULT_STAFF,
                                                           sources["sip_staff"]), no_staff)
-        mode = env.get("HAMTA_ASTERISK_MODE", "auto")
-        if mode not in ("auto", "host", "chroot"):
-            raise ConfigError(f"HAMTA_ASTERISK_MODE={mode!r}: use auto, host or chroot")
+        mode = check("asterisk_mode", lambda: _asterisk_mode(env.get("HAMTA_ASTERISK_MODE")),
+                     "auto")
         return cls(
             raw=raw, sources=sources, config_file=path, problems=problems,
             home=Path(env["HOME"]) if env.get("HOME") else Path.home(),
@@ -411,6 +422,20 @@ class Settings:
             sms_inquiry_limit=check("sms_inquiry_limit", lambda: _sms_limits(
                 raw.get("sms_inquiry_limit") or DEFAULT_SMS_INQUIRY_LIMIT,
                 sources["sms_inquiry_limit"]), ()),
+            workers=check("workers", lambda: _number(raw, sources, "workers", int, 1, 64,
+                                                     "hashing threads (or leave it out: one per "
+                                                     "CPU but one)"), None),
+            drain=_or(check("drain", lambda: _number(raw, sources, "drain", float, 0, 3600,
+                                                     "seconds for running calls to end"), None),
+                      DRAIN_DEFAULT),
+            max_calls=_or(check("max_calls", lambda: _number(
+                raw, sources, "max_calls", int, 1, 100_000,
+                f"calls in progress (default {MAX_CALLS_DEFAULT})"), None), MAX_CALLS_DEFAULT),
+            idle_limit=check("idle_limit", lambda: _number(
+                raw, sources, "idle_limit", float, 1, 3600,
+                "seconds (or leave it out: derived from the built prompts)"), None),
+            processes=_or(check("processes", lambda: _number(
+                raw, sources, "processes", int, 1, 64, "processes (e.g. one per core)"), None), 1),
             kannel_url=raw.get("kannel_url"), kannel_username=raw.get("kannel_username"),
             kannel_password_file=_path(raw.get("kannel_password_file")),
             sms_sender=raw.get("sms_sender"),
@@ -499,6 +524,39 @@ def _path(raw: str | None) -> Path | None:
 
 def _env_path(environ: Mapping[str, str], name: str) -> Path | None:
     return Path(environ[name]) if environ.get(name) else None
+
+
+N = TypeVar("N", int, float)
+
+
+def _number(raw: Mapping[str, str], sources: Mapping[str, str], key: str, kind: type[N],
+            low: float, high: float, what: str) -> N | None:
+    """A number setting of `serve` in low-high, None when unset; the messages `hamta-ivr serve`
+    gives."""
+    text = raw.get(key)
+    if not text:
+        return None
+    name = sources[key]
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigError(f"{name} {text!r} is not a number") from None
+    if not low <= value <= high:  # NaN fails too
+        shown = f"{value:g}" if kind is float else str(value)
+        raise ConfigError(f"{name} {shown}: give {low:g}-{high:g} {what}")
+    return value
+
+
+def _or(value: N | None, default: N) -> N:
+    return default if value is None else value
+
+
+def _asterisk_mode(mode: str | None) -> str:
+    if mode is None:
+        return "auto"
+    if mode not in ("auto", "host", "chroot"):
+        raise ConfigError(f"HAMTA_ASTERISK_MODE={mode!r}: use auto, host or chroot")
+    return mode
 
 
 def _db_url(url: str | None, source: str) -> str | None:
@@ -633,8 +691,7 @@ def current() -> Settings:
     env = os.environ
     key = (tuple(sorted((k, v) for k, v in env.items()
                         if k.startswith("HAMTA_") or k in _OTHER_ENV)),
-           str(config_file(env)), tuple(sorted(file_settings(env).items())),
-           DEFAULT_CONFIG_FILE)
+           str(config_file(env)), tuple(sorted(file_settings(env).items())))
     if _built is None or _built[0] != key:
         _built = (key, Settings.load(env, strict=False))
     return _built[1]
@@ -649,14 +706,10 @@ def _with_flags(**flags: object) -> Settings:
     return Settings.load(os.environ, given, strict=False)
 
 
-def child_env(base: Mapping[str, str] | None = None, *, hamta_only: bool = False,
-              **overrides: str) -> dict[str, str]:
-    """The environment of a child process: this one's (or `base`, or with `hamta_only` just
-    its HAMTA_* variables), with `overrides` on top. Made here because copying os.environ is
-    reading it."""
-    env = dict(os.environ if base is None else base)
-    if hamta_only:
-        env = {k: v for k, v in env.items() if k.startswith("HAMTA_")}
+def child_env(*, hamta_only: bool = False, **overrides: str) -> dict[str, str]:
+    """The environment of a child process: this one's (with `hamta_only` just its HAMTA_*
+    variables), with `overrides` on top. Made here because copying os.environ is reading it."""
+    env = {k: v for k, v in os.environ.items() if not hamta_only or k.startswith("HAMTA_")}
     env.update(overrides)
     return env
 

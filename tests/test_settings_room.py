@@ -124,7 +124,7 @@ def test_file_then_environment_then_flags(tmp_path, clean_env):
     settings = Settings.load(flags={"agi_port": 4800, "agi_host": None})
     assert settings.agi == config.AgiAddress("0.0.0.0", 4800)
     assert settings.staff_queue is not None and settings.staff_queue.name == "from-env"
-    assert settings.raw["max_calls"] == "80"
+    assert settings.max_calls == 80 and settings.drain == 120.0 and settings.workers is None
     assert settings.sources["agi_port"] == "--port"
     assert settings.sources["staff_queue"] == "HAMTA_STAFF_QUEUE"
     assert settings.sources["max_calls"] == f"max_calls in {tmp_path / 'config.toml'}"
@@ -146,6 +146,12 @@ BAD = {  # variable, value -> what the one line says
     ("HAMTA_USSD_GATEWAYS", "a/b"): "HAMTA_USSD_GATEWAYS: 'a/b' is not an IP address",
     ("HAMTA_SMS_INQUIRY_LIMIT", "5/week"): "HAMTA_SMS_INQUIRY_LIMIT '5/week': write it",
     ("HAMTA_ASTERISK_MODE", "vm"): "HAMTA_ASTERISK_MODE='vm': use auto, host or chroot",
+    ("HAMTA_WORKERS", "100"): "HAMTA_WORKERS 100: give 1-64 hashing threads",
+    ("HAMTA_MAX_CALLS", "x"): "HAMTA_MAX_CALLS 'x' is not a number",
+    ("HAMTA_MAX_CALLS", "1000000"): "HAMTA_MAX_CALLS 1000000: give 1-100000 calls in progress",
+    ("HAMTA_DRAIN", "4000.5"): "HAMTA_DRAIN 4000.5: give 0-3600 seconds",
+    ("HAMTA_IDLE_LIMIT", "nan"): "HAMTA_IDLE_LIMIT nan: give 1-3600 seconds",
+    ("HAMTA_PROCESSES", "0"): "HAMTA_PROCESSES 0: give 1-64 processes",
 }
 
 
@@ -204,10 +210,11 @@ def test_secrets_stay_out_of_the_repr(clean_env):
     clean_env.setenv("HAMTA_KANNEL_PASSWORD", "kannel-secret")
     clean_env.setenv("HAMTA_AMI_SECRET", "ami-secret-1")
     clean_env.setenv("HAMTA_TEST_PG_URL", "postgresql://u:pg-secret@h/d")
+    clean_env.setenv("HAMTA_DB_URL", "postgresql+psycopg://u:db-secret@h/d")
     settings = Settings.load()
     assert settings.pepper == "ab" * 32 and settings.env_secret("HAMTA_AMI_SECRET")
     shown = repr(settings)
-    for secret in ("ab" * 32, "kannel-secret", "ami-secret-1", "pg-secret"):
+    for secret in ("ab" * 32, "kannel-secret", "ami-secret-1", "pg-secret", "db-secret"):
         assert secret not in shown
 
 

@@ -55,8 +55,8 @@ class Runtime:
 
     @classmethod
     def detect(cls) -> Runtime:
-        settings = config.current()
-        mode = settings.asterisk_mode  # auto, host or chroot: checked by the Settings
+        settings = config.current().checked("asterisk_mode")
+        mode = settings.asterisk_mode  # auto, host or chroot
         if mode == "host" or (mode == "auto" and shutil.which("asterisk")
                               and settings.asterisk_root is None):
             if not shutil.which("asterisk"):
