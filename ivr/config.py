@@ -285,6 +285,8 @@ DEFAULT_CACHE = Path("/var/cache/hamta-ivr")
 MAX_CALLS_DEFAULT = 500  # calls in progress per server (ivr.call.fastagi.MAX_CALLS)
 DRAIN_DEFAULT = 120.0  # seconds running calls may go on after SIGTERM (ivr.cli.serve)
 DEFAULT_SMS_INQUIRY_LIMIT = "5/hour,20/day"
+DEFAULT_METRICS = "127.0.0.1:9573"
+DEFAULT_USSD_LISTEN = "127.0.0.1:13140"
 PEPPER_ENV = "HAMTA_PEPPER"
 KANNEL_PASSWORD_ENV = "HAMTA_KANNEL_PASSWORD"
 AMI_SECRET_ENV = "HAMTA_AMI_SECRET"
@@ -332,6 +334,8 @@ class Settings:
     max_calls: int  # calls in progress per server
     idle_limit: float | None  # seconds of caller silence; None: derived from the built prompts
     processes: int  # FastAGI server processes
+    metrics: tuple[str, int] | None  # /metrics, /healthz, /readyz; None: `off`
+    ussd_listen: tuple[str, int]  # where `ussd serve` listens for Kannel's callbacks
     kannel_url: str | None
     kannel_username: str | None
     kannel_password_file: Path | None
@@ -436,6 +440,11 @@ class Settings:
                 "seconds (or leave it out: derived from the built prompts)"), None),
             processes=_or(check("processes", lambda: _number(
                 raw, sources, "processes", int, 1, 64, "processes (e.g. one per core)"), None), 1),
+            metrics=check("metrics", lambda: _metrics(raw.get("metrics"), sources["metrics"]),
+                          None),
+            ussd_listen=check("ussd_listen", lambda: _host_port(
+                raw.get("ussd_listen") or DEFAULT_USSD_LISTEN, sources["ussd_listen"]),
+                              ("127.0.0.1", 13140)),
             kannel_url=raw.get("kannel_url"), kannel_username=raw.get("kannel_username"),
             kannel_password_file=_path(raw.get("kannel_password_file")),
             sms_sender=raw.get("sms_sender"),
@@ -545,6 +554,39 @@ def _number(raw: Mapping[str, str], sources: Mapping[str, str], key: str, kind: 
         shown = f"{value:g}" if kind is float else str(value)
         raise ConfigError(f"{name} {shown}: give {low:g}-{high:g} {what}")
     return value
+
+
+def parse_metrics_address(raw: str | None) -> tuple[str, int] | None:
+    """`HOST:PORT`, `[v6]:PORT`, `PORT` or `off` (None); ValueError says what is wrong."""
+    text = (raw if raw is not None else DEFAULT_METRICS).strip()
+    if text.lower() in ("off", "no", "none", "0", "false"):
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", text
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        number = int(port)
+    except ValueError:
+        raise ValueError(f"{text!r} is not HOST:PORT, PORT or off") from None
+    if not 0 <= number <= 65535:
+        raise ValueError(f"port {number} is outside 0-65535")
+    return host, number
+
+
+def _metrics(raw: str | None, source: str) -> tuple[str, int] | None:
+    try:
+        return parse_metrics_address(raw or None)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}; give HOST:PORT (default {DEFAULT_METRICS}) or off"
+                          ) from None
+
+
+def _host_port(raw: str, source: str) -> tuple[str, int]:
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{source} {raw!r}: write it as HOST:PORT")
+    return host, int(port)
 
 
 def _or(value: N | None, default: N) -> N:

@@ -152,6 +152,8 @@ BAD = {  # variable, value -> what the one line says
     ("HAMTA_DRAIN", "4000.5"): "HAMTA_DRAIN 4000.5: give 0-3600 seconds",
     ("HAMTA_IDLE_LIMIT", "nan"): "HAMTA_IDLE_LIMIT nan: give 1-3600 seconds",
     ("HAMTA_PROCESSES", "0"): "HAMTA_PROCESSES 0: give 1-64 processes",
+    ("HAMTA_METRICS", "localhost:http"): "HAMTA_METRICS: 'localhost:http' is not HOST:PORT",
+    ("HAMTA_USSD_LISTEN", "13140"): "HAMTA_USSD_LISTEN '13140': write it as HOST:PORT",
 }
 
 
