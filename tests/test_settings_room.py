@@ -15,6 +15,7 @@ from ivr.asterisk import config as asterisk_config
 from ivr.asterisk import dev
 from ivr.config import FILE_KEYS, ConfigError, Settings, env_name
 from ivr.prompts import layout
+from tests.test_config_file import write
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ivr"
@@ -77,20 +78,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     config.use(None)
 
 
-def _file(tmp_path: Path, text: str, env: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(text)
-    env.setenv("HAMTA_CONFIG", str(path))
-    return path
-
-
 def test_sounds_dir_in_the_config_file_only_is_one_folder_for_every_command(tmp_path, clean_env):
     """The drift of issue 20, fixed by construction: `prompts build` (layout.sounds_dir(--out
     unset)), `doctor` (layout.sounds_dir()), `serve` (the same) and the Asterisk renderer
     (asterisk config load, and the environment of its classic AGI scripts) all take the folder
     from the one Settings."""
     data, sounds = tmp_path / "data", tmp_path / "snd"
-    _file(tmp_path, f'data_dir = "{data}"\nsounds_dir = "{sounds}"\n', clean_env)
+    write(tmp_path, f'data_dir = "{data}"\nsounds_dir = "{sounds}"\n', clean_env)
     cfg = asterisk_config.load(classic_agi="x")
     places = {
         "prompts build": layout.sounds_dir(None),
@@ -117,7 +111,7 @@ def test_the_paths_follow_the_data_dir(tmp_path, clean_env):
 
 
 def test_file_then_environment_then_flags(tmp_path, clean_env):
-    _file(tmp_path, 'agi_port = 4600\nagi_host = "0.0.0.0"\nmax_calls = 80\n'
+    write(tmp_path, 'agi_port = 4600\nagi_host = "0.0.0.0"\nmax_calls = 80\n'
           'staff_queue = "from-file"\n', clean_env)
     clean_env.setenv("HAMTA_AGI_PORT", "4700")
     clean_env.setenv("HAMTA_STAFF_QUEUE", "from-env")
@@ -168,7 +162,7 @@ def test_each_bad_value_is_one_line_naming_its_source(variable, value, clean_env
 
 
 def test_a_bad_value_in_the_file_or_a_flag_names_that(tmp_path, clean_env):
-    path = _file(tmp_path, "ami_port = 70000\n", clean_env)
+    path = write(tmp_path, "ami_port = 70000\n", clean_env)
     with pytest.raises(ConfigError, match=f"^ami_port in {re.escape(str(path))}=70000 is outside"):
         Settings.load()
     with pytest.raises(ConfigError, match=r"^--port 'x' is not a port number"):
