@@ -47,13 +47,14 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from ivr import config
 from ivr.registry import observe
 from ivr.registry.aio import HASHING, questions
 from ivr.registry.aio import NotReady as NotReady  # the registry's ping raises it; /readyz says it
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ADDRESS = "127.0.0.1:9573"
+DEFAULT_ADDRESS = config.DEFAULT_METRICS
 METRICS_ENV = "HAMTA_METRICS"
 
 disable_created_metrics()  # no `_created` series beside every counter: half the lines to scrape
@@ -200,22 +201,7 @@ REQUEST_TIMEOUT = 5.0
 MAX_REQUEST_BYTES = 8192
 
 
-def parse_address(raw: str | None) -> tuple[str, int] | None:
-    """`HOST:PORT`, `[v6]:PORT`, `PORT` or `off` (None); ValueError says what is wrong."""
-    text = (raw if raw is not None else DEFAULT_ADDRESS).strip()
-    if text.lower() in ("off", "no", "none", "0", "false"):
-        return None
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host, port = "127.0.0.1", text
-    host = host.strip("[]") or "127.0.0.1"
-    try:
-        number = int(port)
-    except ValueError:
-        raise ValueError(f"{text!r} is not HOST:PORT, PORT or off") from None
-    if not 0 <= number <= 65535:
-        raise ValueError(f"port {number} is outside 0-65535")
-    return host, number
+parse_address = config.parse_metrics_address  # its home is the settings room now
 
 
 class MetricsServer:

@@ -16,17 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.config import (
-    AgiAddress,
-    ConfigError,
-    StaffQueue,
-    agi_address,
-    data_dir,
-    data_dir_path,
-    setting,
-    setting_source,
-    staff_queue,
-)
+from ivr import config
+from ivr.config import AgiAddress, ConfigError, Settings, StaffQueue, data_dir
 from ivr.prompts.layout import sounds_dir
 
 CONF_FILES = [
@@ -40,19 +31,14 @@ QUIET_FILES = {
     "stasis.conf": "", "ccss.conf": "",
 }
 AMI_USER = "hamta"
-# The demo registry's seller and buyer: plain 7777 from a staff softphone reaches the IVR as that
-# mobile number (not withheld); 7777*09xxxxxxxxx calls as any other.
-DEFAULT_STAFF = "staff1:09121111111,staff2:09122222222"
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
-_STAFF_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-_ENDPOINT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def conf_source_dir() -> Path:
     """asterisk-conf/ of this checkout (HAMTA_ASTERISK_CONF overrides, e.g. for an install)."""
-    explicit = os.environ.get("HAMTA_ASTERISK_CONF")
+    explicit = config.current().asterisk_conf
     if explicit:
-        return Path(explicit)
+        return explicit
     return Path(__file__).resolve().parents[2] / "asterisk-conf"
 
 
@@ -62,43 +48,39 @@ def spool_path() -> Path:
     """Short-lived audio (secret digit strings) the FastAGI server writes for Asterisk to play:
     the `spool_dir` setting, else <data dir>/spool. Asterisk must be able to read it (same
     machine). Computed, not created (`doctor` looks without touching)."""
-    explicit = setting("spool_dir")
-    return Path(explicit).expanduser().resolve() if explicit else data_dir_path() / "spool"
+    return config.current().spool_dir
 
 
 def spool_dir() -> Path:
     """spool_path(), created when missing (serve, asterisk up); ConfigError naming the setting
     when it cannot be."""
-    path = spool_path()
+    settings = config.current()
+    path = settings.spool_dir
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o750)
     except OSError as exc:
         raise ConfigError(f"cannot create the spool folder {path} ({exc.strerror}); set "
-                          f"{setting_source('spool_dir')} to a folder this user can write and "
-                          "Asterisk can read") from None
+                          f"{settings.source('spool_dir')} to a folder this user can write "
+                          "and Asterisk can read") from None
     return path
 
 
 def _port(key: str, default: int) -> int:
-    raw = setting(key) or str(default)
-    name = setting_source(key)
-    try:
-        port = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a port number (1-65535)") from None
-    if not 0 < port < 65536:
-        raise ConfigError(f"{name}={port} is outside 1-65535")
+    """A port setting (ami_port, sip_port, rtp_start), checked by the Settings."""
+    port = getattr(config.current().checked(key), key)
+    assert isinstance(port, int)
     return port
 
 
 def read_secret(env: str, name: str, *, create: bool = True) -> str:
     """A deployment secret: the env variable, else <data dir>/secrets/<name> (made once)."""
-    value = os.environ.get(env)
+    value = config.current().env_secret(env)
     if value:
         if not re.fullmatch(r"[A-Za-z0-9._~+=-]{8,128}", value):
             raise ConfigError(f"{env} must be 8-128 characters of letters, digits or ._~+=-")
         return value
-    folder = data_dir() / "secrets"
+    data_dir()  # made, with its checks
+    folder = config.current().secrets_dir
     path = folder / name
     if not path.exists():
         if not create:
@@ -123,19 +105,10 @@ def staff_accounts(*, create: bool = True) -> list[StaffAccount]:
     """HAMTA_SIP_STAFF="name[:09xxxxxxxxx],…" (default staff1 as 09121111111, staff2 as
     09122222222); passwords from HAMTA_SIP_SECRET_<NAME> or <data dir>/secrets/sip-<name>."""
     accounts = []
-    for item in (setting("sip_staff") or DEFAULT_STAFF).split(","):
-        name, _, msisdn = item.strip().partition(":")
-        if not name:
-            continue
-        if not _STAFF_NAME.fullmatch(name):
-            raise ConfigError(f"{setting_source('sip_staff')}: {name!r} is not a SIP user name "
-                              "(a-z, 0-9, _-)")
-        if msisdn and not re.fullmatch(r"09\d{9}", msisdn):
-            raise ConfigError(f"{setting_source('sip_staff')}: {msisdn!r} is not a mobile "
-                              "number 09xxxxxxxxx")
+    for name, msisdn in config.current().checked("sip_staff").sip_staff:
         env = "HAMTA_SIP_SECRET_" + name.upper().replace("-", "_")
         accounts.append(StaffAccount(name, read_secret(env, f"sip-{name}", create=create),
-                                     msisdn or None))
+                                     msisdn))
     return accounts
 
 
@@ -191,74 +164,33 @@ class AsteriskConfig:
         }
 
 
-def load(*, classic_agi: str | None = None, create_secrets: bool = True) -> AsteriskConfig:
+def load(*, classic_agi: str | None = None, create_secrets: bool = True,
+         settings: Settings | None = None) -> AsteriskConfig:
     """The deployment's settings (HAMTA_AMI_PORT, HAMTA_SIP_BIND, … or the config file)."""
-    rtp_start = _port("rtp_start", 10000)
+    s = (settings or config.current()).checked(
+        "rtp_start", "sip_staff", "agi_port", "ami_port", "sip_port", "agi_servers",
+        "trusted_endpoints", "staff_queue")
     staff = staff_accounts(create=create_secrets)
     return AsteriskConfig(
         base=data_dir() / "asterisk",
         sounds=sounds_dir(),
-        agi=agi_address(),
-        ami_port=_port("ami_port", 5038),
+        agi=s.agi,
+        ami_port=s.ami_port,
         ami_secret=read_secret("HAMTA_AMI_SECRET", "ami", create=create_secrets),
-        sip_bind=setting("sip_bind") or "127.0.0.1",
-        sip_port=_port("sip_port", 5060),
-        rtp_range=(rtp_start, rtp_start + 200),
+        sip_bind=s.sip_bind,
+        sip_port=s.sip_port,
+        rtp_range=(s.rtp_start, s.rtp_start + 200),
         classic_agi=classic_agi or default_classic_agi(),
         staff=staff,
-        agi_servers=agi_servers(),
-        trusted_endpoints=trusted_endpoints(staff),
-        staff_queue=staff_queue(),
+        agi_servers=s.agi_servers,
+        trusted_endpoints=s.trusted_endpoints,
+        staff_queue=s.staff_queue,
     )
 
 
 def _hostport(address: AgiAddress) -> str:
     host = f"[{address.host}]" if ":" in address.host else address.host
     return f"{host}:{address.port}"
-
-
-def agi_servers() -> tuple[AgiAddress, ...]:
-    """HAMTA_AGI_SERVERS / `agi_servers`: "host:port,host:port,…", the FastAGI servers the
-    dialplan tries in order; () when unset (the one HAMTA_AGI_HOST:HAMTA_AGI_PORT)."""
-    raw = setting("agi_servers")
-    if not raw:
-        return ()
-    found = []
-    for item in raw.split(","):
-        item = item.strip()
-        match = re.fullmatch(r"\[?(?P<host>[A-Za-z0-9.:_-]+?)\]?(?::(?P<port>[0-9]+))?", item)
-        port = int(match["port"] or 4573) if match else 0
-        if match is None or not 0 < port < 65536:
-            raise ConfigError(f"{setting_source('agi_servers')}: {item!r} is not host:port "
-                              "(e.g. \"127.0.0.1:4573,10.0.0.2:4573\")")
-        found.append(AgiAddress(match["host"], port))
-    return tuple(found)
-
-
-def trusted_endpoints(staff: Sequence[StaffAccount] = ()) -> tuple[str, ...]:
-    """HAMTA_TRUSTED_ENDPOINTS / `trusted_endpoints`: "name,name,…", the PJSIP endpoints (the
-    mobile operators' trunks) whose caller ID the network vouches for: a call from one counts as
-    vouched in context hamta-ivr too. () when unset. A staff softphone account may call as any
-    number (7777*09…), so naming one is a ConfigError (Asterisk compares names ignoring case)."""
-    raw = setting("trusted_endpoints")
-    if not raw:
-        return ()
-    source = setting_source("trusted_endpoints")
-    found: list[str] = []
-    for item in raw.split(","):
-        name = item.strip()
-        if not name:
-            continue
-        if not _ENDPOINT_NAME.fullmatch(name):
-            raise ConfigError(f"{source}: {name!r} is not a PJSIP endpoint name (letters, "
-                              "digits, _.-; comma-separated, e.g. \"mci-trunk,irancell-trunk\")")
-        if any(acc.name.lower() == name.lower() for acc in staff):
-            raise ConfigError(f"{source}: {name!r} is a staff softphone account (sip_staff), "
-                              "which may call as any number: it can never be trusted; name only "
-                              "the mobile operators' trunks")
-        if name not in found:
-            found.append(name)
-    return tuple(found)
 
 
 def default_classic_agi() -> str:

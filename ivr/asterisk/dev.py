@@ -24,6 +24,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr import config
 from ivr.asterisk import ami
 from ivr.asterisk.config import (
     AsteriskConfig,
@@ -32,7 +33,7 @@ from ivr.asterisk.config import (
     rendered_staff,
     spool_dir,
 )
-from ivr.config import CONFIG_ENV, ConfigError, data_dir, setting
+from ivr.config import CONFIG_ENV, ConfigError, data_dir
 
 STAMPS = (".hamta-asterisk-ready", ".hamta-python-ready")  # written by dev-asterisk.sh
 CHROOT_VENV = "/opt/hamta-ivr/venv"  # the package for classic AGI inside the chroot
@@ -42,7 +43,8 @@ STOP_TIMEOUT = 15.0
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("HAMTA_CACHE", "/var/cache/hamta-ivr"))
+    """HAMTA_CACHE: the development Asterisk's root and downloads."""
+    return config.current().cache
 
 
 @dataclass(frozen=True)
@@ -53,16 +55,14 @@ class Runtime:
 
     @classmethod
     def detect(cls) -> Runtime:
-        mode = os.environ.get("HAMTA_ASTERISK_MODE", "auto")
-        if mode not in ("auto", "host", "chroot"):
-            raise ConfigError(f"HAMTA_ASTERISK_MODE={mode!r}: use auto, host or chroot")
+        settings = config.current().checked("asterisk_mode")
+        mode = settings.asterisk_mode  # auto, host or chroot
         if mode == "host" or (mode == "auto" and shutil.which("asterisk")
-                              and "HAMTA_ASTERISK_ROOT" not in os.environ):
+                              and settings.asterisk_root is None):
             if not shutil.which("asterisk"):
                 raise ConfigError("HAMTA_ASTERISK_MODE=host but no `asterisk` on PATH")
             return cls(None)
-        root = os.environ.get("HAMTA_ASTERISK_ROOT") or str(cache_dir() / "asterisk-root")
-        return cls(Path(root))
+        return cls(settings.chroot)
 
     @property
     def ready(self) -> bool:
@@ -94,7 +94,7 @@ def bootstrap(runtime: Runtime) -> None:
     script = conf_source_dir() / "dev-asterisk.sh"
     print(f"bootstrapping Asterisk into {runtime.root} (first time: about a minute)",
           file=sys.stderr, flush=True)
-    env = dict(os.environ, HAMTA_ASTERISK_ROOT=str(runtime.root))
+    env = config.child_env(HAMTA_ASTERISK_ROOT=str(runtime.root))
     done = subprocess.run(["sh", str(script), "bootstrap"], env=env)
     if done.returncode != 0:
         raise ConfigError(f"{script} bootstrap failed (exit {done.returncode}); see its output "
@@ -236,16 +236,14 @@ def running_pid(cfg: AsteriskConfig) -> int | None:
 
 def asterisk_env(cfg: AsteriskConfig, db: str | None = None) -> dict[str, str]:
     """Asterisk's environment: what classic AGI scripts it starts need, and the instance mark."""
-    from ivr.config import db_url
-
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            "HOME": "/root", "LANG": "C.UTF-8", INSTANCE_ENV: str(cfg.base)}
-    env.update({k: v for k, v in os.environ.items() if k.startswith("HAMTA_")})
+    env.update(config.child_env(hamta_only=True))
     env["HAMTA_DATA_DIR"] = str(data_dir())
-    env["HAMTA_DB_URL"] = db_url(db)
+    env["HAMTA_DB_URL"] = config.db_url(db)
     env["HAMTA_SOUNDS_DIR"] = str(cfg.sounds)
     env["HAMTA_SPOOL_DIR"] = str(spool_dir())
-    pepper_file = setting("pepper_file")
+    pepper_file = config.current().raw.get("pepper_file")
     if pepper_file:
         env["HAMTA_PEPPER_FILE"] = pepper_file
     env[CONFIG_ENV] = ""  # the settings above are resolved: scripts read no config file
@@ -458,9 +456,10 @@ def status(
 def secret_where(name: str) -> str:
     """Where a staff account's password is kept (never the password)."""
     env = "HAMTA_SIP_SECRET_" + name.upper().replace("-", "_")
-    if os.environ.get(env):
+    if config.current().env_secret(env):
         return f"in ${env}"
-    return f"in {data_dir() / 'secrets' / ('sip-' + name)}"
+    data_dir()  # made, with its checks, as before
+    return f"in {config.current().secrets_dir / ('sip-' + name)}"
 
 
 def _listening(host: str, port: int) -> bool:

@@ -22,10 +22,10 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
+from ivr import config
 from ivr.app import Ivr
 from ivr.call.http_callbacks import Request
 from ivr.call.text import SessionEnded, TextCall
-from ivr.config import ConfigError, setting, setting_source
 from ivr.registry.msisdn import try_normalize
 
 log = logging.getLogger(__name__)
@@ -35,15 +35,9 @@ GATEWAYS_KEY = "ussd_gateways"
 
 
 def trusted_gateways() -> frozenset[str]:
-    """The addresses whose sessions' numbers are vouched for (`ussd_gateways`, comma-separated)."""
-    raw = setting(GATEWAYS_KEY) or ""
-    found = frozenset(part.strip() for part in raw.split(",") if part.strip())
-    for address in found:
-        if not all(ch.isalnum() or ch in ".:" for ch in address):
-            raise ConfigError(f"{setting_source(GATEWAYS_KEY)}: {address!r} is not an IP "
-                              "address; list the addresses of the operator's USSD gateways, "
-                              "e.g. \"10.20.0.5,10.20.0.6\"")
-    return found
+    """The addresses whose sessions' numbers are vouched for (`ussd_gateways`, comma-separated):
+    parsed and checked by the Settings."""
+    return config.current().checked(GATEWAYS_KEY).ussd_gateways
 
 
 @dataclass

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivr import config
 from ivr.prompts import catalogue
 from ivr.prompts.catalogue import SOUND_FOLDER
 from ivr.prompts.engines import Engine
@@ -198,8 +199,8 @@ def _package_data(package: str) -> Path:
 
 
 def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hamta-ivr"
+    """$XDG_CACHE_HOME/hamta-ivr, else ~/.cache/hamta-ivr (computed by the Settings)."""
+    return config.current().cache_root
 
 
 def model_dir(cache: Path | None = None) -> Path:
@@ -250,7 +251,9 @@ def whisper(threads: int = 2) -> Transcriber:
     why = available()
     if why:
         raise EarMissing(why)
-    os.environ["HF_HUB_OFFLINE"] = "1"  # a model name would never reach the network
+    # a write for the library, not a setting read: faster-whisper's hub client reads it, so a
+    # model name would never reach the network
+    config.set_library_env("HF_HUB_OFFLINE", "1")
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # not a line per segment
     from faster_whisper import WhisperModel, decode_audio
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ivr.config import ConfigError, data_dir, setting
+from ivr import config
+from ivr.config import ConfigError, Settings
 from ivr.prompts.catalogue import SOUND_FOLDER
 
 LANGUAGE = "fa"
@@ -23,13 +24,18 @@ class PromptsError(ConfigError):
     """A build or check problem an operator fixes (a tool, a folder, a recording): exit code 2."""
 
 
-def sounds_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """--out, else the `sounds_dir` setting (HAMTA_SOUNDS_DIR, then the config file), else
-    <data dir>/sounds. The one answer for every command: `prompts build` writes where `serve`,
-    `asterisk up` and `doctor` look (they once read only the environment here, the config file
-    there)."""
-    chosen = explicit or setting("sounds_dir")
-    return Path(chosen).expanduser().resolve() if chosen else data_dir() / "sounds"
+def sounds_dir(explicit: str | os.PathLike[str] | None = None,
+               settings: Settings | None = None) -> Path:
+    """--out, else the Settings' sounds_dir (HAMTA_SOUNDS_DIR, then the config file, else
+    <data dir>/sounds, the data dir created). The one answer for every command: `prompts build`
+    writes where `serve`, `asterisk up` and `doctor` look (they once read only the environment
+    here, the config file there)."""
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    settings = settings or config.current()
+    if settings.sounds_dir_setting is None:
+        config.data_dir()  # the default lives in it: made, with its checks
+    return settings.sounds_dir
 
 
 def sound_path(sounds: Path, name: str, ext: str = FORMAT) -> Path:

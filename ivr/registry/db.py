@@ -27,7 +27,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from ivr.config import ConfigError
+from ivr.config import ConfigError, current
 from ivr.registry.errors import SchemaNotReady
 
 # Alembic announces every plugin it loads at INFO; the CLI logs INFO by default.
@@ -295,9 +295,10 @@ def _sqlite_events(engine: Engine, create: Path | None = None) -> None:
 
 
 def migrations_dir() -> Path:
-    explicit = os.environ.get("HAMTA_MIGRATIONS_DIR")
+    """HAMTA_MIGRATIONS_DIR, else the migrations shipped in the package."""
+    explicit = current().migrations_dir
     if explicit:
-        return Path(explicit)
+        return explicit
     import ivr.migrations  # db/migrations, mapped into the package by pyproject.toml
 
     return Path(ivr.migrations.__file__).resolve().parent
@@ -308,7 +309,7 @@ def _alembic_config(engine_url: str) -> Any:
 
     where = migrations_dir()
     if not (where / "env.py").is_file():
-        named = ("HAMTA_MIGRATIONS_DIR=" if os.environ.get("HAMTA_MIGRATIONS_DIR")
+        named = ("HAMTA_MIGRATIONS_DIR=" if current().migrations_dir
                  else "the default migrations folder ")
         raise SchemaNotReady(
             f"the registry migrations are not at {named}{where}; set HAMTA_MIGRATIONS_DIR to "
@@ -367,7 +368,7 @@ def head_revision() -> str | None:
     try:
         config = _alembic_config("sqlite://")
     except SchemaNotReady:
-        if os.environ.get("HAMTA_MIGRATIONS_DIR"):
+        if current().migrations_dir:
             raise
         return None
     return ScriptDirectory.from_config(config).get_current_head()

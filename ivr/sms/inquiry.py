@@ -18,9 +18,9 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ivr import config
 from ivr.call.http_callbacks import Reply, Request
 from ivr.call.screens import reply_text
-from ivr.config import ConfigError, setting, setting_source
 from ivr.prompts import catalogue
 from ivr.registry.aio import AsyncRegistry
 from ivr.registry.msisdn import try_normalize
@@ -29,8 +29,6 @@ from ivr.registry.validate import IMEI_LEN, is_imei
 from ivr.sms.texts import PERSIAN_DIGITS
 
 LIMIT_KEY = "sms_inquiry_limit"
-DEFAULT_LIMITS = "5/hour,20/day"
-WINDOWS = {"minute": 60, "hour": 3600, "day": 86400}
 
 VERDICTS = {
     ImeiStatus.REGISTERED: "sms_inquiry_registered",
@@ -70,16 +68,9 @@ def message(key: str) -> str:
 
 
 def limits_setting() -> tuple[tuple[int, float], ...]:
-    """`sms_inquiry_limit` ("5/hour,20/day") as (count, window seconds) pairs."""
-    raw = setting(LIMIT_KEY) or DEFAULT_LIMITS
-    found: list[tuple[int, float]] = []
-    for part in raw.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(minute|hour|day)\s*", part)
-        if match is None or int(match.group(1)) < 1:
-            raise ConfigError(f"{setting_source(LIMIT_KEY)} {raw!r}: write it as counts per "
-                              "minute, hour or day, e.g. \"5/hour,20/day\"")
-        found.append((int(match.group(1)), float(WINDOWS[match.group(2)])))
-    return tuple(found)
+    """`sms_inquiry_limit` ("5/hour,20/day") as (count, window seconds) pairs: parsed and
+    checked by the Settings."""
+    return config.current().checked(LIMIT_KEY).sms_inquiry_limit
 
 
 @dataclass

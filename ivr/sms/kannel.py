@@ -15,21 +15,20 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 
-from ivr.config import ConfigError, setting, setting_source
+from ivr import config
+from ivr.config import KANNEL_PASSWORD_ENV, ConfigError
 from ivr.registry.sim_codes import SmsSender
 from ivr.sms import texts
 
 TIMEOUT = 10.0  # seconds for one sendsms request (the worker's lease is longer)
 RETRY_STATUSES = frozenset({401, 403, 408, 429})
-PASSWORD_ENV = "HAMTA_KANNEL_PASSWORD"
+PASSWORD_ENV = KANNEL_PASSWORD_ENV
 
 
 class Verdict(StrEnum):
@@ -59,47 +58,47 @@ class KannelSettings:
 
 def configured() -> bool:
     """SMS is on: kannel_url is set."""
-    return bool(setting("kannel_url"))
+    return bool(config.current().kannel_url)
 
 
 def settings() -> KannelSettings:
     """The Kannel settings, each checked; a ConfigError naming the setting and its fix."""
-    url = setting("kannel_url")
+    s = config.current()
+    url = s.kannel_url
     if not url:
         raise ConfigError("SMS is not configured: set kannel_url (HAMTA_KANNEL_URL) to Kannel's "
                           "sendsms URL, e.g. http://127.0.0.1:13013/cgi-bin/sendsms")
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{setting_source('kannel_url')} {url!r} is not an http(s) URL; set it "
+        raise ConfigError(f"{s.source('kannel_url')} {url!r} is not an http(s) URL; set it "
                           "to smsbox's sendsms URL, e.g. http://127.0.0.1:13013/cgi-bin/sendsms")
-    username = setting("kannel_username")
+    username = s.kannel_username
     if not username:
         raise ConfigError("kannel_username (HAMTA_KANNEL_USERNAME) is not set; set it to the "
                           "username of a sendsms-user group in kannel.conf")
-    sender = setting("sms_sender")
+    sender = s.sms_sender
     if not sender:
         raise ConfigError("sms_sender (HAMTA_SMS_SENDER) is not set; set it to the number or "
                           "name SMS receipts come from, e.g. 7777")
-    return KannelSettings(url=url, username=username, password=_password(), sender=sender)
+    return KannelSettings(url=url, username=username, password=_password(s), sender=sender)
 
 
-def _password() -> str:
-    if os.environ.get(PASSWORD_ENV):
-        return os.environ[PASSWORD_ENV]
-    raw = setting("kannel_password_file")
-    if not raw:
+def _password(s: config.Settings) -> str:
+    if s.kannel_password:
+        return s.kannel_password
+    path = s.kannel_password_file
+    if path is None:
         raise ConfigError("no Kannel password: set kannel_password_file (HAMTA_KANNEL_PASSWORD_"
                           "FILE) to a file holding the sendsms-user's password (chmod 600, "
                           "owned by serve's user), or HAMTA_KANNEL_PASSWORD")
-    path = Path(raw).expanduser()
     try:
         password = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError(f"cannot read {setting_source('kannel_password_file')} {path} "
+        raise ConfigError(f"cannot read {s.source('kannel_password_file')} {path} "
                           f"({exc.strerror}); it must be a file this user can read (chmod 600, "
                           "owned by this user)") from exc
     if not password:
-        raise ConfigError(f"{setting_source('kannel_password_file')} {path} is empty; write the "
+        raise ConfigError(f"{s.source('kannel_password_file')} {path} is empty; write the "
                           "sendsms-user's password in it")
     return password
 
