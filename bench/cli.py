@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ivr import config
 from ivr.cli import UsageError
 
 
@@ -90,7 +90,7 @@ def run_sizing(args: argparse.Namespace) -> int:
         if not 0 < args.rate <= 1000:
             raise UsageError("--rate takes calls per second between 0 and 1000, e.g. 40")
         plan = replace(plan, rate_to=args.rate)
-    plan = replace(plan, pg_url=args.pg or os.environ.get("HAMTA_TEST_PG_URL") or None)
+    plan = replace(plan, pg_url=args.pg or config.current().test_pg_url)
     report = run_sizing(plan, args.workdir, _echo)
     return _print_and_save(render_sizing(report), report, args.out)
 
@@ -115,7 +115,7 @@ def run_bench(args: argparse.Namespace) -> int:
             raise UsageError("--sizes needs at least one size")
     if args.workers is not None:
         plan = replace(plan, workers=args.workers)
-    plan = replace(plan, pg_url=args.pg or os.environ.get("HAMTA_TEST_PG_URL") or None)
+    plan = replace(plan, pg_url=args.pg or config.current().test_pg_url)
     if args.no_e2e:
         plan = replace(plan, e2e_calls=0)
     report = run_bench(plan, args.workdir, _echo)

@@ -37,6 +37,7 @@ from typing import Any
 from bench.e2e import environ
 from bench.procstat import cpu_seconds
 from bench.servers import free_port
+from ivr import config
 
 CODECS = {"ulaw": ("0", "PCMU"), "g722": ("9", "G722")}  # SDP payload type, encoding
 WAV_FOLDER = "hamta/bench-wav"  # copies of the prompts' .wav, without native files
@@ -86,7 +87,7 @@ def _free_udp_port() -> int:
 
 def private_env(base: Path) -> dict[str, str]:
     keep = ("HAMTA_CACHE", "HAMTA_ASTERISK_ROOT", "HAMTA_ASTERISK_MODE")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HAMTA_") or k in keep}
+    env = {k: v for k, v in config.child_env().items() if not k.startswith("HAMTA_") or k in keep}
     package_root = str(Path(__file__).resolve().parents[1])
     env.update(
         PYTHONPATH=os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p),

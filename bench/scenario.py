@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.caller import CallScript
+from ivr import config
 from ivr.registry.demo import DEMO_PHONE, demo_imei, seed_demo
 
 BENCH_PIN = "2468"
@@ -114,7 +115,7 @@ class BenchDb:
 
     def env(self) -> dict[str, str]:
         """The environment of a server process (hamta-ivr serve, hamta-ivr-agi)."""
-        env = dict(os.environ)
+        env = config.child_env()
         env.update(HAMTA_DATA_DIR=str(self.data_dir), HAMTA_DB_URL=self.url,
                    HAMTA_PEPPER=self.pepper_hex)
         env.pop("HAMTA_PEPPER_FILE", None)

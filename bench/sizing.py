@@ -42,6 +42,7 @@ from bench.load import FastAgiTarget, percentile, run_load
 from bench.procstat import cpu_seconds
 from bench.servers import ServerProcess, free_port, tool
 from bench.sweep import machine, raise_fd_limit
+from ivr import config
 from ivr.call.agi_protocol import AgiCommand
 from ivr.prompts.layout import PromptsError
 from ivr.testing.fake_asterisk import FakeChannel, agi_environment, run_session
@@ -335,7 +336,7 @@ class Sizing:
     def floor(self, port: int) -> ServerProcess:
         return ServerProcess("floor", [sys.executable, "-m", "bench.floor", "--port",
                                        str(port), "--traces", str(self.workdir / "traces.json")],
-                             dict(os.environ), port, self.workdir / "logs" / "floor.log")
+                             config.child_env(), port, self.workdir / "logs" / "floor.log")
 
     async def run(self) -> dict[str, Any]:
         plan = self.plan

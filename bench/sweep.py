@@ -37,6 +37,7 @@ from bench.caller import HUMAN, NO_PACING, CallRecord, CallScript, Pacing, fasta
 from bench.load import ClassicTarget, FastAgiTarget, LoadRun, Target, run_load, summarize
 from bench.procstat import Monitor
 from bench.servers import ServerProcess, free_port, tool
+from ivr import config
 from ivr.registry.aio import default_workers
 
 # the lag runs: callers brisk enough to keep hashes coming, slow enough that the event loop is
@@ -130,7 +131,7 @@ class Bench:
         traces = self.workdir / "traces.json"
         return ServerProcess("floor", [sys.executable, "-m", "bench.floor", "--port",
                                        str(port), "--traces", str(traces)],
-                             dict(os.environ), port, self.workdir / "logs" / "floor.log")
+                             config.child_env(), port, self.workdir / "logs" / "floor.log")
 
     def probe(self, db: scenario.BenchDb, port: int, mode: str, workers: int | None = None
               ) -> ServerProcess:
