@@ -29,7 +29,6 @@ import contextlib
 import gc
 import json
 import logging
-import os
 import re
 import signal
 import time
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from ivr import metrics
+from ivr import config, metrics
 from ivr.call import agi_protocol as agi
 from ivr.call.agi_call import BUSY, RESULT_VARIABLE, AgiCall, AgiError
 from ivr.call.agi_protocol import printable
@@ -71,20 +70,11 @@ def shown_channel(channel: str) -> str:
 
 
 # --- the event loop ------------------------------------------------------------------------------
-EVENT_LOOP_ENV = "HAMTA_EVENT_LOOP"  # "asyncio": the standard loop even when uvloop is installed
-
-
-def event_loop_setting() -> str:
-    """SETTINGS: the one environment read of the FastAGI rooms (HAMTA_EVENT_LOOP), to move into
-    ivr.config.Settings; "asyncio" or "" (uvloop when installed)."""
-    return os.environ.get(EVENT_LOOP_ENV, "").strip().lower()
-
-
 def loop_factory(choice: str | None = None) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """The event loop `serve` runs on: uvloop when it is installed (a call is dozens of AGI
     round trips, and uvloop's socket and timer handling costs a fraction of asyncio's), else
     asyncio's own (None). `choice` "asyncio" chooses asyncio's anyway; None: the setting's."""
-    if (event_loop_setting() if choice is None else choice) == "asyncio":
+    if (config.current().event_loop if choice is None else choice) == "asyncio":
         return None
     try:
         import uvloop

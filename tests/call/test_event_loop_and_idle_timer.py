@@ -9,7 +9,8 @@ import pytest
 
 from ivr.call import agi_protocol as agi
 from ivr.call.agi_transport import StreamTransport
-from ivr.call.fastagi import EVENT_LOOP_ENV, loop_factory, run_server
+from ivr.call.fastagi import loop_factory, run_server
+from ivr.config import EVENT_LOOP_ENV
 
 
 def test_serve_runs_on_uvloop_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
