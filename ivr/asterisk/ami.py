@@ -30,6 +30,7 @@ from panoramisk import Manager
 from panoramisk.message import Message
 
 from ivr.asterisk.config import AsteriskConfig
+from ivr.asterisk.dialplan import IVR_CONTEXT, IVR_EXTENSION, TRUSTED_CONTEXT
 from ivr.call.agi_protocol import AgiCommand, parse_command
 from ivr.call.api import ALL_KEYS
 
@@ -38,8 +39,6 @@ _panoramisk_log = logging.getLogger(f"{__name__}.panoramisk")
 _panoramisk_log.setLevel(logging.ERROR)  # "not able to reconnect" is our AmiError, said once
 logging.getLogger("panoramisk").setLevel(logging.WARNING)
 
-IVR_CONTEXT = "hamta-ivr"  # the caller ID is not vouched for (softphones, VoIP trunks)
-TRUSTED_CONTEXT = "hamta-ivr-trusted"  # the mobile operators' trunks: the network vouches for it
 DTMF_MS = 150
 PAUSE, HANG_UP = ".", "h"
 ASK = "?"  # ask for the next keys when the IVR waits for one: a code sent by SMS during the call
@@ -168,7 +167,7 @@ class DialResult:
 
 
 async def dial(
-    cfg: AsteriskConfig, *, caller: str | None, keys: str, extension: str = "7777",
+    cfg: AsteriskConfig, *, caller: str | None, keys: str, extension: str = IVR_EXTENSION,
     timeout: float = 300.0, spool: str = "", echo: Callable[[str], None] | None = None,
     barge_in: bool | Callable[[AgiCommand], bool] = False, trusted: bool = True,
     more: Callable[[], Awaitable[str]] | None = None,

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ivr.asterisk import dialplan
 from ivr.config import (
     AgiAddress,
     ConfigError,
@@ -188,6 +189,7 @@ class AsteriskConfig:
             "SIP_PORT": str(self.sip_port), "RTP_START": str(self.rtp_range[0]),
             "RTP_END": str(self.rtp_range[1]), "CLASSIC_AGI": self.classic_agi,
             "TRUSTED_ENDPOINTS": "&".join(self.trusted_endpoints),
+            **dialplan.placeholders(),
         }
 
 

@@ -12,10 +12,18 @@ import argparse
 import importlib
 import logging
 import os
+import sqlite3
 import sys
 import traceback
 
-from ivr.config import ConfigError
+import psycopg
+from sqlalchemy.exc import SQLAlchemyError
+
+from ivr.config import ConfigError, db_url
+from ivr.registry.db import explain
+from ivr.usage import UsageError
+
+__all__ = ["UsageError", "build_parser", "main"]
 
 COMMAND_MODULES = [
     "ivr.cli.db",  # db upgrade, db seed-demo
@@ -30,10 +38,6 @@ COMMAND_MODULES = [
     "ivr.cli.sms",  # sms deliver|list|resend (receipts through Kannel)
     "ivr.cli.ussd",  # ussd serve|kannel-conf (USSD sessions and SMS inquiries over HTTP)
 ]
-
-
-class UsageError(Exception):
-    """Bad input on the command line; the message says what and how to fix it."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,22 +90,8 @@ def _error(exc: Exception) -> int:
 
 def _database_error(exc: Exception, args: argparse.Namespace) -> ConfigError | None:
     """A database failure as a ConfigError naming HAMTA_DB_URL/--db; None for anything else."""
-    import sqlite3
-
-    from sqlalchemy.exc import SQLAlchemyError
-
-    kinds: tuple[type[Exception], ...] = (SQLAlchemyError, sqlite3.Error)
-    try:
-        import psycopg
-
-        kinds += (psycopg.Error,)
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        pass
-    if not isinstance(exc, kinds):
+    if not isinstance(exc, (SQLAlchemyError, sqlite3.Error, psycopg.Error)):
         return None
-    from ivr.config import db_url
-    from ivr.registry.db import explain
-
     try:
         url: str | None = db_url(getattr(args, "db", None))
     except ConfigError:

@@ -20,8 +20,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ivr.cli.common import plain
+from ivr.cli.common import open_registry, plain
+from ivr.registry import validate
+from ivr.registry.errors import AlreadyExists, InvalidInput, NotFound
+from ivr.registry.msisdn import normalize
 from ivr.registry.validate import CODE_LEN, PIN_MAX, PIN_MIN, STATUSES
+from ivr.usage import UsageError
 
 NOT_FOUND = 1
 
@@ -83,9 +87,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 # --- helpers -------------------------------------------------------------------------------------
 def _checked(kind: str, fn: Callable[[str], str], raw: str) -> str:
     """Validate one argument; bad input becomes a UsageError (exit 2) naming the fix."""
-    from ivr.cli import UsageError
-    from ivr.registry.errors import InvalidInput
-
     try:
         return fn(raw)
     except InvalidInput as exc:
@@ -93,23 +94,15 @@ def _checked(kind: str, fn: Callable[[str], str], raw: str) -> str:
 
 
 def _msisdn(raw: str) -> str:
-    from ivr.registry.msisdn import normalize
-
     return _checked("MSISDN", normalize, raw)
 
 
 def _imei(raw: str) -> str:
-    from ivr.registry import validate
-
     return _checked("IMEI", validate.imei, raw)
 
 
 def _run(args: argparse.Namespace, action: Any) -> Any:
     """Open the registry, run `action(registry.portal)`; registry errors become messages."""
-    from ivr.cli import UsageError
-    from ivr.cli.common import open_registry
-    from ivr.registry.errors import AlreadyExists, InvalidInput, NotFound
-
     with open_registry(args) as registry:
         try:
             return action(registry.portal)
@@ -133,8 +126,6 @@ def _print_record(record: dict[str, Any]) -> None:
 
 # --- subscribers ---------------------------------------------------------------------------------
 def subscriber_add(args: argparse.Namespace) -> int:
-    from ivr.registry import validate
-
     number = _msisdn(args.msisdn)
     pin = (_checked("--password", lambda raw: validate.chosen_pin(raw, number), args.password)
            if args.password else None)  # the portal refuses a common PIN here too
@@ -148,8 +139,6 @@ def subscriber_add(args: argparse.Namespace) -> int:
 
 
 def subscriber_set_password(args: argparse.Namespace) -> int:
-    from ivr.registry import validate
-
     number = _msisdn(args.msisdn)
     raw = sys.stdin.readline().strip() if args.pin == "-" else args.pin
     pin = _checked("PIN", validate.pin, raw)
@@ -167,8 +156,6 @@ def subscriber_show(args: argparse.Namespace) -> int:
 
 # --- devices -------------------------------------------------------------------------------------
 def device_add(args: argparse.Namespace) -> int:
-    from ivr.registry import validate
-
     imei = _imei(args.imei)
     owner = _msisdn(args.owner) if args.owner else None
     status = _checked("--status", validate.status, args.status)
@@ -218,8 +205,6 @@ def list_transfers(args: argparse.Namespace) -> int:
 
 
 def list_audit(args: argparse.Namespace) -> int:
-    from ivr.cli import UsageError
-
     imei = _imei(args.imei) if args.imei else None
     number = _msisdn(args.msisdn) if args.msisdn else None
     if args.limit is not None and args.limit < 1:

@@ -7,7 +7,12 @@ import asyncio
 import json
 import sys
 
+from ivr.app import Ivr
+from ivr.call.agi_protocol import printable
+from ivr.call.console import ConsoleCall, scripted_keys
+from ivr.call.ussd_console import ConsoleUssdCall, scripted_replies
 from ivr.cli.common import caller_keys, open_registry, plain
+from ivr.flows.session import CallResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,9 +44,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_call(args: argparse.Namespace) -> int:
     if args.ussd or args.replies is not None:
         return run_ussd(args)
-    from ivr.app import Ivr
-    from ivr.call.console import ConsoleCall, scripted_keys
-    from ivr.flows.session import CallResult
 
     keys = scripted_keys(caller_keys(args))
     ivr = Ivr.open(args.db)
@@ -59,10 +61,6 @@ def run_call(args: argparse.Namespace) -> int:
 
 def run_ussd(args: argparse.Namespace) -> int:
     """`call --ussd`: one USSD session in the terminal, over the same flows."""
-    from ivr.app import Ivr
-    from ivr.call.ussd_console import ConsoleUssdCall, scripted_replies
-    from ivr.flows.session import CallResult
-
     if args.keys is not None:
         raise SystemExit("--keys is for a voice call; a USSD session takes --replies")
     caller_keys(args)  # checks --from
@@ -85,8 +83,6 @@ def list_calls(args: argparse.Namespace) -> int:
     """The call log. Its ids and channel names came from the AGI peer, and rows older than the
     escaping at the entry (AgiCall.from_env) may hold raw control or bidi characters: the table
     shows them escaped (agi_protocol.printable), --json as JSON escapes (ASCII only)."""
-    from ivr.call.agi_protocol import printable
-
     with open_registry(args) as registry:
         rows = [plain(r) for r in registry.call_log.calls()]
     if args.json:

@@ -9,8 +9,11 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
+from ivr.call.console import scripted_keys
 from ivr.config import db_url
+from ivr.registry.msisdn import InvalidMsisdn, normalize
 from ivr.registry.service import Registry
+from ivr.usage import UsageError
 
 
 def open_registry(args: argparse.Namespace) -> Registry:
@@ -27,10 +30,6 @@ def caller_keys(args: argparse.Namespace, ask: str = "") -> str:
     """Check --from (a mobile number, or omitted for a withheld caller ID) and --keys; return the
     keys without spaces (`ask`: one more key this command understands). Raises UsageError naming
     the option."""
-    from ivr.call.console import scripted_keys
-    from ivr.cli import UsageError
-    from ivr.registry.msisdn import InvalidMsisdn, normalize
-
     if args.caller:
         try:
             normalize(args.caller)

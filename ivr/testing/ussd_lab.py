@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,3 +60,34 @@ async def ussd_lab(ivr: Ivr, folder: Path, limits: tuple[tuple[int, float], ...]
         await smsc.stop()
         await server.close()
         await gateway.close()
+
+
+async def terminal(smsc: UssdSmsc, lab: KannelLab, msisdn: str, short_code: str) -> None:
+    """`hamta-ivr ussd lab`: the subscriber's lines on standard input until its end: `dial`,
+    `sms TEXT`, or a reply to the screen; each screen and SMS reply printed."""
+    session, open_session = 0, False
+    while True:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            return
+        line = line.strip()
+        if line.startswith("sms "):
+            before = len(lab.delivered())
+            await asyncio.to_thread(lab.send_mo, msisdn, short_code, line[4:].strip())
+            got = await asyncio.to_thread(lab.wait_delivered, before + 1, 20)
+            print(f"SMS from {short_code}: {got[-1].text}" if len(got) > before
+                  else "(no SMS reply)", flush=True)
+            continue
+        if line == "dial" or not open_session:
+            session = session % 255 + 1
+            await smsc.dial(msisdn, "*7777#", session)
+        else:
+            await smsc.reply(msisdn, line, session)
+        try:
+            screen = await smsc.screen()
+        except TimeoutError:
+            print("(no screen: the session ended)", flush=True)
+            open_session = False
+            continue
+        open_session = screen.continues
+        print(f"┌── {'CON' if screen.continues else 'END'}\n{screen.text}\n└──", flush=True)
