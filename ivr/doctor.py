@@ -10,7 +10,7 @@ small function answering ok (with what it found) or a problem and its fix:
     spool      the secret-digit spool exists, serve can write it, Asterisk can read its files
                (the running Asterisk's user and groups, else the `asterisk` user's)
     ami        AMI answers with the configured credentials and the dialplan's route
-               (ivr.asterisk.dialplan.ROUTE, 7777@hamta-ivr) is loaded (ShowDialPlan), its
+               (ivr.asterisk.dialplan, 7777@hamta-ivr) is loaded (ShowDialPlan), its
                AGI pointing at this server's port
     fastagi    the FastAGI port accepts a connection (closed at once: serve logs a port probe)
     metrics    /healthz and /readyz answer, at the address serve is configured with (serve's
@@ -41,9 +41,9 @@ from pathlib import Path
 
 from sqlalchemy import make_url
 
+from ivr.asterisk import dialplan
 from ivr.asterisk.ami import AmiError, ami_session
 from ivr.asterisk.config import AsteriskConfig, read_secret, spool_path
-from ivr.asterisk.dialplan import IVR_CONTEXT, IVR_EXTENSION, ROUTE
 from ivr.call.fastagi import SECRET_MODE
 from ivr.config import (
     AgiAddress,
@@ -384,18 +384,18 @@ def _wildcard(host: str) -> bool:
 
 async def check_ami(cfg: AsteriskConfig | ConfigError, agi: AgiAddress,
                     timeout: float = TIMEOUT) -> Result:
-    """AMI login with the configured credentials, then ShowDialPlan of the route (ROUTE)."""
+    """AMI login with the configured credentials, then ShowDialPlan of the dialplan's route."""
     name = "ami"
     if isinstance(cfg, ConfigError):
         return fail(name, str(cfg), "set HAMTA_AMI_SECRET to the secret of the [hamta] user in "
                     "Asterisk's manager.conf (or run `hamta-ivr asterisk up` for the development "
                     "Asterisk)")
-    route = ROUTE
+    route = dialplan.route()
     try:
         async with ami_session(cfg, timeout=timeout) as manager:
             answer = await asyncio.wait_for(manager.send_action({
-                "Action": "ShowDialPlan", "Context": IVR_CONTEXT,
-                "Extension": IVR_EXTENSION}), timeout)
+                "Action": "ShowDialPlan", "Context": dialplan.IVR_CONTEXT,
+                "Extension": dialplan.IVR_EXTENSION}), timeout)
     except AmiError as exc:
         text = str(exc)
         if "refused" in text:
@@ -422,7 +422,7 @@ async def check_ami(cfg: AsteriskConfig | ConfigError, agi: AgiAddress,
                         "then `asterisk -rx 'manager reload'`")
         return fail(name, f"the dialplan route {route} is not loaded (Asterisk: {said})", include)
     steps = [m for m in messages[1:] if m.get("Event") == "ListDialplan"
-             and m.get("Extension") == IVR_EXTENSION]
+             and m.get("Extension") == dialplan.IVR_EXTENSION]
     if not steps:
         return fail(name, f"the dialplan route {route} is not loaded (no priority listed)",
                     include)

@@ -29,8 +29,8 @@ from typing import Any
 from panoramisk import Manager
 from panoramisk.message import Message
 
+from ivr.asterisk import dialplan
 from ivr.asterisk.config import AsteriskConfig
-from ivr.asterisk.dialplan import IVR_CONTEXT, IVR_EXTENSION, TRUSTED_CONTEXT
 from ivr.call.agi_protocol import AgiCommand, parse_command
 from ivr.call.api import ALL_KEYS
 
@@ -165,9 +165,17 @@ class DialResult:
         return self.answered and not self.unavailable and self.ended in ("ivr_hung_up",
                                                                           "we_hung_up")
 
+    def summary(self) -> list[str]:
+        """`dial`'s closing lines (without --json)."""
+        lines = [f"[call ended: {self.ended}{' (IVR unavailable)' if self.unavailable else ''}, "
+                 f"{self.seconds}s, call id {self.call_id}]"]
+        if self.unused_keys:
+            lines.append(f"[keys not used: {self.unused_keys}]")
+        return lines
+
 
 async def dial(
-    cfg: AsteriskConfig, *, caller: str | None, keys: str, extension: str = IVR_EXTENSION,
+    cfg: AsteriskConfig, *, caller: str | None, keys: str, extension: str | None = None,
     timeout: float = 300.0, spool: str = "", echo: Callable[[str], None] | None = None,
     barge_in: bool | Callable[[AgiCommand], bool] = False, trusted: bool = True,
     more: Callable[[], Awaitable[str]] | None = None,
@@ -188,8 +196,9 @@ async def dial(
     started = time.monotonic()
     uid = f"dial-{uuid.uuid4().hex[:16]}"
     ours, ivr = uid, f"{uid}-ivr"  # the Local channel's ;1 (we drive it) and ;2 (runs the IVR)
+    extension = extension or dialplan.IVR_EXTENSION
     result = DialResult(caller=caller, extension=extension, call_id=ivr, trusted=trusted)
-    context = TRUSTED_CONTEXT if trusted else IVR_CONTEXT
+    context = dialplan.TRUSTED_CONTEXT if trusted else dialplan.IVR_CONTEXT
     pending = deque("".join(keys.split()))
     events: asyncio.Queue[Message] = asyncio.Queue()
 

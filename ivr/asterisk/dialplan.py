@@ -1,6 +1,7 @@
 """The dialplan's route into the IVR, defined once: asterisk-conf/extensions.conf takes these
 names as placeholders (`hamta-ivr asterisk render`), `hamta-ivr doctor` asks AMI for the same
-route, `hamta-ivr dial` originates into it."""
+route, `hamta-ivr dial` originates into it. Readers look the names up here when they run (not at
+import), so a change here is a change everywhere (tests/asterisk/test_dialplan_route.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ IVR_CONTEXT = "hamta-ivr"  # the caller ID is not vouched for (softphones, VoIP 
 TRUSTED_CONTEXT = "hamta-ivr-trusted"  # the mobile operators' trunks: the network vouches for it
 IVR_EXTENSION = "7777"  # the IVR over FastAGI (`hamta-ivr serve`)
 CLASSIC_EXTENSION = "7778"  # the same IVR over classic AGI (the hamta-ivr-agi script)
-ROUTE = f"{IVR_EXTENSION}@{IVR_CONTEXT}"
+
+
+def route() -> str:
+    """The route as Asterisk names it: extension@context."""
+    return f"{IVR_EXTENSION}@{IVR_CONTEXT}"
 
 
 def placeholders() -> dict[str, str]:

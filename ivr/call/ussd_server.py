@@ -12,8 +12,27 @@ from ivr.call import http_callbacks
 from ivr.call.http_callbacks import Reply, Request
 from ivr.call.ussd_http import UssdGateway
 from ivr.call.ussd_kannel import KannelUssd
+from ivr.config import setting, setting_source
 from ivr.sms.inquiry import SenderLimits, SmsInquiry
 from ivr.sms.service_conf import KANNEL_USSD_PATH, SMS_PATH, USSD_PATH
+from ivr.usage import UsageError
+
+DEFAULT_LISTEN = "127.0.0.1:13140"
+
+
+def listen_address(explicit: str | None) -> tuple[str, int]:
+    """Where `ussd serve` listens: --listen, else `ussd_listen`, else DEFAULT_LISTEN."""
+    if explicit:
+        return host_port(explicit, "--listen")
+    return host_port(setting("ussd_listen") or DEFAULT_LISTEN, setting_source("ussd_listen"))
+
+
+def host_port(raw: str, option: str) -> tuple[str, int]:
+    """HOST:PORT as (host, port); UsageError naming `option` otherwise."""
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"{option} {raw!r}: write it as HOST:PORT")
+    return host, int(port)
 
 
 async def serve_callbacks(ivr: Ivr, host: str, port: int, gateways: Collection[str],

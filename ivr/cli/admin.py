@@ -1,26 +1,17 @@
-"""Administration commands that stand in for the Hamta web portal:
-
-    hamta-ivr subscriber add MSISDN [--password PIN] [--national-id ID]
-    hamta-ivr subscriber set-password MSISDN PIN        (PIN `-`: read it from standard input)
-    hamta-ivr subscriber show MSISDN [--json]
-    hamta-ivr device add IMEI --owner MSISDN --brand B --model M [--status S] [--activation-code C]
-    hamta-ivr device show IMEI [--json]
-    hamta-ivr transfers [--imei I] [--msisdn M] [--json]
-    hamta-ivr audit [--msisdn M] [--imei I] [--limit N] [--json]
-
-Bad input (number, IMEI, PIN of 4-8 digits, 8-digit code, status) exits 2 with what to fix; an
-unknown number or IMEI, or one that already exists, exits 1.
+"""Administration commands that stand in for the Hamta web portal: subscriber add|set-password|
+show, device add|show, transfers, audit. Bad input (number, IMEI, PIN of 4-8 digits, 8-digit
+code, status) exits 2 with what to fix; an unknown number or IMEI, or one that already exists,
+exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from ivr.cli.common import open_registry, plain
+from ivr.cli.common import open_registry, plain, print_json, print_rows
 from ivr.registry import validate
 from ivr.registry.errors import AlreadyExists, InvalidInput, NotFound
 from ivr.registry.msisdn import normalize
@@ -84,7 +75,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit.set_defaults(func=list_audit)
 
 
-# --- helpers -------------------------------------------------------------------------------------
 def _checked(kind: str, fn: Callable[[str], str], raw: str) -> str:
     """Validate one argument; bad input becomes a UsageError (exit 2) naming the fix."""
     try:
@@ -111,11 +101,6 @@ def _run(args: argparse.Namespace, action: Any) -> Any:
         except (NotFound, AlreadyExists) as exc:
             print(f"hamta-ivr: {exc}", file=sys.stderr)
             return None
-
-
-def _print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
-    print()
 
 
 def _print_record(record: dict[str, Any]) -> None:
@@ -182,7 +167,7 @@ def _show(args: argparse.Namespace, info: Any, missing: str) -> int:
         print(f"hamta-ivr: {missing}", file=sys.stderr)
         return NOT_FOUND
     if args.json:
-        _print_json(plain(info))
+        print_json(plain(info))
     else:
         _print_record(plain(info))
     return 0
@@ -193,15 +178,9 @@ def list_transfers(args: argparse.Namespace) -> int:
     imei = _imei(args.imei) if args.imei else None
     number = _msisdn(args.msisdn) if args.msisdn else None
     rows = [plain(r) for r in _run(args, lambda r: r.transfers(imei=imei, msisdn=number))]
-    if args.json:
-        _print_json(rows)
-        return 0
-    if not rows:
-        print("no transfers")
-    for row in rows:
-        print(f"{row['at']}  {row['reference']}  {row['imei']}  {row['from_msisdn'] or '-'} -> "
-              f"{row['to_msisdn']}  {row['kind']} via {row['gateway']}")
-    return 0
+    return print_rows(rows, args.json, lambda row: (
+        f"{row['at']}  {row['reference']}  {row['imei']}  {row['from_msisdn'] or '-'} -> "
+        f"{row['to_msisdn']}  {row['kind']} via {row['gateway']}"), "no transfers")
 
 
 def list_audit(args: argparse.Namespace) -> int:
@@ -211,10 +190,6 @@ def list_audit(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be 1 or more")
     rows = [plain(r) for r in _run(args, lambda r: r.audit(msisdn=number, imei=imei,
                                                             limit=args.limit))]
-    if args.json:
-        _print_json(rows)
-        return 0
-    for row in rows:
-        print(f"{row['at']}  {row['event']:<18} {row['gateway']:<6} {row['msisdn'] or '-':<14} "
-              f"{row['imei'] or '-':<15}  {row['detail'] or ''}")
-    return 0
+    return print_rows(rows, args.json, lambda row: (
+        f"{row['at']}  {row['event']:<18} {row['gateway']:<6} {row['msisdn'] or '-':<14} "
+        f"{row['imei'] or '-':<15}  {row['detail'] or ''}"))

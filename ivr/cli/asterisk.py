@@ -130,14 +130,10 @@ def run_dial(args: argparse.Namespace) -> int:
         print(f"hamta-ivr dial: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        doc = dict(vars(result), ok=result.ok)
-        json.dump(doc, sys.stdout, ensure_ascii=False, indent=2)
+        json.dump(dict(vars(result), ok=result.ok), sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
-        print(f"[call ended: {result.ended}{' (IVR unavailable)' if result.unavailable else ''}, "
-              f"{result.seconds}s, call id {result.call_id}]")
-        if result.unused_keys:
-            print(f"[keys not used: {result.unused_keys}]")
+        print("\n".join(result.summary()))
         if result.error:
             print(f"hamta-ivr dial: {result.error}", file=sys.stderr)
     return 0 if result.ok else 1

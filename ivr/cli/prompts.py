@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from ivr.call.listening import listen_all
@@ -27,10 +26,6 @@ from ivr.prompts.engines import ENGINES, make_engine
 from ivr.prompts.layout import LANGUAGE, sounds_dir
 from ivr.registry.device_names import registry_devices
 from ivr.usage import UsageError
-
-WARNINGS_SHOWN = 8  # a build from before the native formats warns of every sound: the first few
-EAR_GROUPS = {"menus": ear.MENUS, "questions": ear.QUESTIONS, "numbers": ear.NUMBERS,
-              "statements": ear.STATEMENTS, "digits": ear.DIGITS, "read-backs": ear.READ_BACK}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -170,21 +165,10 @@ def run_check(args: argparse.Namespace) -> int:
     report = check(out, used=keys.USED_KEYS)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
-    for line in [*report.problems, *(f"warning: {w}" for w in report.warnings[:WARNINGS_SHOWN])]:
+    for line in report.listing():
         print(line)
-    if len(report.warnings) > WARNINGS_SHOWN:
-        print(f"warning: … and {len(report.warnings) - WARNINGS_SHOWN} more sounds played "
-              "transcoded; run `hamta-ivr prompts build`")
-    where = out / LANGUAGE
-    transcoded = (f"; {report.transcoded} played transcoded (only .wav)" if report.transcoded
-                  else "; every sound in .wav, .ulaw, .alaw and .sln16")
-    if report.problems:
-        print(f"prompts check: {len(report.problems)} problem(s) in {where}"
-              f"{transcoded if report.transcoded else ''}", file=sys.stderr)
-        return 1
-    print(f"prompts check: OK — {report.files} sounds in {where}{transcoded}; "
-          f"{report.keys} prompt keys the flows use are all in the catalogue")
-    return 0
+    print(report.summary(out / LANGUAGE), file=sys.stderr if report.problems else sys.stdout)
+    return 0 if report.ok else 1
 
 
 def run_script(args: argparse.Namespace) -> int:
@@ -218,10 +202,11 @@ def run_timing(args: argparse.Namespace) -> int:
 
 
 def run_ear(args: argparse.Namespace) -> int:
-    unknown = sorted(set(args.groups or ()) - set(EAR_GROUPS))
+    unknown = sorted(set(args.groups or ()) - set(ear.OPTION_GROUPS))
     if unknown:
-        raise UsageError(f"unknown --group {', '.join(unknown)}; use: {', '.join(EAR_GROUPS)}")
-    groups = [EAR_GROUPS[g] for g in args.groups] if args.groups else list(ear.GROUPS)
+        raise UsageError(f"unknown --group {', '.join(unknown)}; use: "
+                         f"{', '.join(ear.OPTION_GROUPS)}")
+    groups = [ear.OPTION_GROUPS[g] for g in args.groups] if args.groups else list(ear.GROUPS)
     out = sounds_dir(args.out)
     if args.engine and not args.digits_rate:
         raise UsageError("--engine goes with --digits-rate (the built sounds have their voice)")
@@ -232,14 +217,8 @@ def run_ear(args: argparse.Namespace) -> int:
             print(f"{heard.cer:6.1%}  {heard.name}: «{heard.text}» -> «{heard.heard}»",
                   flush=True)
 
-    if args.digits_rate:
-        with tempfile.TemporaryDirectory(prefix="hamta-ear-") as tmp:
-            fresh = ear.build_digits(Path(tmp), make_engine(args.engine), args.digits_rate)
-            groups = [g for g in groups if g in (ear.DIGITS, ear.READ_BACK)]
-            report = ear.listen(fresh, transcribe, groups, progress=progress)
-            report.sounds = Path(f"(fresh digits at {args.digits_rate} Hz)")
-    else:
-        report = ear.listen(out, transcribe, groups, progress=progress)
+    report = ear.hear(out, transcribe, groups, digits_rate=args.digits_rate, progress=progress,
+                      engine=make_engine(args.engine) if args.digits_rate else None)
     print(report.render())
     if args.json:
         args.json.write_text(report.to_json() + "\n", encoding="utf-8")

@@ -4,12 +4,11 @@ the worker that hands them to Kannel (ivr.sms.worker) and the demo's lab (ivr.sm
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import sys
 from pathlib import Path
+from typing import Any
 
-from ivr.cli.common import plain
+from ivr.cli.common import plain, print_rows
 from ivr.config import data_dir, db_url
 from ivr.registry.outbox import messages, resend
 from ivr.sms import lab
@@ -90,19 +89,16 @@ def run_list(args: argparse.Namespace) -> int:
     with open_outbox(db_url(args.db)) as registry:
         found = messages(registry.store, state=args.state, limit=max(1, args.limit))
     rows = [plain(m) | {"msisdn": masked(m.msisdn)} for m in found]
-    if args.json:
-        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
-        print()
-        return 0
-    if not rows:
-        print("no messages" + (f" {args.state}" if args.state else ""))
-    for row in rows:
-        when = row["sent_at"] if row["state"] == "sent" else (
-            f"next try {row['next_attempt_at']}" if row["state"] == "pending" else "-")
-        error = f"  last error: {row['last_error']}" if row["last_error"] else ""
-        print(f"{row['message_id']}  {row['state']:7}  tries {row['attempts']}  "
-              f"{row['msisdn']}  {row['template']}  {row['created_at']}  {when}{error}")
-    return 0
+    return print_rows(rows, args.json, _message_line,
+                      "no messages" + (f" {args.state}" if args.state else ""))
+
+
+def _message_line(row: dict[str, Any]) -> str:
+    when = row["sent_at"] if row["state"] == "sent" else (
+        f"next try {row['next_attempt_at']}" if row["state"] == "pending" else "-")
+    error = f"  last error: {row['last_error']}" if row["last_error"] else ""
+    return (f"{row['message_id']}  {row['state']:7}  tries {row['attempts']}  "
+            f"{row['msisdn']}  {row['template']}  {row['created_at']}  {when}{error}")
 
 
 def run_resend(args: argparse.Namespace) -> int:

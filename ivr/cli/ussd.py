@@ -11,16 +11,14 @@ from pathlib import Path
 
 from ivr.app import Ivr
 from ivr.call.ussd_http import trusted_gateways
-from ivr.call.ussd_server import serve_callbacks
-from ivr.config import data_dir, setting, setting_source
+from ivr.call.ussd_server import DEFAULT_LISTEN, host_port, listen_address, serve_callbacks
+from ivr.config import data_dir
 from ivr.registry.msisdn import InvalidMsisdn, normalize
 from ivr.sms.inquiry import limits_setting
 from ivr.sms.service_conf import smpp_password, sms_service, ussd_groups
-from ivr.testing.kannel import SENDER, missing
-from ivr.testing.ussd_lab import terminal, ussd_lab
+from ivr.testing.kannel import missing
+from ivr.testing.ussd_lab import at_terminal
 from ivr.usage import UsageError
-
-DEFAULT_LISTEN = "127.0.0.1:13140"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,26 +61,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     conf.set_defaults(func=run_conf)
 
 
-def listen_address(explicit: str | None) -> tuple[str, int]:
-    if explicit:
-        return _host_port(explicit, "--listen")
-    return _host_port(setting("ussd_listen") or DEFAULT_LISTEN, setting_source("ussd_listen"))
-
-
-def _host_port(raw: str, option: str) -> tuple[str, int]:
-    host, _, port = raw.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"{option} {raw!r}: write it as HOST:PORT")
-    return host, int(port)
-
-
 def run_conf(args: argparse.Namespace) -> int:
     host, port = listen_address(args.listen)
     print(sms_service(host, port), end="")
     if not args.ussd_smsc:
         return 0
-    smsc = _host_port(args.ussd_smsc, "--ussd-smsc")
-    bearerbox = _host_port(args.bearerbox, "--bearerbox")
+    smsc = host_port(args.ussd_smsc, "--ussd-smsc")
+    bearerbox = host_port(args.bearerbox, "--bearerbox")
     if not args.password_file:
         raise UsageError("--ussd-smsc needs --password-file (the SMPP password, kept out of "
                          "the command line)")
@@ -115,18 +100,9 @@ def run_lab(args: argparse.Namespace) -> int:
     folder = Path(args.folder) if args.folder else data_dir() / "ussd-lab"
     limits = limits_setting()
     ivr = Ivr.open(args.db)
-
-    async def run() -> None:
-        async with ussd_lab(ivr, folder, limits) as lab:
-            print(f"USSD lab: Kannel bound over SMPP to a test USSD gateway, fakesmsc for SMS "
-                  f"({folder}); the subscriber is {args.caller}.\n`dial` dials *7777#, a line "
-                  "is a reply to the screen, `sms TEXT` sends an SMS to 7777; Ctrl-D ends.",
-                  flush=True)
-            await terminal(lab.smsc, lab.lab, international, SENDER)
-
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run())
+            asyncio.run(at_terminal(ivr, folder, limits, args.caller, international))
     finally:
         ivr.close()
     return 0
