@@ -27,6 +27,8 @@ from ivr.prompts.layout import LANGUAGE, sounds_dir
 from ivr.registry.device_names import registry_devices
 from ivr.usage import UsageError
 
+SOUNDS_HELP = "sounds directory (default: HAMTA_SOUNDS_DIR, else <data dir>/sounds)"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     group = sub.add_parser(
@@ -52,8 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--recorded", metavar="DIR", type=Path,
                        help="studio recordings that replace generated audio: <key>.wav|mp3|ogg|"
                             "flac, num/<n>.…, digits/<d>.…, device/<slug>.…")
-    build.add_argument("--out", metavar="DIR",
-                       help="sounds directory (default: HAMTA_SOUNDS_DIR, else <data dir>/sounds)")
+    build.add_argument("--out", metavar="DIR", help=SOUNDS_HELP)
     build.add_argument("--device", metavar="BRAND|MODEL", action="append", default=[],
                        help="also build this device name, e.g. 'Samsung|Galaxy A54' (repeatable)")
     build.add_argument("--no-registry", action="store_true",
@@ -69,8 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Exit status 1 and one line per problem when anything is wrong; a sound "
                     "with only its .wav (played transcoded) is a warning.",
     )
-    check.add_argument("--out", metavar="DIR",
-                       help="sounds directory (default: HAMTA_SOUNDS_DIR, else <data dir>/sounds)")
+    check.add_argument("--out", metavar="DIR", help=SOUNDS_HELP)
     check.set_defaults(func=run_check)
 
     script = actions.add_parser(
@@ -95,8 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "sounds each one plays, from the sounds dir (after `prompts build`): keys "
                     "typed at once, no barge-in, every prompt heard. PASS/OVER per budget.",
     )
-    timing.add_argument("--out", metavar="DIR",
-                        help="sounds directory (default: HAMTA_SOUNDS_DIR, else <data dir>/sounds)")
+    timing.add_argument("--out", metavar="DIR", help=SOUNDS_HELP)
     timing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     timing.add_argument("--strict", action="store_true",
                         help="exit status 1 when an operation is over its budget")
@@ -113,8 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "statements, digits alone, digit strings as read back) against the "
                     "recogniser's floor on natural speech. See ivr/prompts/ear.py.",
     )
-    ear.add_argument("--out", metavar="DIR",
-                     help="sounds directory (default: HAMTA_SOUNDS_DIR, else <data dir>/sounds)")
+    ear.add_argument("--out", metavar="DIR", help=SOUNDS_HELP)
     ear.add_argument("--group", action="append", metavar="GROUP", dest="groups",
                      help="only these groups (repeatable): menus, questions, numbers, "
                           "statements, digits, read-backs (default: all)")

@@ -4,7 +4,6 @@ the worker that hands them to Kannel (ivr.sms.worker) and the demo's lab (ivr.sm
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,11 @@ from ivr.cli.common import plain, print_rows
 from ivr.config import data_dir, db_url
 from ivr.registry.outbox import messages, resend
 from ivr.sms import lab
-from ivr.sms.kannel import Kannel, settings
-from ivr.sms.lab import open_outbox, stopped_by_signals
-from ivr.sms.worker import Worker, masked
+from ivr.sms.delivery import deliver, open_outbox
+from ivr.sms.worker import masked
 from ivr.usage import UsageError
 
 STATES = ("pending", "sent", "dead")
-log = logging.getLogger("ivr.sms")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,17 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_deliver(args: argparse.Namespace) -> int:
     if not 0.05 <= args.interval <= 3600:
         raise UsageError("--interval must be between 0.05 and 3600 seconds")
-    config = settings()
-    with open_outbox(db_url(args.db)) as registry:
-        worker = Worker(registry.store, Kannel(config))
-        if args.once:
-            tally = worker.drain()
-            print(f"sent {tally.sent}, to retry {tally.retried}, dead {tally.dead}")
-            return 0
-        stop = stopped_by_signals()
-        log.info("SMS worker: delivering through %s as %s, looking every %g s", config.url,
-                 config.username, args.interval)
-        worker.run(stop, args.interval)
+    tally = deliver(db_url(args.db), once=args.once, interval=args.interval)
+    if tally is not None:
+        print(tally)
     return 0
 
 

@@ -10,18 +10,16 @@ import logging
 import os
 import re
 import secrets
-import signal
 import socket
 import threading
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
-from ivr.config import PEPPER_MIN_BYTES, ConfigError, setting, setting_source
+from ivr.config import ConfigError, setting, setting_source
 from ivr.prompts import catalogue
 from ivr.registry.msisdn import national
-from ivr.registry.service import Registry
+from ivr.sms.delivery import open_outbox, stopped_by_signals
 from ivr.sms.kannel import PASSWORD_ENV, Kannel, settings
 from ivr.sms.texts import PERSIAN_DIGITS
 from ivr.sms.worker import Worker
@@ -29,26 +27,6 @@ from ivr.testing.kannel import KannelLab, missing
 from ivr.usage import UsageError
 
 log = logging.getLogger("ivr.sms")
-
-
-def open_outbox(url: str) -> Registry:
-    """The registry, for its outbox only: nothing here verifies a secret, so a dummy pepper,
-    never checked against the registry's nor recorded (as `prompts build` reads names)."""
-    return Registry.open(url, pepper=bytes(PEPPER_MIN_BYTES), check_pepper=False)
-
-
-def stopped_by_signals() -> threading.Event:
-    """An event set by SIGTERM or Ctrl-C: the worker stops after the message in hand."""
-    stop = threading.Event()
-
-    def stopping(signum: int, _frame: FrameType | None) -> None:
-        log.info("SMS worker: %s, stopping after the message in hand",
-                 signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, stopping)
-    signal.signal(signal.SIGINT, stopping)
-    return stop
 
 
 def run_lab(db_url: str, folder: Path) -> int:
