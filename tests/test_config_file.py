@@ -165,7 +165,8 @@ def test_prompts_build_writes_where_serve_and_asterisk_look(tmp_path, clean_env)
     check` and `doctor` looked in <data dir>/sounds while `serve` and `asterisk up` used the
     configured folder. One function answers for all of them now."""
     write(tmp_path, f'data_dir = "{tmp_path}/data"\nsounds_dir = "{tmp_path}/snd"\n', clean_env)
-    from ivr.cli import doctor, prompts, serve
+    from ivr import doctor, serve
+    from ivr.cli import prompts
 
     assert layout.sounds_dir() == tmp_path / "snd"
     for module in (asterisk_config, doctor, prompts, serve):  # nobody keeps a copy of the rule

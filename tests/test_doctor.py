@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from ivr import doctor as d
 from ivr.asterisk.config import AsteriskConfig
-from ivr.cli import doctor as d
+from ivr.cli import doctor as doctor_cmd
 from ivr.cli import main
 from ivr.config import AgiAddress, ConfigError
 from ivr.metrics import MetricsServer
@@ -388,7 +389,9 @@ async def test_the_command_passes_on_a_healthy_setup(
         args = argparse.Namespace(db=registry_url, json=True, host=None, port=s.server.port,
                                   metrics=f"127.0.0.1:{endpoint.port}", timeout=2.0)
         try:
-            results = await d.run_checks(d.Setup.from_environment(args))
+            results = await d.run_checks(d.Setup.from_environment(
+                db=args.db, host=args.host, port=args.port, metrics=args.metrics,
+                timeout=args.timeout))
         finally:
             await endpoint.stop()
     assert [(r.name, r.status) for r in results] == [
@@ -396,7 +399,7 @@ async def test_the_command_passes_on_a_healthy_setup(
         ("ami", "ok"), ("fastagi", "ok"), ("metrics", "ok"),
         ("kannel", "skip")], d.render(results)  # SMS not configured here: tests/sms/
     # the printed form of the same results
-    monkeypatch.setattr(d.asyncio, "run", lambda coro: (coro.close(), results)[1])
-    assert d.run_doctor(args, out=printed.append) == 0
+    monkeypatch.setattr(doctor_cmd.asyncio, "run", lambda coro: (coro.close(), results)[1])
+    assert doctor_cmd.run_doctor(args, out=printed.append) == 0
     report = json.loads(printed[0])
     assert report["ok"] is True and len(report["checks"]) == 8

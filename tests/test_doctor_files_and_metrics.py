@@ -5,7 +5,6 @@ serve is configured with: every process's of `--processes`/HAMTA_PROCESSES."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import stat
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ivr.cli import doctor as d
+from ivr import doctor as d
 from ivr.metrics import MetricsServer
 from ivr.registry import demo
 from ivr.registry.db import make_engine, upgrade
@@ -176,18 +175,17 @@ async def test_doctor_checks_every_process_s_metrics(monkeypatch: pytest.MonkeyP
     port = two_free_ports()
     monkeypatch.setenv("HAMTA_METRICS", f"127.0.0.1:{port}")
     monkeypatch.setenv("HAMTA_PROCESSES", "2")
-    args = argparse.Namespace(db=None, host=None, port=None, metrics=None, timeout=1.0)
     first = MetricsServer("127.0.0.1", port, ready)
     await first.start()
     try:
-        [result] = [r for r in await d.run_checks(d.Setup.from_environment(args))
+        [result] = [r for r in await d.run_checks(d.Setup.from_environment(timeout=1.0))
                     if r.name == "metrics"]
         assert result.status == d.FAIL and f"127.0.0.1:{port + 1}" in result.problem, result
         assert "process 2" in result.problem
         second = MetricsServer("127.0.0.1", port + 1, ready)
         await second.start()
         try:
-            [result] = [r for r in await d.run_checks(d.Setup.from_environment(args))
+            [result] = [r for r in await d.run_checks(d.Setup.from_environment(timeout=1.0))
                         if r.name == "metrics"]
         finally:
             await second.stop()

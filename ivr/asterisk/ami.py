@@ -29,6 +29,7 @@ from typing import Any
 from panoramisk import Manager
 from panoramisk.message import Message
 
+from ivr.asterisk import dialplan
 from ivr.asterisk.config import AsteriskConfig
 from ivr.call.agi_protocol import AgiCommand, parse_command
 from ivr.call.api import ALL_KEYS
@@ -38,8 +39,6 @@ _panoramisk_log = logging.getLogger(f"{__name__}.panoramisk")
 _panoramisk_log.setLevel(logging.ERROR)  # "not able to reconnect" is our AmiError, said once
 logging.getLogger("panoramisk").setLevel(logging.WARNING)
 
-IVR_CONTEXT = "hamta-ivr"  # the caller ID is not vouched for (softphones, VoIP trunks)
-TRUSTED_CONTEXT = "hamta-ivr-trusted"  # the mobile operators' trunks: the network vouches for it
 DTMF_MS = 150
 PAUSE, HANG_UP = ".", "h"
 ASK = "?"  # ask for the next keys when the IVR waits for one: a code sent by SMS during the call
@@ -166,9 +165,17 @@ class DialResult:
         return self.answered and not self.unavailable and self.ended in ("ivr_hung_up",
                                                                           "we_hung_up")
 
+    def summary(self) -> list[str]:
+        """`dial`'s closing lines (without --json)."""
+        lines = [f"[call ended: {self.ended}{' (IVR unavailable)' if self.unavailable else ''}, "
+                 f"{self.seconds}s, call id {self.call_id}]"]
+        if self.unused_keys:
+            lines.append(f"[keys not used: {self.unused_keys}]")
+        return lines
+
 
 async def dial(
-    cfg: AsteriskConfig, *, caller: str | None, keys: str, extension: str = "7777",
+    cfg: AsteriskConfig, *, caller: str | None, keys: str, extension: str | None = None,
     timeout: float = 300.0, spool: str = "", echo: Callable[[str], None] | None = None,
     barge_in: bool | Callable[[AgiCommand], bool] = False, trusted: bool = True,
     more: Callable[[], Awaitable[str]] | None = None,
@@ -189,8 +196,9 @@ async def dial(
     started = time.monotonic()
     uid = f"dial-{uuid.uuid4().hex[:16]}"
     ours, ivr = uid, f"{uid}-ivr"  # the Local channel's ;1 (we drive it) and ;2 (runs the IVR)
+    extension = extension or dialplan.IVR_EXTENSION
     result = DialResult(caller=caller, extension=extension, call_id=ivr, trusted=trusted)
-    context = TRUSTED_CONTEXT if trusted else IVR_CONTEXT
+    context = dialplan.TRUSTED_CONTEXT if trusted else dialplan.IVR_CONTEXT
     pending = deque("".join(keys.split()))
     events: asyncio.Queue[Message] = asyncio.Queue()
 

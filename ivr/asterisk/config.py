@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr import config
+from ivr.asterisk import dialplan
 from ivr.config import AgiAddress, ConfigError, Settings, StaffQueue, data_dir
 from ivr.prompts.layout import sounds_dir
 
@@ -161,6 +162,7 @@ class AsteriskConfig:
             "SIP_PORT": str(self.sip_port), "RTP_START": str(self.rtp_range[0]),
             "RTP_END": str(self.rtp_range[1]), "CLASSIC_AGI": self.classic_agi,
             "TRUSTED_ENDPOINTS": "&".join(self.trusted_endpoints),
+            **dialplan.placeholders(),
         }
 
 

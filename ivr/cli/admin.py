@@ -1,27 +1,22 @@
-"""Administration commands that stand in for the Hamta web portal:
-
-    hamta-ivr subscriber add MSISDN [--password PIN] [--national-id ID]
-    hamta-ivr subscriber set-password MSISDN PIN        (PIN `-`: read it from standard input)
-    hamta-ivr subscriber show MSISDN [--json]
-    hamta-ivr device add IMEI --owner MSISDN --brand B --model M [--status S] [--activation-code C]
-    hamta-ivr device show IMEI [--json]
-    hamta-ivr transfers [--imei I] [--msisdn M] [--json]
-    hamta-ivr audit [--msisdn M] [--imei I] [--limit N] [--json]
-
-Bad input (number, IMEI, PIN of 4-8 digits, 8-digit code, status) exits 2 with what to fix; an
-unknown number or IMEI, or one that already exists, exits 1.
+"""Administration commands that stand in for the Hamta web portal: subscriber add|set-password|
+show, device add|show, transfers, audit. Bad input (number, IMEI, PIN of 4-8 digits, 8-digit
+code, status) exits 2 with what to fix; an unknown number or IMEI, or one that already exists,
+exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from ivr.cli.common import plain
+from ivr.cli.common import open_registry, plain, print_json, print_rows
+from ivr.registry import validate
+from ivr.registry.errors import AlreadyExists, InvalidInput, NotFound
+from ivr.registry.msisdn import normalize
 from ivr.registry.validate import CODE_LEN, PIN_MAX, PIN_MIN, STATUSES
+from ivr.usage import UsageError
 
 NOT_FOUND = 1
 
@@ -80,12 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit.set_defaults(func=list_audit)
 
 
-# --- helpers -------------------------------------------------------------------------------------
 def _checked(kind: str, fn: Callable[[str], str], raw: str) -> str:
     """Validate one argument; bad input becomes a UsageError (exit 2) naming the fix."""
-    from ivr.cli import UsageError
-    from ivr.registry.errors import InvalidInput
-
     try:
         return fn(raw)
     except InvalidInput as exc:
@@ -93,23 +84,15 @@ def _checked(kind: str, fn: Callable[[str], str], raw: str) -> str:
 
 
 def _msisdn(raw: str) -> str:
-    from ivr.registry.msisdn import normalize
-
     return _checked("MSISDN", normalize, raw)
 
 
 def _imei(raw: str) -> str:
-    from ivr.registry import validate
-
     return _checked("IMEI", validate.imei, raw)
 
 
 def _run(args: argparse.Namespace, action: Any) -> Any:
     """Open the registry, run `action(registry.portal)`; registry errors become messages."""
-    from ivr.cli import UsageError
-    from ivr.cli.common import open_registry
-    from ivr.registry.errors import AlreadyExists, InvalidInput, NotFound
-
     with open_registry(args) as registry:
         try:
             return action(registry.portal)
@@ -120,11 +103,6 @@ def _run(args: argparse.Namespace, action: Any) -> Any:
             return None
 
 
-def _print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
-    print()
-
-
 def _print_record(record: dict[str, Any]) -> None:
     width = max(len(k) for k in record)
     for key, value in record.items():
@@ -133,8 +111,6 @@ def _print_record(record: dict[str, Any]) -> None:
 
 # --- subscribers ---------------------------------------------------------------------------------
 def subscriber_add(args: argparse.Namespace) -> int:
-    from ivr.registry import validate
-
     number = _msisdn(args.msisdn)
     pin = (_checked("--password", lambda raw: validate.chosen_pin(raw, number), args.password)
            if args.password else None)  # the portal refuses a common PIN here too
@@ -148,8 +124,6 @@ def subscriber_add(args: argparse.Namespace) -> int:
 
 
 def subscriber_set_password(args: argparse.Namespace) -> int:
-    from ivr.registry import validate
-
     number = _msisdn(args.msisdn)
     raw = sys.stdin.readline().strip() if args.pin == "-" else args.pin
     pin = _checked("PIN", validate.pin, raw)
@@ -167,8 +141,6 @@ def subscriber_show(args: argparse.Namespace) -> int:
 
 # --- devices -------------------------------------------------------------------------------------
 def device_add(args: argparse.Namespace) -> int:
-    from ivr.registry import validate
-
     imei = _imei(args.imei)
     owner = _msisdn(args.owner) if args.owner else None
     status = _checked("--status", validate.status, args.status)
@@ -195,7 +167,7 @@ def _show(args: argparse.Namespace, info: Any, missing: str) -> int:
         print(f"hamta-ivr: {missing}", file=sys.stderr)
         return NOT_FOUND
     if args.json:
-        _print_json(plain(info))
+        print_json(plain(info))
     else:
         _print_record(plain(info))
     return 0
@@ -206,30 +178,18 @@ def list_transfers(args: argparse.Namespace) -> int:
     imei = _imei(args.imei) if args.imei else None
     number = _msisdn(args.msisdn) if args.msisdn else None
     rows = [plain(r) for r in _run(args, lambda r: r.transfers(imei=imei, msisdn=number))]
-    if args.json:
-        _print_json(rows)
-        return 0
-    if not rows:
-        print("no transfers")
-    for row in rows:
-        print(f"{row['at']}  {row['reference']}  {row['imei']}  {row['from_msisdn'] or '-'} -> "
-              f"{row['to_msisdn']}  {row['kind']} via {row['gateway']}")
-    return 0
+    return print_rows(rows, args.json, lambda row: (
+        f"{row['at']}  {row['reference']}  {row['imei']}  {row['from_msisdn'] or '-'} -> "
+        f"{row['to_msisdn']}  {row['kind']} via {row['gateway']}"), "no transfers")
 
 
 def list_audit(args: argparse.Namespace) -> int:
-    from ivr.cli import UsageError
-
     imei = _imei(args.imei) if args.imei else None
     number = _msisdn(args.msisdn) if args.msisdn else None
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be 1 or more")
     rows = [plain(r) for r in _run(args, lambda r: r.audit(msisdn=number, imei=imei,
                                                             limit=args.limit))]
-    if args.json:
-        _print_json(rows)
-        return 0
-    for row in rows:
-        print(f"{row['at']}  {row['event']:<18} {row['gateway']:<6} {row['msisdn'] or '-':<14} "
-              f"{row['imei'] or '-':<15}  {row['detail'] or ''}")
-    return 0
+    return print_rows(rows, args.json, lambda row: (
+        f"{row['at']}  {row['event']:<18} {row['gateway']:<6} {row['msisdn'] or '-':<14} "
+        f"{row['imei'] or '-':<15}  {row['detail'] or ''}"))

@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-if TYPE_CHECKING:
-    from ivr.asterisk.config import AsteriskConfig
-    from ivr.asterisk.dev import Runtime
+from ivr.asterisk import ami, config, dev
+from ivr.asterisk.config import AsteriskConfig
+from ivr.asterisk.dev import Runtime
+from ivr.asterisk.dialplan import CLASSIC_EXTENSION, IVR_CONTEXT, IVR_EXTENSION, TRUSTED_CONTEXT
+from ivr.cli.common import caller_keys
+from ivr.usage import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,8 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help='keys in order, e.g. "3 1 1234# 1"; . lets one question time out, '
                       "h hangs up, ? asks this terminal for more keys when the IVR waits (a "
                       "code sent by SMS); after the last key the caller stays silent")
-    dial.add_argument("--ext", default="7777", help="extension in context hamta-ivr-trusted "
-                      "or hamta-ivr (7777 FastAGI, 7778 classic AGI)")
+    dial.add_argument("--ext", default=IVR_EXTENSION,
+                      help=f"extension in context {TRUSTED_CONTEXT} or {IVR_CONTEXT} "
+                      f"({IVR_EXTENSION} FastAGI, {CLASSIC_EXTENSION} classic AGI)")
     dial.add_argument("--timeout", type=float, default=300.0,
                       help="seconds before the call is hung up and dial fails (default 300)")
     dial.add_argument("--barge-in", action="store_true",
@@ -68,15 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _setup() -> tuple[Runtime, AsteriskConfig]:
-    from ivr.asterisk import config, dev
-
     runtime = dev.Runtime.detect()
     return runtime, config.load(classic_agi=runtime.classic_agi)
 
 
 def run_up(args: argparse.Namespace) -> int:
-    from ivr.asterisk import dev
-
     runtime, cfg = _setup()
     print(f"Asterisk: {dev.up(runtime, cfg, timeout=args.timeout, db=args.db)}")
     ok, lines = dev.status(runtime, cfg)
@@ -85,16 +85,12 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_down(args: argparse.Namespace) -> int:
-    from ivr.asterisk import dev
-
     runtime, cfg = _setup()
     print(f"Asterisk: {dev.down(runtime, cfg)}")
     return 0
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from ivr.asterisk import dev
-
     runtime, cfg = _setup()
     ok, lines = dev.status(runtime, cfg, show_secrets=args.show_secrets)
     print("\n".join(lines))
@@ -102,10 +98,6 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ivr.asterisk import config
-
     cfg = config.load()
     out = config.render(cfg, Path(args.out))
     print(f"rendered {', '.join(config.CONF_FILES)}, pjsip_staff.conf and queues.conf into "
@@ -120,13 +112,9 @@ def _more_keys() -> str:
 
 
 def run_dial(args: argparse.Namespace) -> int:
-    from ivr.asterisk import ami, config
-    from ivr.cli import UsageError
-    from ivr.cli.common import caller_keys
-
     keys = caller_keys(args, ask=ami.ASK)
     if not args.ext.isdigit():
-        raise UsageError("--ext must be digits (7777 or 7778)")
+        raise UsageError(f"--ext must be digits ({IVR_EXTENSION} or {CLASSIC_EXTENSION})")
     cfg = config.load(create_secrets=False)
 
     def echo(line: str) -> None:
@@ -142,14 +130,10 @@ def run_dial(args: argparse.Namespace) -> int:
         print(f"hamta-ivr dial: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        doc = dict(vars(result), ok=result.ok)
-        json.dump(doc, sys.stdout, ensure_ascii=False, indent=2)
+        json.dump(dict(vars(result), ok=result.ok), sys.stdout, ensure_ascii=False, indent=2)
         print()
     else:
-        print(f"[call ended: {result.ended}{' (IVR unavailable)' if result.unavailable else ''}, "
-              f"{result.seconds}s, call id {result.call_id}]")
-        if result.unused_keys:
-            print(f"[keys not used: {result.unused_keys}]")
+        print("\n".join(result.summary()))
         if result.error:
             print(f"hamta-ivr dial: {result.error}", file=sys.stderr)
     return 0 if result.ok else 1

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import sys
+from collections.abc import Callable
 
-from ivr.cli.common import caller_keys, open_registry, plain
+from ivr.app import Ivr
+from ivr.call.agi_protocol import printable
+from ivr.call.api import Call
+from ivr.call.console import ConsoleCall, scripted_keys
+from ivr.call.ussd_console import ConsoleUssdCall, scripted_replies
+from ivr.cli.common import caller_keys, open_registry, plain, print_rows
+from ivr.flows.session import CallResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,47 +42,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_call(args: argparse.Namespace) -> int:
+    """A voice call, or with --ussd/--replies one USSD session, in the terminal."""
+    trusted = bool(args.caller) and not args.untrusted
+    make: Callable[[], Call]
     if args.ussd or args.replies is not None:
-        return run_ussd(args)
-    from ivr.app import Ivr
-    from ivr.call.console import ConsoleCall, scripted_keys
-    from ivr.flows.session import CallResult
-
-    keys = scripted_keys(caller_keys(args))
+        if args.keys is not None:
+            raise SystemExit("--keys is for a voice call; a USSD session takes --replies")
+        caller_keys(args)  # checks --from
+        replies, what = scripted_replies(args.replies or ""), "session"
+        make = lambda: ConsoleUssdCall(caller_id=args.caller, replies=replies,  # noqa: E731
+                                       interactive=args.replies is None, caller_trusted=trusted)
+    else:
+        keys, what = scripted_keys(caller_keys(args)), "call"
+        make = lambda: ConsoleCall(caller_id=args.caller, keys=keys,  # noqa: E731
+                                   interactive=args.keys is None, caller_trusted=trusted)
     ivr = Ivr.open(args.db)
 
     async def run() -> CallResult:
         async with ivr:
-            call = ConsoleCall(caller_id=args.caller, keys=keys, interactive=args.keys is None,
-                               caller_trusted=bool(args.caller) and not args.untrusted)
-            return await ivr.handle(call)
+            return await ivr.handle(make())
 
-    outcome = asyncio.run(run())
-    print(f"[call ended: {outcome}]")
-    return 0
-
-
-def run_ussd(args: argparse.Namespace) -> int:
-    """`call --ussd`: one USSD session in the terminal, over the same flows."""
-    from ivr.app import Ivr
-    from ivr.call.ussd_console import ConsoleUssdCall, scripted_replies
-    from ivr.flows.session import CallResult
-
-    if args.keys is not None:
-        raise SystemExit("--keys is for a voice call; a USSD session takes --replies")
-    caller_keys(args)  # checks --from
-    replies = scripted_replies(args.replies or "")
-    ivr = Ivr.open(args.db)
-
-    async def run() -> CallResult:
-        async with ivr:
-            call = ConsoleUssdCall(caller_id=args.caller, replies=replies,
-                                   interactive=args.replies is None,
-                                   caller_trusted=bool(args.caller) and not args.untrusted)
-            return await ivr.handle(call)
-
-    outcome = asyncio.run(run())
-    print(f"[session ended: {outcome}]")
+    print(f"[{what} ended: {asyncio.run(run())}]")
     return 0
 
 
@@ -85,16 +70,9 @@ def list_calls(args: argparse.Namespace) -> int:
     """The call log. Its ids and channel names came from the AGI peer, and rows older than the
     escaping at the entry (AgiCall.from_env) may hold raw control or bidi characters: the table
     shows them escaped (agi_protocol.printable), --json as JSON escapes (ASCII only)."""
-    from ivr.call.agi_protocol import printable
-
     with open_registry(args) as registry:
         rows = [plain(r) for r in registry.call_log.calls()]
-    if args.json:
-        json.dump(rows, sys.stdout, ensure_ascii=True, indent=2, default=str)
-        print()
-        return 0
-    for row in rows:
-        path = " > ".join(row["path"]) or "-"
-        print(printable(f"{row['started']}  {row['call_id']}  {row['msisdn'] or 'withheld'}  "
-                        f"{row['channel']}  {path}  => {row['outcome'] or 'in progress'}"))
-    return 0
+    return print_rows(rows, args.json, lambda row: printable(
+        f"{row['started']}  {row['call_id']}  {row['msisdn'] or 'withheld'}  {row['channel']}  "
+        f"{' > '.join(row['path']) or '-'}  => {row['outcome'] or 'in progress'}"),
+        ascii_only=True)

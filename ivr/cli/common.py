@@ -1,16 +1,22 @@
-"""What several command groups share: opening the registry named by --db / HAMTA_DB_URL, and
+"""What several command groups share: opening the registry named by --db / HAMTA_DB_URL,
 checking a caller's --from and --keys (the console caller and `dial` take the same), and printing
-a registry record."""
+registry records (one, or a listing)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from ivr.call.console import scripted_keys
 from ivr.config import db_url
+from ivr.registry.msisdn import InvalidMsisdn, normalize
 from ivr.registry.service import Registry
+from ivr.usage import UsageError
 
 
 def open_registry(args: argparse.Namespace) -> Registry:
@@ -27,10 +33,6 @@ def caller_keys(args: argparse.Namespace, ask: str = "") -> str:
     """Check --from (a mobile number, or omitted for a withheld caller ID) and --keys; return the
     keys without spaces (`ask`: one more key this command understands). Raises UsageError naming
     the option."""
-    from ivr.call.console import scripted_keys
-    from ivr.cli import UsageError
-    from ivr.registry.msisdn import InvalidMsisdn, normalize
-
     if args.caller:
         try:
             normalize(args.caller)
@@ -42,3 +44,21 @@ def caller_keys(args: argparse.Namespace, ask: str = "") -> str:
         return keys
     except ValueError as exc:
         raise UsageError(f"--keys: {exc}") from None
+
+
+def print_json(value: Any, *, ascii_only: bool = False) -> None:
+    json.dump(value, sys.stdout, ensure_ascii=ascii_only, indent=2, default=str)
+    print()
+
+
+def print_rows(rows: Sequence[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str],
+               empty: str | None = None, *, ascii_only: bool = False) -> int:
+    """A listing: JSON (a list), else one `line(row)` each (`empty` when there is none); 0."""
+    if as_json:
+        print_json(rows, ascii_only=ascii_only)
+        return 0
+    if not rows and empty:
+        print(empty)
+    for row in rows:
+        print(line(row))
+    return 0

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from sqlalchemy import make_url
+
+from ivr.cli.common import open_registry
 from ivr.config import db_url
+from ivr.registry.db import upgrade
+from ivr.registry.demo import seed_demo
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,10 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
-    from sqlalchemy import make_url
-
-    from ivr.registry.db import upgrade
-
     url = db_url(args.db)
     revision = upgrade(url)
     shown = make_url(url).render_as_string(hide_password=True)
@@ -36,9 +37,6 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_seed(args: argparse.Namespace) -> int:
-    from ivr.cli.common import open_registry
-    from ivr.registry.demo import seed_demo
-
     with open_registry(args) as registry:
         added = seed_demo(registry)
     print("demo registry added (see README.md for its numbers, PINs and codes)" if added

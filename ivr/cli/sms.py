@@ -1,27 +1,21 @@
-"""`hamta-ivr sms deliver|list|resend`: the SMS receipts of the outbox (ivr.registry.outbox) and
-the worker that hands them to Kannel (ivr.sms.worker)."""
+"""`hamta-ivr sms deliver|list|resend|lab`: the SMS receipts of the outbox (ivr.registry.outbox),
+the worker that hands them to Kannel (ivr.sms.worker) and the demo's lab (ivr.sms.lab)."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import os
-import re
-import secrets
-import signal
-import socket
-import sys
-import threading
-import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
+from typing import Any
 
-from ivr.registry.service import Registry
+from ivr.cli.common import plain, print_rows
+from ivr.config import data_dir, db_url
+from ivr.registry.outbox import messages, resend
+from ivr.sms import lab
+from ivr.sms.delivery import deliver, open_outbox
+from ivr.sms.worker import masked
+from ivr.usage import UsageError
 
 STATES = ("pending", "sent", "dead")
-log = logging.getLogger("ivr.sms")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,311 +60,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     lab.set_defaults(func=run_lab)
 
 
-def open_outbox(args: argparse.Namespace) -> Registry:
-    """The registry, for its outbox only: nothing here verifies a secret, so a dummy pepper,
-    never checked against the registry's nor recorded (as `prompts build` reads names)."""
-    from ivr.config import PEPPER_MIN_BYTES, db_url
-
-    return Registry.open(db_url(getattr(args, "db", None)), pepper=bytes(PEPPER_MIN_BYTES),
-                         check_pepper=False)
-
-
 def run_deliver(args: argparse.Namespace) -> int:
-    from ivr.cli import UsageError
-    from ivr.sms.kannel import Kannel, settings
-    from ivr.sms.worker import Worker
-
     if not 0.05 <= args.interval <= 3600:
         raise UsageError("--interval must be between 0.05 and 3600 seconds")
-    config = settings()
-    with open_outbox(args) as registry:
-        worker = Worker(registry.store, Kannel(config))
-        if args.once:
-            tally = worker.drain()
-            print(f"sent {tally.sent}, to retry {tally.retried}, dead {tally.dead}")
-            return 0
-        stop = stopped_by_signals()
-        log.info("SMS worker: delivering through %s as %s, looking every %g s", config.url,
-                 config.username, args.interval)
-        worker.run(stop, args.interval)
+    tally = deliver(db_url(args.db), once=args.once, interval=args.interval)
+    if tally is not None:
+        print(tally)
     return 0
-
-
-def stopped_by_signals() -> threading.Event:
-    """An event set by SIGTERM or Ctrl-C: the worker stops after the message in hand."""
-    stop = threading.Event()
-
-    def stopping(signum: int, _frame: FrameType | None) -> None:
-        log.info("SMS worker: %s, stopping after the message in hand",
-                 signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, stopping)
-    signal.signal(signal.SIGINT, stopping)
-    return stop
 
 
 def run_lab(args: argparse.Namespace) -> int:
-    """The demo's SMS: the real worker through a real Kannel to its test SMSC, whose log is
-    read back and printed (ivr.testing.kannel). When the deployment's kannel_url points at this
-    machine the lab's Kannel takes its port, kannel_username and password, so serve's one-time
-    SMS codes come here too (printed marked: only a demo shows them)."""
-    from ivr.cli import UsageError
-    from ivr.config import data_dir, setting
-    from ivr.registry.msisdn import national
-    from ivr.sms.kannel import PASSWORD_ENV, Kannel, settings
-    from ivr.sms.worker import Worker
-    from ivr.testing.kannel import KannelLab, missing
-
-    why = missing()
-    if why is not None:
-        raise UsageError(f"the SMS lab needs Kannel: {why}")
-    folder = Path(args.folder) if args.folder else data_dir() / "kannel-lab"
-    url = setting("kannel_url")  # the deployment's, before the lab's own replaces it
-    deployment = deployment_sendsms()
-    if deployment is not None:
-        config = settings()  # every setting checked (sms_sender too) before Kannel starts
-    stop = stopped_by_signals()  # Ctrl-C while the boxes start still stops them
-    kannel: KannelLab | None = None
-    try:
-        if deployment is None:
-            kannel = KannelLab(folder)
-        else:
-            kannel = KannelLab(folder, password=deployment.password, sendsms_port=deployment.port,
-                               username=deployment.username,
-                               password_file=deployment.password_file)
-        kannel.start()
-    except (OSError, RuntimeError) as exc:
-        if kannel is not None:
-            kannel.stop()  # a box that did start
-        raise UsageError(f"the SMS lab could not start Kannel in {folder} ({exc}); name a "
-                         "folder this user can write with --folder") from None
-    if deployment is None:
-        os.environ.pop(PASSWORD_ENV, None)  # the lab's own password file, not another Kannel's
-        os.environ.update(kannel.settings_env())
-        config = settings()
-        codes = ("kannel_url is not set, so serve sends no SMS codes" if url is None else
-                 f"kannel_url points at {urllib.parse.urlsplit(url).hostname}, not this "
-                 "machine: serve's SMS codes go there")
-        banner = (f"SMS lab: Kannel's test SMSC takes the receipts ({folder}) on free ports; "
-                  f"each is printed here ({codes})")
-    else:
-        banner = (f"SMS lab: Kannel's sendsms on 127.0.0.1:{deployment.port} as "
-                  f"{deployment.username} (the deployment's kannel_url and kannel_username); "
-                  f"its test SMSC takes the receipts and serve's SMS codes ({folder}), each "
-                  "printed here\nSMS lab: one-time SMS codes are printed too, marked SMS CODE, "
-                  "only because this is a demo on Kannel's test SMSC: a real SMSC sends them to "
-                  "the phone alone")
-    try:
-        with open_outbox(args) as registry:
-            worker = Worker(registry.store, Kannel(config))
-            sending = threading.Thread(target=worker.run, args=(stop, 0.5), name="sms-worker")
-            sending.start()
-            print(banner, flush=True)
-            shown = 0
-            codes_in = code_patterns()
-            while not stop.wait(0.5):
-                got = kannel.delivered()
-                for sms in got[shown:]:
-                    print(lab_line(national(sms.to), sms.text, codes_in), flush=True)
-                shown = len(got)
-            sending.join()
-    finally:
-        kannel.stop()
-    return 0
-
-
-@dataclass(frozen=True)
-class LabSendsms:
-    """The deployment's sendsms settings the lab's Kannel takes."""
-    port: int
-    username: str
-    password: str
-    password_file: Path | None  # None: the password is HAMTA_KANNEL_PASSWORD's
-
-
-LOCAL_HOSTS = ("127.0.0.1", "localhost")
-LAB_URL = "http://127.0.0.1:13013/cgi-bin/sendsms"
-
-
-def deployment_sendsms() -> LabSendsms | None:
-    """kannel_url, kannel_username and the sendsms password when kannel_url points at this
-    machine (127.0.0.1 or localhost) and its port is free; None when it is unset or names another
-    host. The password file is created (a random password, mode 600) when it does not exist."""
-    from ivr.cli import UsageError
-    from ivr.config import ConfigError, setting, setting_source
-
-    url = setting("kannel_url")
-    if not url:
-        return None
-    parts = urllib.parse.urlsplit(url)
-    if (parts.hostname or "").lower() not in LOCAL_HOSTS:
-        return None
-    where = setting_source("kannel_url")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if parts.scheme != "http" or port is None or parts.path != "/cgi-bin/sendsms":
-        raise UsageError(f"{where} {url!r} names this machine, but the SMS lab's Kannel "
-                         f"answers only http://127.0.0.1:PORT/cgi-bin/sendsms; set it to e.g. "
-                         f"{LAB_URL}")
-    username = setting("kannel_username")
-    if not username:
-        raise ConfigError("kannel_username (HAMTA_KANNEL_USERNAME) is not set; set it to the "
-                          "sendsms user the SMS lab's Kannel should take, e.g. hamta")
-    if not kannel_conf_safe(username):
-        raise ConfigError(f"{setting_source('kannel_username')} {username!r} holds a space, a "
-                          "quote, a backslash or a control character; use letters and digits")
-    port_free(port)  # before a password file is made
-    password, password_file = lab_password()
-    return LabSendsms(port, username, password, password_file)
-
-
-def kannel_conf_safe(value: str) -> bool:
-    """A value kannel.conf takes in quotes as it is."""
-    return value.isprintable() and not any(c in value for c in ' "\\')
-
-
-def lab_password() -> tuple[str, Path | None]:
-    """HAMTA_KANNEL_PASSWORD, else kannel_password_file's password, the file created with a
-    fresh random one (mode 600) when it does not exist; ConfigError naming the setting."""
-    from ivr.config import ConfigError, setting, setting_source
-    from ivr.sms.kannel import PASSWORD_ENV
-
-    if os.environ.get(PASSWORD_ENV):
-        if not kannel_conf_safe(os.environ[PASSWORD_ENV]):
-            raise ConfigError(f"{PASSWORD_ENV} holds a space, a quote, a backslash or a control "
-                              "character, which kannel.conf cannot take; use letters and digits")
-        return os.environ[PASSWORD_ENV], None
-    raw = setting("kannel_password_file")
-    if not raw:
-        raise ConfigError("kannel_password_file (HAMTA_KANNEL_PASSWORD_FILE) is not set; set it "
-                          "to a file for the sendsms password, in a folder this user can write "
-                          "(the SMS lab creates it, mode 600), e.g. /var/lib/hamta-ivr/"
-                          "kannel-password")
-    path = Path(raw).expanduser()
-    where = f"{setting_source('kannel_password_file')} {path}"
-    fix = ("it must be a file the user running serve and the lab can read (chmod 600, owned "
-           "by that user); or remove it and let the lab make a new one")
-    try:
-        created = _create_password_file(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {where} ({exc.strerror}); name a file in a folder "
-                          "this user can write, or create it with a password (chmod 600, owned "
-                          "by the user running serve and the lab)") from exc
-    if created:
-        log.info("SMS lab: wrote a new sendsms password to %s (mode 600)", path)
-    try:
-        password = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"cannot read {where} ({reason}); {fix}") from exc
-    if not password:
-        raise ConfigError(f"{where} is empty; write the sendsms password in it, or remove it "
-                          "and let the lab make one")
-    if not kannel_conf_safe(password):
-        raise ConfigError(f"{where} holds a space, a quote, a backslash or a control character, "
-                          "which kannel.conf cannot take; remove it and let the lab make one")
-    return password, path
-
-
-def _create_password_file(path: Path) -> bool:
-    """A new random password at `path` (mode 600) unless a file is there; True when made.
-    Written aside and linked into place: a reader never sees half a file."""
-    if path.exists():
-        return False
-    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    try:
-        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(16) + "\n")
-        os.link(aside, path)
-    except FileExistsError:
-        return False  # made meanwhile by another
-    finally:
-        aside.unlink(missing_ok=True)
-    return True
-
-
-def port_free(port: int) -> None:
-    """The lab can listen on 127.0.0.1:port; else a UsageError naming kannel_url."""
-    from ivr.cli import UsageError
-    from ivr.config import setting_source
-
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as exc:
-            raise UsageError(
-                f"the SMS lab cannot listen on 127.0.0.1:{port}, the port of "
-                f"{setting_source('kannel_url')} ({exc.strerror}): another Kannel or SMS lab "
-                "holds it? stop that, or set kannel_url to a free port above 1023 and restart "
-                "serve") from None
-
-
-def code_patterns() -> list[tuple[str, re.Pattern[str]]]:
-    """What each one-time SMS code's text (`sms_sim_code_<purpose>`) looks like once sent:
-    (purpose, pattern whose group 1 is the code)."""
-    from ivr.prompts import catalogue
-    from ivr.sms.texts import PERSIAN_DIGITS
-
-    found = []
-    for key, entry in catalogue.messages().items():
-        if not key.startswith("sms_sim_code_") or "{code}" not in entry["text"]:
-            continue
-        pattern = "".join(
-            "([0-9۰-۹]+)" if piece == "{code}" else ".*?" if piece.startswith("{")
-            else re.escape(piece.translate(PERSIAN_DIGITS))
-            for piece in re.split(r"(\{\w+\})", entry["text"]))
-        found.append((key.removeprefix("sms_sim_code_").replace("_", " "),
-                      re.compile(pattern, re.DOTALL)))
-    return found
-
-
-def lab_line(number: str, text: str, codes: list[tuple[str, re.Pattern[str]]]) -> str:
-    """How the lab prints one SMS: a one-time code stands out, in Latin digits to key."""
-    for purpose, pattern in codes:
-        match = pattern.fullmatch(text)
-        if match:
-            code = match.group(1).translate(LATIN_DIGITS)
-            return (f"SMS CODE to {number}: {code}  ({purpose}; key it on the call that asked; "
-                    "shown only because this demo's SMSC is Kannel's test one)")
-    return f"SMS to {number}: {text}"
-
-
-LATIN_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789")
+    return lab.run_lab(db_url(args.db),
+                       Path(args.folder) if args.folder else data_dir() / "kannel-lab")
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ivr.cli.common import plain
-    from ivr.registry.outbox import messages
-    from ivr.sms.worker import masked
-
-    with open_outbox(args) as registry:
+    with open_outbox(db_url(args.db)) as registry:
         found = messages(registry.store, state=args.state, limit=max(1, args.limit))
     rows = [plain(m) | {"msisdn": masked(m.msisdn)} for m in found]
-    if args.json:
-        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
-        print()
-        return 0
-    if not rows:
-        print("no messages" + (f" {args.state}" if args.state else ""))
-    for row in rows:
-        when = row["sent_at"] if row["state"] == "sent" else (
-            f"next try {row['next_attempt_at']}" if row["state"] == "pending" else "-")
-        error = f"  last error: {row['last_error']}" if row["last_error"] else ""
-        print(f"{row['message_id']}  {row['state']:7}  tries {row['attempts']}  "
-              f"{row['msisdn']}  {row['template']}  {row['created_at']}  {when}{error}")
-    return 0
+    return print_rows(rows, args.json, _message_line,
+                      "no messages" + (f" {args.state}" if args.state else ""))
+
+
+def _message_line(row: dict[str, Any]) -> str:
+    when = row["sent_at"] if row["state"] == "sent" else (
+        f"next try {row['next_attempt_at']}" if row["state"] == "pending" else "-")
+    error = f"  last error: {row['last_error']}" if row["last_error"] else ""
+    return (f"{row['message_id']}  {row['state']:7}  tries {row['attempts']}  "
+            f"{row['msisdn']}  {row['template']}  {row['created_at']}  {when}{error}")
 
 
 def run_resend(args: argparse.Namespace) -> int:
-    from ivr.cli import UsageError
-    from ivr.registry.outbox import resend
-
-    with open_outbox(args) as registry:
+    with open_outbox(db_url(args.db)) as registry:
         why = resend(registry.store, args.message_id)
     if why is not None:
         raise UsageError(f"cannot re-send {args.message_id}: {why} (hamta-ivr sms list --state "

@@ -1,23 +1,24 @@
-"""`hamta-ivr ussd serve` (the USSD and SMS-inquiry callbacks) and `hamta-ivr ussd kannel-conf`
-(the Kannel groups that send SMS inquiries and SMPP USSD to it)."""
+"""`hamta-ivr ussd serve` (the USSD and SMS-inquiry callbacks, ivr.call.ussd_server), `ussd lab`
+(the demo's, ivr.testing.ussd_lab) and `ussd kannel-conf` (the Kannel groups that send SMS
+inquiries and SMPP USSD to it, ivr.sms.service_conf)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
-import logging
-import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from ivr.cli import UsageError
-
-if TYPE_CHECKING:
-    from ivr.testing.kannel import KannelLab
-    from ivr.testing.smpp_smsc import UssdSmsc
-
-log = logging.getLogger(__name__)
-DEFAULT_LISTEN = "127.0.0.1:13140"
+from ivr.app import Ivr
+from ivr.call.ussd_http import trusted_gateways
+from ivr.call.ussd_server import DEFAULT_LISTEN, host_port, listen_address, serve_callbacks
+from ivr.config import data_dir
+from ivr.registry.msisdn import InvalidMsisdn, normalize
+from ivr.sms.inquiry import limits_setting
+from ivr.sms.service_conf import smpp_password, sms_service, ussd_groups
+from ivr.testing.kannel import missing
+from ivr.testing.ussd_lab import at_terminal
+from ivr.usage import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,90 +61,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     conf.set_defaults(func=run_conf)
 
 
-def listen_address(explicit: str | None) -> tuple[str, int]:
-    from ivr.config import setting, setting_source
-
-    if explicit:
-        return _host_port(explicit, "--listen")
-    return _host_port(setting("ussd_listen") or DEFAULT_LISTEN, setting_source("ussd_listen"))
-
-
-def _host_port(raw: str, option: str) -> tuple[str, int]:
-    host, _, port = raw.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"{option} {raw!r}: write it as HOST:PORT")
-    return host, int(port)
-
-
 def run_conf(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ivr.sms.service_conf import sms_service, ussd_bearerbox, ussd_smsbox
-
     host, port = listen_address(args.listen)
     print(sms_service(host, port), end="")
     if not args.ussd_smsc:
         return 0
-    smsc_host, smsc_port = _host_port(args.ussd_smsc, "--ussd-smsc")
-    box_host, box_port = _host_port(args.bearerbox, "--bearerbox")
+    smsc = host_port(args.ussd_smsc, "--ussd-smsc")
+    bearerbox = host_port(args.bearerbox, "--bearerbox")
     if not args.password_file:
         raise UsageError("--ussd-smsc needs --password-file (the SMPP password, kept out of "
                          "the command line)")
-    try:
-        password = Path(args.password_file).read_text().strip()
-    except OSError as exc:
-        raise UsageError(f"--password-file: {exc}") from None
-    if not 0 < len(password) <= 8 or '"' in password:
-        raise UsageError("--password-file: an SMPP password is 1 to 8 characters, no quotes")
-    print("# the SMS SMSC groups above need `denied-smsc-id = ussd`: USSD screens never go "
-          "out as SMS\n")
-    print(ussd_bearerbox(smsc_host, smsc_port, args.system_id, password), end="")
-    print("# --- the USSD smsbox's own file (smsbox /etc/kannel/ussd-smsbox.conf)")
-    print(ussd_smsbox(host, port, box_host, box_port, "/var/log/kannel/ussd-smsbox.log"),
-          end="")
+    password = smpp_password(args.password_file)
+    print(ussd_groups(host, port, smsc, args.system_id, password, bearerbox), end="")
     return 0
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from ivr.app import Ivr
-    from ivr.call import http_callbacks
-    from ivr.call.http_callbacks import Reply, Request
-    from ivr.call.ussd_http import UssdGateway, trusted_gateways
-    from ivr.call.ussd_kannel import KannelUssd
-    from ivr.sms.inquiry import SenderLimits, SmsInquiry, limits_setting
-    from ivr.sms.service_conf import KANNEL_USSD_PATH, SMS_PATH, USSD_PATH
-
     host, port = listen_address(args.listen)
     gateways, limits = trusted_gateways(), limits_setting()
     ivr = Ivr.open(args.db)
-
-    async def run() -> None:
-        ussd = UssdGateway(ivr, gateways)
-        sms = SmsInquiry(ivr.desk, SenderLimits(limits))
-        kannel_ussd = KannelUssd(ussd)
-
-        async def route(request: Request) -> Reply:
-            if request.path == USSD_PATH:
-                return await ussd.handle(request)
-            if request.path == KANNEL_USSD_PATH:
-                return await kannel_ussd.handle(request)
-            if request.path == SMS_PATH:
-                return await sms.handle(request)
-            return 404, "not found"
-
-        server = await http_callbacks.serve(route, host, port)
-        print(f"USSD on http://{host}:{port}{USSD_PATH} (HTTP gateways) and {KANNEL_USSD_PATH} "
-              f"(Kannel, SMPP), SMS inquiries on {SMS_PATH}; vouched "
-              f"gateways: {', '.join(sorted(gateways)) or 'none'}", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await server.close()
-            await ussd.close()
-
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run())
+            asyncio.run(serve_callbacks(ivr, host, port, gateways, limits))
     finally:
         ivr.close()
     return 0
@@ -151,15 +90,6 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def run_lab(args: argparse.Namespace) -> int:
     """The demo: a subscriber at this terminal, the real Kannel between them and the flows."""
-    from pathlib import Path
-
-    from ivr.app import Ivr
-    from ivr.config import data_dir
-    from ivr.registry.msisdn import InvalidMsisdn, normalize
-    from ivr.sms.inquiry import limits_setting
-    from ivr.testing.kannel import SENDER, missing
-    from ivr.testing.ussd_lab import ussd_lab
-
     why = missing()
     if why is not None:
         raise UsageError(f"the USSD lab needs Kannel: {why}")
@@ -170,48 +100,9 @@ def run_lab(args: argparse.Namespace) -> int:
     folder = Path(args.folder) if args.folder else data_dir() / "ussd-lab"
     limits = limits_setting()
     ivr = Ivr.open(args.db)
-
-    async def run() -> None:
-        async with ussd_lab(ivr, folder, limits) as lab:
-            print(f"USSD lab: Kannel bound over SMPP to a test USSD gateway, fakesmsc for SMS "
-                  f"({folder}); the subscriber is {args.caller}.\n`dial` dials *7777#, a line "
-                  "is a reply to the screen, `sms TEXT` sends an SMS to 7777; Ctrl-D ends.",
-                  flush=True)
-            await _lab_loop(lab.smsc, lab.lab, international, SENDER)
-
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run())
+            asyncio.run(at_terminal(ivr, folder, limits, args.caller, international))
     finally:
         ivr.close()
     return 0
-
-
-async def _lab_loop(smsc: UssdSmsc, lab: KannelLab, msisdn: str, short_code: str) -> None:
-    """The subscriber's lines until end of input: `dial`, `sms TEXT`, or a reply."""
-    session, open_session = 0, False
-    while True:
-        line = await asyncio.to_thread(sys.stdin.readline)
-        if not line:
-            return
-        line = line.strip()
-        if line.startswith("sms "):
-            before = len(lab.delivered())
-            await asyncio.to_thread(lab.send_mo, msisdn, short_code, line[4:].strip())
-            got = await asyncio.to_thread(lab.wait_delivered, before + 1, 20)
-            print(f"SMS from {short_code}: {got[-1].text}" if len(got) > before
-                  else "(no SMS reply)", flush=True)
-            continue
-        if line == "dial" or not open_session:
-            session = session % 255 + 1
-            await smsc.dial(msisdn, "*7777#", session)
-        else:
-            await smsc.reply(msisdn, line, session)
-        try:
-            screen = await smsc.screen()
-        except TimeoutError:
-            print("(no screen: the session ended)", flush=True)
-            open_session = False
-            continue
-        open_session = screen.continues
-        print(f"┌── {'CON' if screen.continues else 'END'}\n{screen.text}\n└──", flush=True)

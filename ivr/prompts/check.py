@@ -36,6 +36,7 @@ LENGTHS = {
 # A native file lasting longer or shorter than its .wav by more than this is not the same audio.
 LENGTH_SLACK = 0.06  # seconds: resampling and silence trimming at 16 kHz move the ends a little
 REBUILD = "run `hamta-ivr prompts build`"
+WARNINGS_SHOWN = 8
 
 
 def judge(info: WavInfo, kind: str) -> list[str]:
@@ -65,6 +66,25 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def listing(self, shown: int = WARNINGS_SHOWN) -> list[str]:
+        """What `prompts check` prints: each problem, then the first `shown` warnings (a build
+        from before the native formats warns of every sound)."""
+        lines = [*self.problems, *(f"warning: {w}" for w in self.warnings[:shown])]
+        if len(self.warnings) > shown:
+            lines.append(f"warning: … and {len(self.warnings) - shown} more sounds played "
+                         "transcoded; run `hamta-ivr prompts build`")
+        return lines
+
+    def summary(self, where: Path) -> str:
+        """`prompts check`'s last line (on standard error when there are problems)."""
+        transcoded = (f"; {self.transcoded} played transcoded (only .wav)" if self.transcoded
+                      else "; every sound in .wav, .ulaw, .alaw and .sln16")
+        if self.problems:
+            return (f"prompts check: {len(self.problems)} problem(s) in {where}"
+                    f"{transcoded if self.transcoded else ''}")
+        return (f"prompts check: OK — {self.files} sounds in {where}{transcoded}; "
+                f"{self.keys} prompt keys the flows use are all in the catalogue")
 
 
 def check(

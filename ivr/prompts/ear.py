@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import threading
 import unicodedata
 import wave
@@ -478,6 +479,25 @@ def listen(
                 name = f"{SOUND_FOLDER}/{key}"
                 hear(name, group, entry["text"], to_wav(*read_frames(sound_path(sounds, name))))
     return report
+
+
+OPTION_GROUPS = {"menus": MENUS, "questions": QUESTIONS, "numbers": NUMBERS,
+                 "statements": STATEMENTS, "digits": DIGITS, "read-backs": READ_BACK}
+
+
+def hear(sounds: Path, transcribe: Transcriber, groups: Sequence[str], *,
+         digits_rate: int | None = None, engine: Engine | None = None,
+         progress: Callable[[Heard], None] | None = None) -> EarReport:
+    """`prompts ear`'s report: the built sounds under `sounds`; with `digits_rate`, the digits
+    and read-backs of ten digit files freshly made by `engine` at that rate instead."""
+    if not digits_rate or engine is None:
+        return listen(sounds, transcribe, groups, progress=progress)
+    with tempfile.TemporaryDirectory(prefix="hamta-ear-") as tmp:
+        fresh = build_digits(Path(tmp), engine, digits_rate)
+        report = listen(fresh, transcribe, [g for g in groups if g in (DIGITS, READ_BACK)],
+                        progress=progress)
+        report.sounds = Path(f"(fresh digits at {digits_rate} Hz)")
+        return report
 
 
 def build_digits(sounds: Path, engine: Engine, rate: int) -> Path:

@@ -13,11 +13,25 @@ from __future__ import annotations
 import csv
 import io
 import math
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ivr.prompts import catalogue
-from ivr.prompts.build import DIGIT, NUMBER, PROMPT, Item, digit_items, number_items
+from ivr.prompts.audio import BadWav, inspect_wav
+from ivr.prompts.build import (
+    DIGIT,
+    NUMBER,
+    PROMPT,
+    Item,
+    build,
+    catalogue_items,
+    digit_items,
+    number_items,
+)
+from ivr.prompts.engines import Engine
+from ivr.prompts.layout import sound_path
 
 FORMATS = ("csv", "md")
 STEP = 0.5  # target lengths are rounded up to this many seconds
@@ -92,3 +106,20 @@ def render(rows: Sequence[Line], fmt: str) -> str:
         out += [row(_cells(line)) for line in rows]
         return "\n".join(out) + "\n"
     raise ValueError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
+
+
+def script(engine: Engine, fmt: str) -> tuple[str, int]:
+    """(the script in `fmt`, its number of lines): every sound built once in `engine`'s voice in
+    a temporary folder, for the target lengths."""
+    items = [*catalogue_items(), *number_items(), *digit_items()]
+    with tempfile.TemporaryDirectory(prefix="hamta-script-") as tmp:
+        build(items, Path(tmp), engine, prune=False)  # lengths in the default voice, as built
+        lengths = {item.name: _seconds(sound_path(Path(tmp), item.name)) for item in items}
+    return render(lines(lambda item: lengths.get(item.name)), fmt), len(items)
+
+
+def _seconds(path: Path) -> float | None:
+    try:
+        return inspect_wav(path).seconds
+    except (OSError, BadWav):
+        return None

@@ -200,3 +200,17 @@ def to_json(timings: Sequence[Timing], sounds: Path, source: str) -> str:
     return json.dumps({"sounds": str(sounds), "voice": source,
                        "operations": [t.as_dict() for t in timings]},
                       ensure_ascii=False, indent=1)
+
+
+def render_paths(calls: Mapping[str, CallSounds], sounds: Path) -> str:
+    """Each operation's main path, sound by sound with its seconds (`prompts timing --sounds`:
+    where the time goes, or what to update the key scripts with)."""
+    lines = []
+    for op in OPERATIONS:
+        path = main_path(calls[op.name], op.until)
+        seconds = durations(sounds, (h.name for h in path))
+        lines.append(f"\n{op.name} (keys {op.keys!r}, ends with {op.until!r}):")
+        for h in path:
+            gap = f" + {h.gap_after:.2f} s gap" if h.gap_after else ""
+            lines.append(f"  {seconds[h.name]:5.2f} s  {h.name}{gap}")
+    return "\n".join(lines)

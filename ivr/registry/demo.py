@@ -32,9 +32,20 @@ are dropped: they tell of no one's real change.
 
 from __future__ import annotations
 
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
 from sqlalchemy import delete
 from stdnum import luhn
 
+from ivr.config import PEPPER_MIN_BYTES
+from ivr.registry.db import upgrade
+from ivr.registry.hashing import TEST_ONLY_FAST
 from ivr.registry.msisdn import normalize
 from ivr.registry.service import Registry
 from ivr.registry.store import GATEWAY_ADMIN
@@ -121,3 +132,34 @@ def _report_and_sell(registry: Registry) -> None:
     assert registry.devices.transfer(seller, grant, DEMO_RETURNER, gateway=GATEWAY_ADMIN).ok
     registry.store.write(lambda conn: conn.execute(
         delete(outbox).where(outbox.c.imei.in_([DEMO_STOLEN, DEMO_RETURNABLE]))))
+
+
+@dataclass(frozen=True)
+class DemoTemplate:
+    """A throwaway SQLite file holding the demo registry (and what `more` added to it)."""
+
+    path: Path
+    pepper: bytes
+
+
+@contextmanager
+def demo_template(more: Callable[[Registry], None] | None = None) -> Iterator[DemoTemplate]:
+    """The demo registry in a temporary SQLite file, fast hashes and a random pepper: a template
+    to copy, one fresh registry per call placed on it (`prompts timing`). Gone on exit."""
+    with tempfile.TemporaryDirectory(prefix="hamta-timing-") as tmp:
+        path = Path(tmp) / "template.db"
+        url = f"sqlite:///{path}"
+        alembic_log = logging.getLogger("alembic")
+        level = alembic_log.level
+        alembic_log.setLevel(logging.WARNING)  # its INFO lines are for `hamta-ivr db upgrade`
+        try:
+            upgrade(url)
+        finally:
+            alembic_log.setLevel(level)
+        # throwaway: fast hashes and a random pepper; nothing here outlives the command
+        pepper = os.urandom(PEPPER_MIN_BYTES)
+        with Registry.open(url, pepper=pepper, hash_params=TEST_ONLY_FAST) as registry:
+            seed_demo(registry)
+            if more is not None:
+                more(registry)
+        yield DemoTemplate(path, pepper)

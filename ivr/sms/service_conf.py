@@ -9,6 +9,10 @@ SMS, in UCS-2 (we answer with `X-Kannel-Coding: 2`); an empty answer sends nothi
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from ivr.usage import UsageError
+
 SMS_PATH = "/sms"
 USSD_PATH = "/ussd"
 
@@ -119,3 +123,25 @@ def ussd_smsbox(host: str, port: int, bearerbox_host: str, bearerbox_port: int,
                               smsbox_id=USSD_SMSBOX_ID, smsc_id=USSD_SMSC_ID,
                               bearerbox_host=bearerbox_host, bearerbox_port=bearerbox_port,
                               log_file=log_file)
+
+
+def smpp_password(path: str) -> str:
+    """The SMPP password kept in `path` (`ussd kannel-conf --password-file`); UsageError naming
+    the option when it cannot be read or is no SMPP password."""
+    try:
+        password = Path(path).read_text().strip()
+    except OSError as exc:
+        raise UsageError(f"--password-file: {exc}") from None
+    if not 0 < len(password) <= 8 or '"' in password:
+        raise UsageError("--password-file: an SMPP password is 1 to 8 characters, no quotes")
+    return password
+
+
+def ussd_groups(host: str, port: int, smsc: tuple[str, int], system_id: str, password: str,
+                bearerbox: tuple[str, int]) -> str:
+    """`ussd kannel-conf --ussd-smsc`'s part after the sms-service: bearerbox's groups for the
+    operator's USSD gateway, then (after a `# ---` line) the USSD smsbox's own file."""
+    return ("# the SMS SMSC groups above need `denied-smsc-id = ussd`: USSD screens never go "
+            "out as SMS\n\n" + ussd_bearerbox(*smsc, system_id, password)
+            + "# --- the USSD smsbox's own file (smsbox /etc/kannel/ussd-smsbox.conf)\n"
+            + ussd_smsbox(host, port, *bearerbox, "/var/log/kannel/ussd-smsbox.log"))

@@ -158,7 +158,7 @@ def test_the_dialplan_tries_the_listed_fastagi_servers_in_order(env, tmp_path):
     """agi_servers (HAMTA_AGI_SERVERS): the rendered 7777 route tries each in order (Asterisk's
     own failover: AGISTATUS=FAILURE or HAMTA_RESULT=busy from all but the last, which is called
     without ?overflow=yes); by default the one HAMTA_AGI_HOST:HAMTA_AGI_PORT."""
-    from ivr.cli.doctor import _dialplan_servers
+    from ivr.doctor import _dialplan_servers
 
     env.setenv("HAMTA_AGI_PORT", "4999")
     dialplan = (config.render(config.load(classic_agi="x"), tmp_path / "one")

@@ -100,11 +100,11 @@ class _RecordingIvr:
 def test_the_console_caller_from_a_sim_or_untrusted(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         argv: list[str], caller: str | None, vouched: bool) -> None:
-    from ivr import app
+    from ivr.cli import call as call_cmd
     from ivr.cli import main
 
     _RecordingIvr.calls = []
-    monkeypatch.setattr(app, "Ivr", _RecordingIvr)
+    monkeypatch.setattr(call_cmd, "Ivr", _RecordingIvr)
     assert main(["call", "--keys", "", *argv]) == 0
     [call] = _RecordingIvr.calls
     assert isinstance(call, ConsoleCall)

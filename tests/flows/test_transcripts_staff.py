@@ -248,7 +248,7 @@ def test_both_dialplan_entries_queue_a_handed_over_call():
     """7777 (FastAGI) and 7778 (classic AGI) both go to [hamta-ivr-queue] on HAMTA_RESULT=queue,
     before the check for `done`."""
     text = (Path(__file__).resolve().parents[2] / "asterisk-conf" / "extensions.conf").read_text()
-    for exten in ("7777", "7778"):
+    for exten in ("@IVR_EXTENSION@", "@CLASSIC_EXTENSION@"):  # ivr.asterisk.dialplan
         block = text[text.index(f"exten => {exten},1"):]
         block = block[:block.index("(end),Hangup()")]
         queued = block.index('"${HAMTA_RESULT}" = "queue"]?hamta-ivr-queue,s,1')

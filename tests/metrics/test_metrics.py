@@ -15,10 +15,10 @@ from ivr.call import agi_protocol as agi
 from ivr.call.agi_call import AgiCall
 from ivr.call.api import Sound
 from ivr.cli import UsageError
-from ivr.cli.doctor import http_get
-from ivr.cli.serve import metrics_address
+from ivr.doctor import http_get
 from ivr.registry import demo
 from ivr.registry.types import Origin, PasswordStatus
+from ivr.serve import metrics_address
 from ivr.testing.fake_asterisk import Pacing
 
 NUMBERS = (demo.DEMO_SELLER, demo.DEMO_SELLER[1:], "+98" + demo.DEMO_SELLER[1:],
@@ -219,19 +219,15 @@ async def test_readiness_asks_the_registry(demo_server: Any) -> None:
 ])
 def test_the_metrics_address(monkeypatch: pytest.MonkeyPatch, given: str | None,
                              env: str | None, expected: tuple[str, int] | None) -> None:
-    import argparse
-
     monkeypatch.setenv("HAMTA_CONFIG", "")
     if env is None:
         monkeypatch.delenv("HAMTA_METRICS", raising=False)
     else:
         monkeypatch.setenv("HAMTA_METRICS", env)
-    assert metrics_address(argparse.Namespace(metrics=given)) == expected
+    assert metrics_address(given) == expected
 
 
 def test_a_bad_metrics_address_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import argparse
-
     monkeypatch.setenv("HAMTA_METRICS", "localhost:http")
     with pytest.raises(UsageError, match=r"HAMTA_METRICS.*HOST:PORT"):
-        metrics_address(argparse.Namespace(metrics=None))
+        metrics_address(None)

@@ -10,9 +10,9 @@ import pytest
 from stdnum import luhn
 
 from ivr.cli import main
-from ivr.cli.prompts import registry_devices
 from ivr.prompts import catalogue
 from ivr.prompts.layout import PromptsError, sound_path
+from ivr.registry.device_names import registry_devices
 from ivr.registry.hashing import TEST_ONLY_FAST
 from ivr.registry.service import Registry
 from tests.registry.support import TEST_PEPPER, SqliteFactory

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ivr.cli import main
-from ivr.cli.doctor import WARN, check_prompts
+from ivr.doctor import WARN, check_prompts
 from ivr.prompts.audio import NATIVE_FORMATS, inspect_wav, raw_seconds
 from ivr.prompts.build import build, catalogue_items, digit_items, load_manifest
 from ivr.prompts.check import check

@@ -4,7 +4,7 @@ The code is the package ivr/prompts; the catalogue a translator edits stays at
 prompts/catalogue.toml and reaches the package through the symbolic link
 ivr/prompts/catalogue.toml (copied into a wheel as a file). The prompt code sits below the flows,
 the registry and the channels: it is handed the flows' keys and the device names by the command
-line (ivr/cli/prompts.py), never imports them.
+line (ivr/cli/prompts.py: ivr.registry.device_names, ivr.call.listening), never imports them.
 """
 
 from __future__ import annotations

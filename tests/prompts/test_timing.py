@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ivr.call.listening import listen_all
 from ivr.cli import main
-from ivr.cli.prompts import listen_all
 from ivr.prompts.build import build, plan
 from ivr.prompts.engines import make_engine
 from ivr.prompts.layout import PromptsError, sound_path

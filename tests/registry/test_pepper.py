@@ -161,7 +161,7 @@ def test_no_pepper_file_with_an_empty_registry_creates_one(db_url, no_pepper_env
 
 
 def test_reading_names_without_the_pepper_neither_records_nor_checks_it(db_url):
-    """ivr.cli.prompts reads device names with a dummy pepper and check_pepper=False."""
+    """ivr.registry.device_names reads device names with a dummy pepper and check_pepper=False."""
     dummy = bytes(32)
     with Registry.open(db_url, pepper=dummy, check_pepper=False) as registry:
         assert stored_fingerprint(registry) is None

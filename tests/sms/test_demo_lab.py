@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from ivr.cli.sms import code_patterns, lab_line
 from ivr.prompts import catalogue
 from ivr.registry.msisdn import normalize
 from ivr.sms import texts
 from ivr.sms.kannel import Kannel, KannelSettings, Verdict, code_sender
+from ivr.sms.lab import code_patterns, lab_line
 from ivr.testing.kannel import free_port, missing
 from tests.registry.cast import BUYER, CODE, PHONE, SELLER, populate
 from tests.registry.support import transfer_direct

@@ -135,7 +135,7 @@ def test_delivery_latency_commit_to_smsc(kannel, registry):
 
 
 def test_doctor_checks_kannel_when_sms_is_configured(kannel, registry, monkeypatch):
-    from ivr.cli.doctor import FAIL, OK, SKIP, check_kannel
+    from ivr.doctor import FAIL, OK, SKIP, check_kannel
 
     url = str(registry.store.engine.url)
     for key in kannel.settings_env():
