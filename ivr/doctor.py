@@ -41,6 +41,7 @@ from pathlib import Path
 
 from sqlalchemy import make_url
 
+from ivr import config
 from ivr.asterisk import dialplan
 from ivr.asterisk.ami import AmiError, ami_session
 from ivr.asterisk.config import AsteriskConfig, read_secret, spool_path
@@ -51,7 +52,6 @@ from ivr.config import (
     agi_address,
     data_dir_path,
     db_url,
-    default_pepper_file,
     pepper_source,
     setting,
 )
@@ -160,10 +160,8 @@ def sqlite_files(url: str) -> list[Path]:
 
 def pepper_file() -> Path | None:
     """The file the pepper is read from; None when HAMTA_PEPPER holds it."""
-    if os.environ.get("HAMTA_PEPPER"):
-        return None
-    named = setting("pepper_file")
-    return Path(named).expanduser() if named else default_pepper_file()
+    settings = config.current()
+    return None if settings.pepper else settings.pepper_file
 
 
 # --- database and pepper -------------------------------------------------------------------------
@@ -593,29 +591,30 @@ def check_kannel(url: str | None, timeout: float = TIMEOUT) -> Result:
     if not kannel.configured():
         return skip("kannel", "SMS is not configured (kannel_url unset): receipts wait in the "
                     "outbox")
-    named = None if os.environ.get(kannel.PASSWORD_ENV) else setting("kannel_password_file")
-    secret = [Path(named).expanduser()] if named else []
+    settings = config.current()
+    named = None if settings.kannel_password else settings.kannel_password_file
+    secret = [named] if named else []
     try:
-        config = kannel.settings()
+        sendsms = kannel.settings()
     except ConfigError as exc:
-        return fail("kannel", str(exc), "see README, \"Text messages (SMS)\"")
-    answer = kannel.Kannel(replace(config, timeout=timeout)).probe()
+        return fail("kannel", str(exc), "see docs/gateways.md, \"Text messages (SMS)\"")
+    answer = kannel.Kannel(replace(sendsms, timeout=timeout)).probe()
     if answer.verdict != kannel.Verdict.SENT:
-        return fail("kannel", f"{config.url}: {answer.detail}",
+        return fail("kannel", f"{sendsms.url}: {answer.detail}",
                     "start Kannel (bearerbox and smsbox) and check kannel_url, kannel_username "
                     "and the password against the sendsms-user group of kannel.conf")
     if url is None:
-        return warned(ok("kannel", f"{config.url} accepts {config.username}"), secret)
+        return warned(ok("kannel", f"{sendsms.url} accepts {sendsms.username}"), secret)
     try:
         dead, late = backlog(url)
     except Exception as exc:  # the database check already said what is wrong
-        return warned(ok("kannel", f"{config.url} accepts {config.username} (outbox unread: "
+        return warned(ok("kannel", f"{sendsms.url} accepts {sendsms.username} (outbox unread: "
                          f"{type(exc).__name__})"), secret)
     if dead or late:
         return fail("kannel", f"{dead} receipt(s) dead, {late} waiting over 10 minutes",
                     "is `hamta-ivr sms deliver` (hamta-ivr-sms.service) running? "
                     "`hamta-ivr sms list --state dead` shows why; `hamta-ivr sms resend ID`")
-    return warned(ok("kannel", f"{config.url} accepts {config.username}; no receipt dead or "
+    return warned(ok("kannel", f"{sendsms.url} accepts {sendsms.username}; no receipt dead or "
                      "late"), secret)
 
 

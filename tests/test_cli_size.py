@@ -21,11 +21,13 @@ def test_each_command_is_found_where_main_imports_it_from() -> None:
     """`main` imports only the module of the command on the line (ivr.cli.COMMANDS): every
     command the modules register is listed there, with the module that registers it."""
     import argparse
+    from importlib.metadata import entry_points
 
-    from ivr.cli import COMMANDS, build_parser, main
+    from ivr.cli import COMMAND_ENTRY_POINTS, COMMANDS, build_parser, main
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    assert sorted(sub.choices) == sorted(COMMANDS)
+    shipped_beside = [entry.name for entry in entry_points(group=COMMAND_ENTRY_POINTS)]
+    assert sorted(sub.choices) == sorted([*COMMANDS, *shipped_beside])
     for command, module in COMMANDS.items():
         alone = next(a for a in build_parser([command])._actions
                      if isinstance(a, argparse._SubParsersAction))

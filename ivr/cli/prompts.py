@@ -11,10 +11,10 @@ keys the flows play (ivr.flows.keys.USED_KEYS), the device names the registry ho
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from ivr import config
 from ivr.call.listening import listen_all
 from ivr.config import db_url
 from ivr.flows import keys
@@ -139,7 +139,7 @@ def run_build(args: argparse.Namespace) -> int:
     pairs = [parse_device(value) for value in args.device]
     from_registry: list[tuple[str, str]] = []
     if not args.no_registry:
-        named = bool(args.db or os.environ.get("HAMTA_DB_URL"))
+        named = bool(args.db or config.current().db_url_setting)
         from_registry = registry_devices(db_url(args.db), must_connect=named)
 
     def progress(done: int, total: int, name: str, what: str) -> None:

@@ -3,7 +3,7 @@
 The service is installed by deploy/install.sh (`./setup.sh install`): a wheel built from the
 clone into /opt/hamta-ivr/venv, the static units deploy/hamta-ivr@.service (one instance per
 FastAGI port) and deploy/hamta-ivr-sms.service, the user hamta. The units hold the defaults
-(/etc/hamta-ivr/config.toml, data in /var/lib/hamta-ivr, drain 120 s); what a config file moves
+(the default config file, data in /var/lib/hamta-ivr, drain 120 s); what a config file moves
 (data, spool or SQLite folder, drain) or another prefix is a drop-in, which `dropin` prints and
 the script writes. These commands read the config file alone, never this shell's HAMTA_*.
 """
@@ -11,7 +11,6 @@ the script writes. These commands read the config file alone, never this shell's
 from __future__ import annotations
 
 import argparse
-import os
 import pwd
 import shlex
 import socket
@@ -20,7 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.config import CONFIG_ENV, DEFAULT_CONFIG_FILE, ConfigError, read_config_file
+from ivr import config
+from ivr.config import CONFIG_ENV, DEFAULT_CONFIG_FILE, ConfigError, Settings
 
 # the static units' defaults (deploy/hamta-ivr@.service): a drop-in says what differs
 PREFIX = Path("/opt/hamta-ivr")
@@ -89,27 +89,19 @@ def instance_name(port: int | str) -> str:
 def config_path(args: argparse.Namespace) -> Path:
     if args.config is not None:
         return Path(args.config).absolute()
-    raw = os.environ.get(CONFIG_ENV)
-    return Path(raw).absolute() if raw else DEFAULT_CONFIG_FILE
+    return (config.current().config_file or DEFAULT_CONFIG_FILE).absolute()
 
 
 def make_plan(config: Path) -> Plan:
-    values = read_config_file(config) if config.exists() else {}
-    data = Path(values.get("data_dir", str(SERVICE_HOME)))
-    port = int(values.get("agi_port", DEFAULT_PORT))
-    if not 0 < port < 65536:
-        raise ConfigError(f"{config}: agi_port = {port} is outside 1-65535; write e.g. "
-                          f"agi_port = {DEFAULT_PORT}")
-    drain = float(values.get("drain", DEFAULT_DRAIN))
-    if not 0 <= drain <= 3600:
-        raise ConfigError(f"{config}: drain = {drain:g} is outside 0-3600 seconds; write e.g. "
-                          "drain = 120")
-    pepper = values.get("pepper_file")
+    """The service's settings as it will read them: this config file alone (none when it does
+    not exist), never this shell's HAMTA_*; each checked by the settings room."""
+    settings = Settings.load({CONFIG_ENV: str(config) if config.exists() else ""})
+    data = settings.data_dir_setting or SERVICE_HOME
     return Plan(config=config, data_dir=data,
-                spool_dir=Path(values.get("spool_dir", str(data / "spool"))),
-                sounds_dir=Path(values.get("sounds_dir", str(data / "sounds"))), port=port,
-                drain=drain, db_url=values.get("db_url"),
-                pepper_file=Path(pepper) if pepper else None, sms=bool(values.get("kannel_url")))
+                spool_dir=settings.spool_dir_setting or data / "spool",
+                sounds_dir=settings.sounds_dir_setting or data / "sounds",
+                port=settings.agi.port, drain=settings.drain, db_url=settings.db_url_setting,
+                pepper_file=settings.pepper_file_setting, sms=bool(settings.kannel_url))
 
 
 def _sqlite_folder(url: str | None) -> Path | None:

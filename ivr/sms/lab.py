@@ -16,7 +16,8 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.config import ConfigError, setting, setting_source
+from ivr import config
+from ivr.config import ConfigError, Settings, child_env, setting, setting_source
 from ivr.prompts import catalogue
 from ivr.registry.msisdn import national
 from ivr.sms.delivery import open_outbox, stopped_by_signals
@@ -40,7 +41,7 @@ def run_lab(db_url: str, folder: Path) -> int:
     kannel_url = setting("kannel_url")  # the deployment's, before the lab's own replaces it
     deployment = deployment_sendsms()
     if deployment is not None:
-        config = settings()  # every setting checked (sms_sender too) before Kannel starts
+        kannel_config = settings()  # every setting checked (sms_sender too) before Kannel starts
     stop = stopped_by_signals()  # Ctrl-C while the boxes start still stops them
     kannel: KannelLab | None = None
     try:
@@ -57,9 +58,10 @@ def run_lab(db_url: str, folder: Path) -> int:
         raise UsageError(f"the SMS lab could not start Kannel in {folder} ({exc}); name a "
                          "folder this user can write with --folder") from None
     if deployment is None:
-        os.environ.pop(PASSWORD_ENV, None)  # the lab's own password file, not another Kannel's
-        os.environ.update(kannel.settings_env())
-        config = settings()
+        lab_env = child_env() | kannel.settings_env()  # the lab's Kannel for this process
+        lab_env.pop(PASSWORD_ENV, None)  # the lab's own password file, not another Kannel's
+        config.use(Settings.load(lab_env, strict=False))
+        kannel_config = settings()
         codes = ("kannel_url is not set, so serve sends no SMS codes" if kannel_url is None
                  else f"kannel_url points at {urllib.parse.urlsplit(kannel_url).hostname}, "
                  "not this machine: serve's SMS codes go there")
@@ -74,7 +76,7 @@ def run_lab(db_url: str, folder: Path) -> int:
                   "the phone alone")
     try:
         with open_outbox(db_url) as registry:
-            worker = Worker(registry.store, Kannel(config))
+            worker = Worker(registry.store, Kannel(kannel_config))
             sending = threading.Thread(target=worker.run, args=(stop, 0.5), name="sms-worker")
             sending.start()
             print(banner, flush=True)
@@ -88,6 +90,8 @@ def run_lab(db_url: str, folder: Path) -> int:
             sending.join()
     finally:
         kannel.stop()
+        if deployment is None:
+            config.use(None)  # the lab's own Settings end with it
     return 0
 
 
@@ -143,11 +147,12 @@ def kannel_conf_safe(value: str) -> bool:
 def lab_password() -> tuple[str, Path | None]:
     """HAMTA_KANNEL_PASSWORD, else kannel_password_file's password, the file created with a
     fresh random one (mode 600) when it does not exist; ConfigError naming the setting."""
-    if os.environ.get(PASSWORD_ENV):
-        if not kannel_conf_safe(os.environ[PASSWORD_ENV]):
+    password = config.current().kannel_password
+    if password:
+        if not kannel_conf_safe(password):
             raise ConfigError(f"{PASSWORD_ENV} holds a space, a quote, a backslash or a control "
                               "character, which kannel.conf cannot take; use letters and digits")
-        return os.environ[PASSWORD_ENV], None
+        return password, None
     raw = setting("kannel_password_file")
     if not raw:
         raise ConfigError("kannel_password_file (HAMTA_KANNEL_PASSWORD_FILE) is not set; set it "
