@@ -69,7 +69,6 @@ from ivr.registry.db import (
 from ivr.registry.errors import SchemaNotReady
 from ivr.registry.outbox import backlog
 from ivr.registry.service import Registry
-from ivr.serve import checked_processes, metrics_address
 from ivr.sms import kannel
 
 TIMEOUT = 3.0
@@ -555,18 +554,18 @@ class Setup:
     def from_environment(cls, *, db: str | None = None, host: str | None = None,
                          port: int | None = None, metrics: str | None = None,
                          timeout: float | None = TIMEOUT) -> Setup:
-        """Serve's settings, read by serve's own functions (the metrics address and the
-        processes: ivr.serve), so doctor looks where serve listens; the arguments are doctor's
-        flags (None: the setting)."""
+        """Serve's settings, as the settings room gives them to serve, so doctor looks where
+        serve listens; the arguments are doctor's flags (None: the setting)."""
+        serves = config.Settings.load(flags={"metrics": metrics}, strict=False)
         try:
             ami: AsteriskConfig | ConfigError = ami_settings()
         except ConfigError as exc:
             ami = exc
         return cls(
             db=db_url(db), sounds=Path(sounds_dir()).resolve(), spool=spool_path(),
-            agi=agi_address(host, port), ami=ami, metrics=metrics_address(metrics),
+            agi=agi_address(host, port), ami=ami, metrics=serves.checked("metrics").metrics,
             asterisk=asterisk_identity(), timeout=timeout or TIMEOUT,
-            processes=checked_processes(None))
+            processes=serves.checked("processes").processes)
 
 
 async def run_checks(setup: Setup) -> list[Result]:

@@ -32,13 +32,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from ivr import config
 from ivr.app import Ivr
 from ivr.asterisk.config import spool_dir
-from ivr.call.fastagi import MAX_CALLS, FastAgiServer, ServerSettings, run_server
+from ivr.call.fastagi import FastAgiServer, ServerSettings, run_server
 from ivr.call.idle import idle_limit
-from ivr.config import ConfigError, agi_address, setting, setting_source, staff_queue
-from ivr.metrics import MetricsServer, parse_address
-from ivr.prompts.layout import sounds_dir
+from ivr.config import ConfigError, Settings
+from ivr.metrics import MetricsServer
 from ivr.supervisor import supervise
 from ivr.usage import UsageError
 
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 MAX_CALLS_ENV = "HAMTA_MAX_CALLS"
 IDLE_LIMIT_ENV = "HAMTA_IDLE_LIMIT"
 METRICS_ENV = "HAMTA_METRICS"
-DRAIN_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -65,69 +64,15 @@ class ServeFlags:
     processes: int | None = None
 
 
-def _number(value: object, name: str, kind: type[int] | type[float]) -> int | float:
-    try:
-        return kind(str(value))
-    except ValueError:
-        raise UsageError(f"{name} {value!r} is not a number") from None
-
-
-def _setting(given: object, flag: str, key: str, kind: type[int] | type[float]
-             ) -> tuple[int | float | None, str]:
-    """A serve setting: the flag, else the environment or the config file (ivr.config.setting);
-    (its value or None when unset, the name to quote in an error)."""
-    if given is not None:
-        return _number(given, flag, kind), flag
-    raw, name = setting(key), setting_source(key)
-    return (None if raw in (None, "") else _number(raw, name, kind)), name
-
-
-def checked_settings(flags: ServeFlags) -> tuple[int | None, float, int, float | None]:
-    """(workers, drain, max_calls, idle limit or None to derive it); UsageError names the bad
-    one."""
-    workers, name = _setting(flags.workers, "--workers", "workers", int)
-    if workers is not None and not 1 <= workers <= 64:
-        raise UsageError(f"{name} {workers}: give 1-64 hashing threads (or leave it out: one per "
-                         "CPU but one)")
-    drain, name = _setting(flags.drain, "--drain", "drain", float)
-    drain = DRAIN_SECONDS if drain is None else drain
-    if not 0 <= drain <= 3600:  # NaN fails too
-        raise UsageError(f"{name} {drain:g}: give 0-3600 seconds for running calls to end")
-    max_calls, name = _setting(flags.max_calls, "--max-calls", "max_calls", int)
-    max_calls = MAX_CALLS if max_calls is None else max_calls
-    if not 1 <= max_calls <= 100_000:
-        raise UsageError(f"{name} {max_calls}: give 1-100000 calls in progress (default "
-                         f"{MAX_CALLS})")
-    idle, name = _setting(flags.idle_limit, "--idle-limit", "idle_limit", float)
-    if idle is not None and not 1 <= idle <= 3600:
-        raise UsageError(f"{name} {idle:g}: give 1-3600 seconds (or leave it out: derived from "
-                         "the built prompts)")
-    return (None if workers is None else int(workers)), float(drain), int(max_calls), idle
-
-
-def checked_processes(given: int | None) -> int:
-    """--processes, else HAMTA_PROCESSES / `processes`, else 1; UsageError names a bad one."""
-    processes, name = _setting(given, "--processes", "processes", int)
-    processes = 1 if processes is None else int(processes)
-    if not 1 <= processes <= 64:
-        raise UsageError(f"{name} {processes}: give 1-64 processes (e.g. one per core)")
-    return processes
-
-
-def metrics_address(given: str | None) -> tuple[str, int] | None:
-    """--metrics, else HAMTA_METRICS, else 127.0.0.1:9573; None for `off`. UsageError names the
-    bad one."""
-    raw, name = (given, "--metrics") if given is not None else (metrics_setting(), METRICS_ENV)
-    try:
-        return parse_address(raw or None)
-    except ValueError as exc:
-        raise UsageError(f"{name}: {exc}; give HOST:PORT (default 127.0.0.1:9573) or off"
-                         ) from None
-
-
-def metrics_setting() -> str | None:
-    """HAMTA_METRICS, else the config file's `metrics` key."""
-    return setting("metrics") or None
+def checked_settings(flags: ServeFlags) -> Settings:
+    """Every setting, serve's flags on top, each checked once by the settings room (a bad one is
+    one line naming it, exit 2); installed as the process's (ivr.config.current())."""
+    settings = Settings.load(flags={
+        "db_url": flags.db, "agi_host": flags.host, "agi_port": flags.port,
+        "workers": flags.workers, "drain": flags.drain, "max_calls": flags.max_calls,
+        "idle_limit": flags.idle_limit, "processes": flags.processes, "metrics": flags.metrics})
+    config.use(settings)
+    return settings
 
 
 def call_lines_to_stdout() -> None:
@@ -172,22 +117,27 @@ def _warn_file_limit(max_calls: int) -> None:
 
 def serve(flags: ServeFlags) -> int:
     """Check every setting once, then serve (one process, or `processes` under a supervisor)
-    until SIGTERM/SIGINT; the exit code."""
-    workers, drain, max_calls, idle = checked_settings(flags)
-    staff_queue()  # `0` to a person: a bad staff_queue/staff_hours/staff_wait fails here, once
-    processes = checked_processes(flags.processes)
-    metrics_at = metrics_address(flags.metrics)
-    metrics_chosen = bool(flags.metrics or metrics_setting())
-    address = agi_address(flags.host, flags.port)
-    if processes > 1 and address.port == 0:
+    until SIGTERM/SIGINT; the exit code. The Settings are the process's while it serves."""
+    settings = checked_settings(flags)
+    try:
+        return _serve(flags, settings)
+    finally:
+        config.use(None)
+
+
+def _serve(flags: ServeFlags, settings: Settings) -> int:
+    if settings.processes > 1 and settings.agi.port == 0:
         raise UsageError("--processes needs a fixed --port: the processes share it")
-    sounds = sounds_dir()
-    settings = ServerSettings(host=address.host, port=address.port, sounds=sounds,
-                              spool=spool_dir(), drain_seconds=drain, max_calls=max_calls,
-                              command_timeout=idle if idle is not None else idle_limit(sounds))
+    sounds = settings.sounds_dir
+    server = ServerSettings(host=settings.agi.host, port=settings.agi.port, sounds=sounds,
+                            spool=spool_dir(), drain_seconds=settings.drain,
+                            max_calls=settings.max_calls,
+                            command_timeout=settings.idle_limit or idle_limit(sounds))
+    metrics_chosen = "metrics" in settings.raw  # set, not the default: a taken port stops serve
+    workers, metrics_at, processes = settings.workers, settings.metrics, settings.processes
     if processes == 1:
-        return serve_one(flags.db, workers, settings, metrics_at, metrics_chosen)
-    return serve_many(processes, flags.db, workers, settings, metrics_at, metrics_chosen)
+        return serve_one(flags.db, workers, server, metrics_at, metrics_chosen)
+    return serve_many(processes, flags.db, workers, server, metrics_at, metrics_chosen)
 
 
 def serve_one(db: str | None, workers: int | None, settings: ServerSettings,

@@ -14,11 +14,10 @@ from ivr import metrics
 from ivr.call import agi_protocol as agi
 from ivr.call.agi_call import AgiCall
 from ivr.call.api import Sound
-from ivr.cli import UsageError
+from ivr.config import ConfigError, Settings
 from ivr.doctor import http_get
 from ivr.registry import demo
 from ivr.registry.types import Origin, PasswordStatus
-from ivr.serve import metrics_address
 from ivr.testing.fake_asterisk import Pacing
 
 NUMBERS = (demo.DEMO_SELLER, demo.DEMO_SELLER[1:], "+98" + demo.DEMO_SELLER[1:],
@@ -224,10 +223,11 @@ def test_the_metrics_address(monkeypatch: pytest.MonkeyPatch, given: str | None,
         monkeypatch.delenv("HAMTA_METRICS", raising=False)
     else:
         monkeypatch.setenv("HAMTA_METRICS", env)
-    assert metrics_address(given) == expected
+    assert Settings.load(flags={"metrics": given}).metrics == expected
 
 
-def test_a_bad_metrics_address_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_metrics_address_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAMTA_CONFIG", "")
     monkeypatch.setenv("HAMTA_METRICS", "localhost:http")
-    with pytest.raises(UsageError, match=r"HAMTA_METRICS.*HOST:PORT"):
-        metrics_address(None)
+    with pytest.raises(ConfigError, match=r"HAMTA_METRICS.*HOST:PORT"):
+        Settings.load()
