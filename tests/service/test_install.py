@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.cli import service
+from ivr import systemd as service
 from ivr.testing.kannel import free_port
 from tests.service.test_unit import cannot_run, one, parse_unit
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ivr.cli import service
+from ivr import systemd as service
 from tests.service.test_unit import DEPLOY, UNIT, one, parse_unit, plan_for
 
 SANDBOX = ("User", "Group", "ProtectSystem", "ReadWritePaths", "NoNewPrivileges",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.cli import service
+from ivr import systemd as service
 from ivr.config import DEFAULT_CONFIG_FILE, FILE_KEYS, read_config_file
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
