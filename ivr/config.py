@@ -4,11 +4,13 @@
 HAMTA_CONFIG= with nothing reads none), then the environment (HAMTA_<KEY>), then the command line's
 flags, each later one winning; every value is parsed and range-checked there, once, and a bad one
 is a ConfigError naming where it came from (`HAMTA_X`, `key in FILE` or `--flag`) and the fix.
-`current()` is the process's Settings (the one the command line installed with `use()`, else one
-built from the environment); no other module reads the environment or the config file.
+`current()` is the process's Settings (the ones `serve` installed with `use()`, its flags on top;
+else built from the environment and the file once, again only when they change); no other module
+reads the environment or the config file (tests/test_settings_room.py).
 
-The functions below the Settings (`setting`, `data_dir`, `db_url`, `agi_address`, `staff_queue`,
-`load_pepper`, ...) are thin readers of `current()` kept for the modules not converted yet.
+The functions below the Settings do what a typed field cannot: `data_dir()` makes and checks the
+folder, `db_url(--db)` and `agi_address(--host, --port)` put a command's flag on top, and
+`load_pepper` reads the secret from its file (never a field).
 """
 
 from __future__ import annotations
@@ -762,20 +764,7 @@ def set_library_env(name: str, value: str) -> None:
     os.environ[name] = value
 
 
-# --- readers kept for the modules not converted yet (the lead removes them after the merge) ---
-def setting(key: str) -> str | None:
-    """The text of a setting: HAMTA_<KEY> (unless empty), else the config file's `key`, else
-    None."""
-    if key not in FILE_KEYS:
-        raise KeyError(key)
-    return current().raw.get(key)
-
-
-def setting_source(key: str) -> str:
-    """Where setting(key) came from, for messages: `HAMTA_X`, or `key in FILE`."""
-    return current().sources[key]
-
-
+# --- what a field cannot do: folders made, a command's flags on top, secrets read -------------
 def data_dir_path() -> Path:
     """Where the data directory is (HAMTA_DATA_DIR, else the XDG default), without creating it."""
     return current().data_dir
@@ -902,7 +891,7 @@ def _read_pepper_file(path: Path, source: str, *, explicit: bool, create: bool) 
     if missing:
         if explicit:
             raise ConfigError(
-                f"{setting_source('pepper_file')} points at {path}, which does not exist; "
+                f"{current().source('pepper_file')} points at {path}, which does not exist; "
                 "restore the pepper "
                 f"the registry was made with there, or for a new registry create it with "
                 f"{PEPPER_HOWTO}"

@@ -50,10 +50,8 @@ from ivr.config import (
     AgiAddress,
     ConfigError,
     agi_address,
-    data_dir_path,
     db_url,
     pepper_source,
-    setting,
 )
 from ivr.flows import keys
 from ivr.prompts.check import check
@@ -356,13 +354,10 @@ def check_spool(spool: Path, asterisk: Identity | None, serve: Identity | None =
 def ami_settings() -> AsteriskConfig:
     """The AMI part of the Asterisk settings (port, user, secret), without touching the other
     parts' secrets; ConfigError when the AMI secret is nowhere."""
-    raw = setting("ami_port") or "5038"
-    try:
-        port = int(raw)
-    except ValueError:
-        raise ConfigError(f"HAMTA_AMI_PORT={raw!r} is not a port number") from None
+    settings = config.current().checked("ami_port")
+    port = settings.ami_port
     return AsteriskConfig(
-        base=data_dir_path() / "asterisk", sounds=sounds_dir(), agi=agi_address(),
+        base=settings.data_dir / "asterisk", sounds=sounds_dir(), agi=agi_address(),
         ami_port=port, ami_secret=read_secret("HAMTA_AMI_SECRET", "ami", create=False),
         sip_bind="", sip_port=0, rtp_range=(0, 0), classic_agi="")
 

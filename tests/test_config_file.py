@@ -44,7 +44,7 @@ def test_the_file_is_read_and_the_environment_and_flags_override_it(tmp_path, cl
     assert layout.sounds_dir() == tmp_path / "snd"
     assert asterisk_config.spool_dir() == tmp_path / "spool"
     assert asterisk_config._port("sip_port", 5060) == 5070
-    assert config.setting("max_calls") == "80" and config.setting("drain") == "30.5"
+    assert config.current().raw["max_calls"] == "80" and config.current().drain == 30.5
     assert config.default_pepper_file() == data / "pepper"
     # the environment wins over the file, a flag over both
     clean_env.setenv("HAMTA_AGI_PORT", "4700")
@@ -130,7 +130,7 @@ def test_a_bad_file_is_one_line_naming_file_key_and_fix(case, tmp_path, clean_en
 def test_a_named_file_that_is_missing_is_an_error(tmp_path, clean_env):
     clean_env.setenv("HAMTA_CONFIG", str(tmp_path / "nope.toml"))
     with pytest.raises(ConfigError, match=r"HAMTA_CONFIG names .*nope\.toml.*does not exist"):
-        config.setting("db_url")
+        config.current().checked("db_url")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")

@@ -196,7 +196,7 @@ def test_current_is_built_once_and_use_installs_one(tmp_path, clean_env):
     config.use(installed)
     assert config.current() is installed
     assert config.agi_address().port == 4999 and config.data_dir_path() == tmp_path
-    assert config.setting_source("agi_port") == "--port"
+    assert config.current().source("agi_port") == "--port"
     config.use(None)
     assert config.current().agi.port == 4601
 

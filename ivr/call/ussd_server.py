@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection
 
+from ivr import config
 from ivr.app import Ivr
 from ivr.call import http_callbacks
 from ivr.call.http_callbacks import Reply, Request
 from ivr.call.ussd_http import UssdGateway
 from ivr.call.ussd_kannel import KannelUssd
-from ivr.config import setting, setting_source
 from ivr.sms.inquiry import SenderLimits, SmsInquiry
 from ivr.sms.service_conf import KANNEL_USSD_PATH, SMS_PATH, USSD_PATH
 from ivr.usage import UsageError
@@ -24,7 +24,7 @@ def listen_address(explicit: str | None) -> tuple[str, int]:
     """Where `ussd serve` listens: --listen, else `ussd_listen`, else DEFAULT_LISTEN."""
     if explicit:
         return host_port(explicit, "--listen")
-    return host_port(setting("ussd_listen") or DEFAULT_LISTEN, setting_source("ussd_listen"))
+    return config.current().checked("ussd_listen").ussd_listen  # checked by the settings room
 
 
 def host_port(raw: str, option: str) -> tuple[str, int]:

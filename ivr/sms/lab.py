@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivr import config
-from ivr.config import ConfigError, Settings, child_env, setting, setting_source
+from ivr.config import ConfigError, Settings, child_env
 from ivr.prompts import catalogue
 from ivr.registry.msisdn import national
 from ivr.sms.delivery import open_outbox, stopped_by_signals
@@ -38,7 +38,7 @@ def run_lab(db_url: str, folder: Path) -> int:
     why = missing()
     if why is not None:
         raise UsageError(f"the SMS lab needs Kannel: {why}")
-    kannel_url = setting("kannel_url")  # the deployment's, before the lab's own replaces it
+    kannel_url = config.current().kannel_url  # the deployment's, before the lab's own replaces it
     deployment = deployment_sendsms()
     if deployment is not None:
         kannel_config = settings()  # every setting checked (sms_sender too) before Kannel starts
@@ -112,13 +112,14 @@ def deployment_sendsms() -> LabSendsms | None:
     """kannel_url, kannel_username and the sendsms password when kannel_url points at this
     machine (127.0.0.1 or localhost) and its port is free; None when it is unset or names another
     host. The password file is created (a random password, mode 600) when it does not exist."""
-    url = setting("kannel_url")
+    settings = config.current()
+    url = settings.kannel_url
     if not url:
         return None
     parts = urllib.parse.urlsplit(url)
     if (parts.hostname or "").lower() not in LOCAL_HOSTS:
         return None
-    where = setting_source("kannel_url")
+    where = settings.source("kannel_url")
     try:
         port = parts.port
     except ValueError:
@@ -127,12 +128,12 @@ def deployment_sendsms() -> LabSendsms | None:
         raise UsageError(f"{where} {url!r} names this machine, but the SMS lab's Kannel "
                          f"answers only http://127.0.0.1:PORT/cgi-bin/sendsms; set it to e.g. "
                          f"{LAB_URL}")
-    username = setting("kannel_username")
+    username = settings.kannel_username
     if not username:
         raise ConfigError("kannel_username (HAMTA_KANNEL_USERNAME) is not set; set it to the "
                           "sendsms user the SMS lab's Kannel should take, e.g. hamta")
     if not kannel_conf_safe(username):
-        raise ConfigError(f"{setting_source('kannel_username')} {username!r} holds a space, a "
+        raise ConfigError(f"{settings.source('kannel_username')} {username!r} holds a space, a "
                           "quote, a backslash or a control character; use letters and digits")
     port_free(port)  # before a password file is made
     password, password_file = lab_password()
@@ -147,20 +148,20 @@ def kannel_conf_safe(value: str) -> bool:
 def lab_password() -> tuple[str, Path | None]:
     """HAMTA_KANNEL_PASSWORD, else kannel_password_file's password, the file created with a
     fresh random one (mode 600) when it does not exist; ConfigError naming the setting."""
-    password = config.current().kannel_password
+    settings = config.current()
+    password = settings.kannel_password
     if password:
         if not kannel_conf_safe(password):
             raise ConfigError(f"{PASSWORD_ENV} holds a space, a quote, a backslash or a control "
                               "character, which kannel.conf cannot take; use letters and digits")
         return password, None
-    raw = setting("kannel_password_file")
-    if not raw:
+    path = settings.kannel_password_file
+    if path is None:
         raise ConfigError("kannel_password_file (HAMTA_KANNEL_PASSWORD_FILE) is not set; set it "
                           "to a file for the sendsms password, in a folder this user can write "
                           "(the SMS lab creates it, mode 600), e.g. /var/lib/hamta-ivr/"
                           "kannel-password")
-    path = Path(raw).expanduser()
-    where = f"{setting_source('kannel_password_file')} {path}"
+    where = f"{settings.source('kannel_password_file')} {path}"
     fix = ("it must be a file the user running serve and the lab can read (chmod 600, owned "
            "by that user); or remove it and let the lab make a new one")
     try:
@@ -212,9 +213,9 @@ def port_free(port: int) -> None:
         except OSError as exc:
             raise UsageError(
                 f"the SMS lab cannot listen on 127.0.0.1:{port}, the port of "
-                f"{setting_source('kannel_url')} ({exc.strerror}): another Kannel or SMS lab "
-                "holds it? stop that, or set kannel_url to a free port above 1023 and restart "
-                "serve") from None
+                f"{config.current().source('kannel_url')} ({exc.strerror}): another Kannel or "
+                "SMS lab holds it? stop that, or set kannel_url to a free port above 1023 and "
+                "restart serve") from None
 
 
 def code_patterns() -> list[tuple[str, re.Pattern[str]]]:
