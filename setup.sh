@@ -319,7 +319,7 @@ The IVR answers extension 7777 (Persian prompts, main menu 1-6, * repeats).
 - Place a call without a phone:  $venv/bin/hamta-ivr dial --from 09121111111 --keys "5 1 1 1234# h"
 - Softphone (SIP on 127.0.0.1):  an account printed above, dial 7777
 - Console caller (no Asterisk):  $venv/bin/hamta-ivr call --from 09121111111
-The demo numbers, passwords and codes are in README.md ("The demo registry").
+The demo numbers, passwords and codes are in docs/demo.md ("The demo registry").
 SMS receipts (a transfer, an activation, a code, a report, a return) print here: "SMS to …".$codes_note
 Ctrl-C stops Asterisk, the SMS lab$([ -n "$SERVE_PID" ] && echo " and the FastAGI server").
 

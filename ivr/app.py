@@ -26,7 +26,7 @@ class Ivr:
     def __init__(self, registry: Registry, *, workers: int | None = None,
                  desk: AsyncRegistry | None = None, server: str | None = None) -> None:
         """`workers`: hashing threads (ivr.registry.aio.default_workers()). `desk`: an
-        AsyncRegistry of one's own (tests that inject faults, the bench's timed one). `server`:
+        AsyncRegistry of one's own (tests that inject faults, the bench's probe). `server`:
         this server's name in the call log (host:port), for closing its stale calls."""
         self.registry = registry
         self.desk = desk or AsyncRegistry(registry, workers=workers)
@@ -45,7 +45,7 @@ class Ivr:
         if not self.registry.sim_codes.available:
             log.warning("SMS is not configured (kannel_url): no SMS codes, so transfers, codes "
                         "and returns can be made only from a number's own line as the network "
-                        "vouches for it (README: Who can move a device)")
+                        "vouches for it (docs/security.md: Who can move a device)")
 
     async def handle(self, call: Call) -> CallResult:
         """Run one call from the welcome to the goodbye; what the call log records."""

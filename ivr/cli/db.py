@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     seed = db_sub.add_parser("seed-demo", help="add the demo subscribers and devices",
                              description="Add the demo cast (numbers, PINs and activation codes "
-                             "listed in README.md and ivr/registry/demo.py). Does nothing when "
+                             "listed in docs/demo.md and ivr/registry/demo.py). Does nothing when "
                              "it is already there.")
     seed.set_defaults(func=run_seed)
 
@@ -39,6 +39,6 @@ def run_upgrade(args: argparse.Namespace) -> int:
 def run_seed(args: argparse.Namespace) -> int:
     with open_registry(args) as registry:
         added = seed_demo(registry)
-    print("demo registry added (see README.md for its numbers, PINs and codes)" if added
+    print("demo registry added (see docs/demo.md for its numbers, PINs and codes)" if added
           else "the demo registry is already there; nothing changed")
     return 0
