@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "built audio and human keying, arriving at a rising rate; the callers one "
                        "box carries with step p99 ≤ 5 ms, for 1 process and one per core, on "
                        "SQLite and PostgreSQL, then twice that rate against --max-calls; prints "
-                       "Markdown for docs/performance.md (about 25 min; with --quick under a minute)")
+                       "Markdown for docs/performance.md (about 25 min; with --quick under a "
+                       "minute)")
     bench.add_argument("--formats", action="store_true",
                        help="the prompt-format run instead (bench.formats): Asterisk's CPU "
                        "playing prompts to --calls concurrent SIP calls (G.711 and G.722) from "

@@ -1,4 +1,5 @@
-"""The benchmark's one table (text for the terminal and docs/performance.md) from its JSON document."""
+"""The benchmark's one table (text for the terminal and docs/performance.md) from its JSON
+document."""
 
 from __future__ import annotations
 

@@ -3,10 +3,10 @@
 `python -m bench.ussd_figures` (with HAMTA_DATA_DIR / HAMTA_PEPPER_FILE naming a migrated
 registry holding the demo data: `hamta-ivr db upgrade && hamta-ivr db seed-demo`) copies that
 registry for each run, runs each operation over USSD (ivr.call.ussd_console) and as a console
-voice call with the same steps, and prints docs/performance.md's table. The subscriber is simulated: 2 s
-of network round trip a screen, reading 15 characters a second, typing 0.4 s a character and
-0.5 s to send. CPU is the process's for the whole session (production argon2 costs), median of
-`--runs`.
+voice call with the same steps, and prints docs/performance.md's table. The subscriber is
+simulated: 2 s of network round trip a screen, reading 15 characters a second, typing 0.4 s a
+character and 0.5 s to send. CPU is the process's for the whole session (production argon2
+costs), median of `--runs`.
 """
 
 from __future__ import annotations

@@ -60,7 +60,8 @@ class Registry:
         is checked against the registry's fingerprint of it (ivr.registry.meta; recorded for a
         new registry): another pepper is a ConfigError naming HAMTA_PEPPER/HAMTA_PEPPER_FILE.
         The pepper file is created only for a new registry (no hash, no fingerprint).
-        `check_pepper=False` is for reading names only (ivr.registry.device_names, with a dummy pepper).
+        `check_pepper=False` is for reading names only (ivr.registry.device_names:
+        a dummy pepper).
         A database that cannot be reached or read is a ConfigError naming HAMTA_DB_URL/--db.
         `hash_params` below the OWASP minimum are for tests only."""
         from ivr.config import db_url, load_pepper, pepper_source
