@@ -233,8 +233,8 @@ add_demo_sms_settings() {  # $1: the config file, $2: the service's data dir
 wait_sms_lab() {
   local sms_port
   sms_port=$(python -c 'import urllib.parse
-from ivr.config import setting
-url = urllib.parse.urlsplit(setting("kannel_url") or "")
+from ivr.config import current
+url = urllib.parse.urlsplit(current().kannel_url or "")
 print(url.port if url.hostname in ("127.0.0.1", "localhost") else "")' 2>/dev/null) || sms_port=""
   [ -n "$sms_port" ] || return 0
   for _ in $(seq 300); do

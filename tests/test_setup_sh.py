@@ -80,3 +80,20 @@ def test_keys_the_operator_set_are_kept_not_repeated(tmp_path):
     values = read_config_file(config)  # valid TOML: no key twice
     assert values["sms_sender"] == "30001234" and values["kannel_username"] == "ivr"
     assert values["kannel_password_file"] == f"{tmp_path}/kannel-password"
+
+
+def test_the_python_the_scripts_run_imports_what_exists():
+    """The scripts' `python -c` lines import from ivr by name: a name renamed or removed in the
+    package (as `ivr.config.setting` was, issue 20) would break `./setup.sh demo` at run time,
+    after every test passed. Each `from ivr… import …` line they hold must import."""
+    import importlib
+    import re
+
+    scripts = [SETUP, SETUP.with_name("deploy") / "install.sh", *SETUP.parent.glob("db/*.sh")]
+    imports = [(script.name, match.group(1), match.group(2)) for script in scripts
+               for match in re.finditer(r"from (ivr[\w.]*) import ([\w, ]+)", script.read_text())]
+    assert imports, "no `from ivr… import` line found: is this test still looking at them?"
+    for script, module, names in imports:
+        loaded = importlib.import_module(module)
+        for name in (n.strip() for n in names.split(",")):
+            assert hasattr(loaded, name), f"{script}: from {module} import {name}: no such name"
