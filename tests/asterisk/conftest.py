@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -61,6 +62,28 @@ def free_udp_range(size: int = 200) -> int:
                 sock.close()
         return start
     raise RuntimeError("no free UDP range")
+
+
+def softphone_media_ports(size: int = 4) -> int:
+    """The start of `size` free UDP ports for a SIPp softphone's RTP, below the kernel's
+    ephemeral range (32768+). Asterisk's own RTP range (free_udp_range) comes from that range and
+    Asterisk picks its ports in it at random: a softphone port taken from there could be one
+    Asterisk binds for the same call between our check and SIPp's bind (errno 98, seen in CI)."""
+    for _ in range(200):
+        start = random.randrange(20000, 32000 - size, 2)
+        held: list[socket.socket] = []
+        try:
+            for port in range(start, start + size):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+        return start
+    raise RuntimeError("no free UDP ports for a softphone between 20000 and 32000")
 
 
 @dataclass

@@ -24,7 +24,7 @@ import pytest
 from ivr.asterisk import config, dev
 from ivr.call.api import Call
 from ivr.call.fastagi import FastAgiServer, ServerSettings
-from tests.asterisk.conftest import Env, dial, free_port, free_udp_range
+from tests.asterisk.conftest import Env, dial, free_port, softphone_media_ports
 
 pytestmark = pytest.mark.asterisk
 
@@ -52,7 +52,7 @@ def softphone_call(env: Env, scenario: Path, account: str, service: str,
         ["sipp", "-sf", str(scenario), "-s", service,
          "-key", "account", account, "-au", account, "-ap", env.sip_password(account),
          "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_DGRAM)),
-         "-mp", str(free_udp_range(4)), "-m", "1", "-nostdin", "-timeout", str(timeout),
+         "-mp", str(softphone_media_ports()), "-m", "1", "-nostdin", "-timeout", str(timeout),
          "-timeout_error", f"127.0.0.1:{env.sip_port}"],
         capture_output=True, text=True, timeout=timeout + 30, cwd=env.data,
     )

@@ -38,9 +38,9 @@ from tests.asterisk.conftest import (
     Env,
     dial,
     free_port,
-    free_udp_range,
     is_subsequence,
     missing_sounds,
+    softphone_media_ports,
 )
 
 pytestmark = pytest.mark.asterisk
@@ -75,7 +75,7 @@ def run_sipp(env: Env) -> subprocess.CompletedProcess[str]:
         ["sipp", "-sf", str(SIPP_SCENARIO), "-s", f"7777*{DEMO_SELLER}",
          "-key", "account", "staff1", "-au", "staff1", "-ap", env.sip_password("staff1"),
          "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_DGRAM)),
-         "-mp", str(free_udp_range(4)),
+         "-mp", str(softphone_media_ports()),
          "-m", "1", "-nostdin", "-timeout", "150", "-timeout_error",
          f"127.0.0.1:{env.sip_port}"],
         capture_output=True, text=True, timeout=200, cwd=env.data,

@@ -31,7 +31,7 @@ import pytest
 from ivr.asterisk import config, dev
 from ivr.call.api import Call, Sound
 from ivr.call.fastagi import FastAgiServer, ServerSettings
-from tests.asterisk.conftest import Env, free_port, free_udp_range
+from tests.asterisk.conftest import Env, free_port, softphone_media_ports
 
 pytestmark = pytest.mark.asterisk
 
@@ -66,7 +66,7 @@ def softphone(env: Env, codec: str, caller: str) -> subprocess.CompletedProcess[
          "-key", "encoding", encoding,
          "-key", "account", "staff1", "-au", "staff1", "-ap", env.sip_password("staff1"),
          "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_DGRAM)),
-         "-mp", str(free_udp_range(4)), "-m", "1", "-nostdin", "-timeout", "60",
+         "-mp", str(softphone_media_ports()), "-m", "1", "-nostdin", "-timeout", "60",
          "-timeout_error", f"127.0.0.1:{env.sip_port}"],
         capture_output=True, text=True, timeout=90, cwd=env.data,
     )

@@ -28,9 +28,9 @@ from tests.asterisk.conftest import (
     Env,
     dial,
     free_port,
-    free_udp_range,
     is_subsequence,
     missing_sounds,
+    softphone_media_ports,
 )
 
 pytestmark = pytest.mark.asterisk
@@ -96,7 +96,7 @@ def start_agent(env: Env, messages: Path) -> subprocess.Popen[str]:
          "-oocsf", str(SIPP / "staff-agent-answer.xml"),
          "-key", "account", AGENT, "-au", AGENT, "-ap", env.sip_password(AGENT),
          "-d", str(SIGNED_IN_MS), "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_DGRAM)),
-         "-mp", str(free_udp_range(4)), "-m", "1", "-nostdin", "-timeout", "150",
+         "-mp", str(softphone_media_ports()), "-m", "1", "-nostdin", "-timeout", "150",
          "-timeout_error", "-trace_msg", "-message_file", str(messages),
          f"127.0.0.1:{env.sip_port}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=env.data)
