@@ -44,6 +44,7 @@ USED_KEYS: frozenset[str] = frozenset({
     "report_confirm_stolen_end", "reported", "case_is", "report_exists", "withdraw_confirm",
     "report_withdrawn", "return_confirm_end", "return_started", "returns_waiting",
     "return_take_back", "return_take_back_from", "return_take_back_end", "returned",
+    "returns_arrived", "arrived_from", "arrived_today", "arrived_yesterday", "arrived_days_ago",
     *RIGHTS, *REPORTED.values(),
     *_asked(),
     # what a validator of ivr.flows.questions names (an 11-digit number that is not 09…)
