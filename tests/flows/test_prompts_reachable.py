@@ -134,7 +134,7 @@ async def test_every_used_prompt_is_heard_on_some_path(dial, registry, sms_codes
     assert not missing, f"never heard: {sorted(missing)}"
     # and the other way: what a call plays is declared used (`prompts check` notes the rest as
     # keys no flow plays, for the voice artist to skip)
-    undeclared = {key for key in heard if key in catalogue.keys()} - USED_KEYS
+    undeclared = (heard & set(catalogue.keys())) - USED_KEYS
     assert not undeclared, f"played but not in ivr.flows.keys.USED_KEYS: {sorted(undeclared)}"
 
 
