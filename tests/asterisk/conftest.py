@@ -43,24 +43,28 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return sock.getsockname()[1]
 
 
+def _udp_free(ports: range) -> bool:
+    """Can each of `ports` be bound on loopback now?"""
+    held: list[socket.socket] = []
+    try:
+        for port in ports:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            held.append(sock)
+            sock.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def free_udp_range(size: int = 200) -> int:
     """The start of `size` consecutive free UDP ports (Asterisk's RTP range)."""
     for _ in range(50):
         start = free_port(socket.SOCK_DGRAM) // 2 * 2
-        if start + size > 65000:
-            continue
-        try:
-            held = []
-            for port in range(start, start + size, 20):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                held.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-        return start
+        if start + size <= 65000 and _udp_free(range(start, start + size, 20)):
+            return start
     raise RuntimeError("no free UDP range")
 
 
@@ -71,18 +75,8 @@ def softphone_media_ports(size: int = 4) -> int:
     Asterisk binds for the same call between our check and SIPp's bind (errno 98, seen in CI)."""
     for _ in range(200):
         start = random.randrange(20000, 32000 - size, 2)
-        held: list[socket.socket] = []
-        try:
-            for port in range(start, start + size):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                held.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-        return start
+        if _udp_free(range(start, start + size)):
+            return start
     raise RuntimeError("no free UDP ports for a softphone between 20000 and 32000")
 
 
