@@ -47,6 +47,7 @@ from ivr.prompts.check import judge
 from ivr.prompts.devices import device_sound_name, spoken_name
 from ivr.prompts.engines import Engine
 from ivr.prompts.layout import FORMAT, LANGUAGE, MANIFEST, PromptsError, sound_path
+from ivr.prompts.lexicon import espeak_text
 from ivr.prompts.persian import NUMBER_FOLDER, digit_sounds, number_sounds
 
 PIPELINE = 1  # bump when processing changes in a way EFFECTS does not show: rebuilds everything
@@ -54,8 +55,9 @@ PIPELINE = 1  # bump when processing changes in a way EFFECTS does not show: reb
 PROMPT, NUMBER, DIGIT, DEVICE = "prompt", "number", "digit", "device"
 PRUNED_KINDS = {PROMPT, NUMBER, DIGIT}  # device names stay when a build does not list them
 
-# How espeak-ng should say a sound whose text alone it says wrongly. The «و» between number words
-# is spoken «o» (بیست‌ و یک = bist-o yek); read alone espeak says the formal «va».
+# How espeak-ng should say a number word whose text alone it says wrongly (prompts: the lexicon,
+# ivr.prompts.lexicon). The «و» between number words is spoken «o» (بیست‌ و یک = bist-o yek);
+# read alone espeak says the formal «va».
 ESPEAK_PRONUNCIATION = {f"{NUMBER_FOLDER}/and": "[[o]]"}
 
 
@@ -79,8 +81,15 @@ class Item:
 
 
 def catalogue_items(entries: Mapping[str, Mapping[str, str]] | None = None) -> list[Item]:
+    """The prompts; an espeak engine is given the lexicon's respelling where it differs."""
     entries = catalogue.entries() if entries is None else entries
-    return [Item(f"{SOUND_FOLDER}/{key}", entry["text"], PROMPT) for key, entry in entries.items()]
+    items = []
+    for key, entry in entries.items():
+        text = entry["text"]
+        spoken = espeak_text(text)
+        pronounce = (("espeak", spoken),) if spoken != text else ()
+        items.append(Item(f"{SOUND_FOLDER}/{key}", text, PROMPT, pronounce))
+    return items
 
 
 def number_items() -> list[Item]:

@@ -11,8 +11,9 @@
 
 Both espeak-ng engines read the same text through the same Persian rules, so they say the same
 phonemes (`espeak-ng -v fa -x -q TEXT` prints them; tests/prompts/test_pronunciation.py pins
-every digit and number word) and share one pronunciation key, `espeak`: a sound whose text they
-say wrongly gives them phoneme input instead (build.ESPEAK_PRONUNCIATION).
+every digit and number word and the lexicon) and share one pronunciation key, `espeak`: a sound
+whose text they say wrongly gives them a respelling or phoneme input instead (the prompts' words:
+ivr.prompts.lexicon; the number words: build.ESPEAK_PRONUNCIATION).
 
 An engine writes one audio file for one text in whatever format it produces; the builder converts
 it with sox. `identity` names the engine, its version and voice, and is part of every generated

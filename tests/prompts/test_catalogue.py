@@ -13,8 +13,10 @@ from ivr.prompts import catalogue
 ZWNJ = "\u200c"
 LETTERS = set("ءآأؤئابپتثجچحخدذرزژسشصضطظعغفقکگلمنوهی")
 NON_JOINING = set("ءآأؤادذرزژو")  # letters that never join the next one: a ZWNJ after them is noise
-# tanvin in «لطفاً», hamza above in «ۀ», damma in nine «نُه» (bare «نه» is "no")
-MARKS = {"\u064b", "\u0654", "\u064f"}
+# tanvin in «لطفاً», hamza above in «ۀ», damma in nine «نُه» (bare «نه» is "no"), kasra for the
+# ezafe «کلیدِ یک» (ivr/prompts/lexicon.py)
+KASRA = "\u0650"
+MARKS = {"\u064b", "\u0654", "\u064f", KASRA}
 PUNCTUATION = set(" .،؛:؟!«»")
 ALLOWED = LETTERS | MARKS | PUNCTUATION | {ZWNJ}
 KEY_NAMES = {"صفر": "0", "یک": "1", "دو": "2", "سه": "3", "چهار": "4", "پنج": "5", "شش": "6",
@@ -26,7 +28,7 @@ TEXTS = {key: entry["text"] for key, entry in ENTRIES.items()}
 
 def pressed(text: str) -> list[str]:
     """The keys a prompt tells the caller to press, in order: «کلید یک» -> "1"."""
-    return [KEY_NAMES[w] for w in re.findall(r"کلید (\S+?)(?=[\s،؛.]|$)", text)]
+    return [KEY_NAMES[w] for w in re.findall(r"کلیدِ? (\S+?)(?=[\s،؛.]|$)", text)]
 
 
 def test_every_key_the_flows_play_is_in_the_catalogue():
@@ -114,10 +116,18 @@ def test_menu_digits_are_the_flows_digits(key, keys):
 
 
 def test_main_menu_says_what_each_key_does():
-    menu = TEXTS["main_menu"]
+    menu = TEXTS["main_menu"].replace(KASRA, "")
     order = ["استعلام", "فعال‌سازی", "انتقال مالکیت", "کد فعال‌سازی", "دستگاه‌های من"]
     positions = [menu.index(words) for words in order]
     assert positions == sorted(positions)
+
+
+def test_a_key_is_named_with_its_ezafe():
+    """«کلیدِ یک», not «کلید یک»: without the kasra espeak-ng says «kelid yek», which no Persian
+    speaker says (the same holds for every ezafe; this one is in nearly every menu)."""
+    bare = {key for key, text in TEXTS.items()
+            if re.search(f"کلید (?:{'|'.join(KEY_NAMES)})(?=[\\s،؛.]|$)", text)}
+    assert sorted(bare) == []
 
 
 def test_no_sentence_ends_in_a_colon_before_a_lone_number():
