@@ -8,7 +8,6 @@ from __future__ import annotations
 import wave
 from pathlib import Path
 
-from ivr.call.agi_spool import DIGIT_GAP_SECONDS
 from ivr.call.api import FIRST_DIGIT_TIMEOUT, INTER_DIGIT_TIMEOUT, READ_FIRST_TIMEOUT
 
 # Used when the built audio cannot be measured (`idle_limit` derives a tighter one from it); the
@@ -36,8 +35,7 @@ def longest_command(sounds: Path, language: str = "fa") -> float | None:
     digits = [_wav_seconds(p) for p in (folder / "digits").glob("*.wav")]
     if not prompts or not digits:
         return None
-    digit = max(digits) + DIGIT_GAP_SECONDS
-    return max(max(prompts), DEVICE_NAME_SECONDS, MOST_DIGITS_SAID * digit)
+    return max(max(prompts), DEVICE_NAME_SECONDS, MOST_DIGITS_SAID * max(digits))
 
 
 def idle_limit(sounds: Path, language: str = "fa") -> float:

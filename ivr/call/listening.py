@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.app import Ivr
-from ivr.call.agi_spool import DIGIT_GAP_SECONDS
 from ivr.call.api import CallerHungUp, DeviceName, Sound
 from ivr.call.console import ConsoleCall, scripted_keys
 from ivr.prompts import timing
@@ -31,15 +30,14 @@ from ivr.registry.service import Registry
 class ListeningCall(ConsoleCall):
     """A console call that records every sound it plays, as the FastAGI channel would play it
     from `sounds`: a device name only when its sound was built (else the flow reads the IMEI's
-    ending), a secret digit string with the channel's gaps. Hangs up when the IVR next waits for
+    ending), the pauses between digit groups. Hangs up when the IVR next waits for
     a key after the last scripted one: everything the script leads to has been said by then."""
 
     sounds: Path = Path()
-    digit_gap: float = 0.0
     record: CallSounds = field(default_factory=CallSounds)
 
-    def _hear(self, name: str, gap: float = 0.0) -> None:
-        self.record.heard.append(Heard(name, gap))
+    def _hear(self, name: str) -> None:
+        self.record.heard.append(Heard(name))
 
     async def stream(self, sound: Sound, escape: str) -> str | None:
         self._hear(sound.file)
@@ -51,9 +49,8 @@ class ListeningCall(ConsoleCall):
         return await super().say_number(value, escape)
 
     async def say_digit_string(self, digits: str, escape: str, *, secret: bool) -> str | None:
-        for i, digit in enumerate(digits):
-            gap = self.digit_gap if secret and i < len(digits) - 1 else 0.0
-            self._hear(f"{DIGITS_FOLDER}/{digit}", gap)
+        for digit in digits:
+            self._hear(f"{DIGITS_FOLDER}/{digit}")
         return await super().say_digit_string(digits, escape, secret=secret)
 
     async def pause(self, seconds: float, escape: str) -> str | None:
@@ -105,10 +102,10 @@ async def listen(operation: Operation, template: DemoTemplate, sounds: Path) -> 
                 await ivr.handle(ListeningCall(  # from the subscriber's own mobile line
                     caller_id=caller, caller_trusted=True,
                     keys=scripted_keys(keys.format(**numbers)),
-                    out=io.StringIO(), sounds=sounds, digit_gap=DIGIT_GAP_SECONDS))
+                    out=io.StringIO(), sounds=sounds))
             call = ListeningCall(caller_id=operation.caller, caller_trusted=True,
                                  keys=scripted_keys(operation.keys.format(**numbers)),
-                                 out=io.StringIO(), sounds=sounds, digit_gap=DIGIT_GAP_SECONDS)
+                                 out=io.StringIO(), sounds=sounds)
             await ivr.handle(call)
         return call.record
     finally:

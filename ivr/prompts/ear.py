@@ -185,7 +185,8 @@ def group_of(text: str) -> str:
         return MENUS
     if "؟" in text or "وارد کنید" in text:
         return QUESTIONS
-    tokens = set(re.findall(r"[^\s\u200c.,،:؛؟!«»]+", text.replace("\u064f", "")))
+    bare = "".join(c for c in text if unicodedata.category(c) != "Mn")  # «نُه», «یکِ»
+    tokens = set(re.findall(r"[^\s\u200c.,،:؛؟!«»]+", bare))
     if tokens & _NUMBER_WORDS - {"نه"}:  # bare «نه» is "no"
         return NUMBERS
     return STATEMENTS

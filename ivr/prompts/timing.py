@@ -3,10 +3,9 @@
 Measured from the built audio, not a clock: `hamta-ivr prompts timing` (ivr/cli/prompts.py) places
 real console calls with the key scripts of OPERATIONS on a throwaway demo registry, collects every
 sound each call plays (prompt keys, number words, `digits/N`, device names) and this module sums
-their WAV durations in the sounds dir, plus the silence the channel puts between the digits of a
-secret digit string (FastAGI: ivr.call.agi_spool.DIGIT_GAP_SECONDS; Asterisk's SAY DIGITS plays the
-digit files back to back). Keys are typed at once, there is no barge-in, every prompt is heard
-in full. The figures do not depend on the machine's speed, only on the audio.
+their WAV durations in the sounds dir, plus the pauses between digit groups (every digit string,
+secret or not, plays its digit files back to back). Keys are typed at once, there is no barge-in,
+every prompt is heard in full. The figures do not depend on the machine's speed, only on the audio.
 
 A path runs from the first word of the call (the welcome) to its end: the first time the prompt
 `until` plays after the script's last key was typed, with the numbers, digits and device names
@@ -87,7 +86,7 @@ OPERATIONS: tuple[Operation, ...] = (
 @dataclass(frozen=True)
 class Heard:
     """One sound the caller heard (its name under sounds/fa) and the silence the channel put
-    after it (between the digits of a secret digit string)."""
+    after it (a pause between digit groups)."""
 
     name: str
     gap_after: float = 0.0

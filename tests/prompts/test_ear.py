@@ -118,6 +118,7 @@ def test_prompt_groups():
     assert ear.group_of("برای تأیید کلید یک و برای انصراف کلید دو را فشار دهید.") == ear.MENUS
     assert ear.group_of("شماره‌ی همراه یازده‌رقمی را وارد کنید.") == ear.QUESTIONS
     assert ear.group_of("مهلت هفت روز است.") == ear.NUMBERS
+    assert ear.group_of("با گزینه‌ی یکِ همین سامانه") == ear.NUMBERS  # an ezafe's kasra
     assert ear.group_of("به همتا خوش آمدید.") == ear.STATEMENTS
 
 
