@@ -67,6 +67,9 @@ class ListeningCall(ConsoleCall):
         return await super().device_name(name, escape)
 
     async def wait_digit(self, timeout: float) -> str | None:
+        waits, said = self.record.waits, len(self.record.heard)
+        if not waits or waits[-1] != said:
+            waits.append(said)
         if not self.keys:
             self.hung_up = True
             raise CallerHungUp

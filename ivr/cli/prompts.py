@@ -115,7 +115,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ear.add_argument("--out", metavar="DIR", help=SOUNDS_HELP)
     ear.add_argument("--group", action="append", metavar="GROUP", dest="groups",
                      help="only these groups (repeatable): menus, questions, numbers, "
-                          "statements, digits, read-backs (default: all)")
+                          "statements, digits, read-backs, paths (the operations' paths as "
+                          "heard: the console calls of `prompts timing`) (default: all)")
     ear.add_argument("--json", metavar="FILE", type=Path,
                      help="also write the full report (every transcript) as JSON here")
     ear.add_argument("--threads", type=int, default=2, metavar="N",
@@ -215,8 +216,10 @@ def run_ear(args: argparse.Namespace) -> int:
             print(f"{heard.cer:6.1%}  {heard.name}: «{heard.text}» -> «{heard.heard}»",
                   flush=True)
 
+    paths = listen_all(out) if ear.PATHS in groups and not args.digits_rate else None
     report = ear.hear(out, transcribe, groups, digits_rate=args.digits_rate, progress=progress,
-                      engine=make_engine(args.engine) if args.digits_rate else None)
+                      engine=make_engine(args.engine) if args.digits_rate else None,
+                      paths=paths)
     print(report.render())
     if args.json:
         args.json.write_text(report.to_json() + "\n", encoding="utf-8")

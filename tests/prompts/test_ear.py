@@ -8,20 +8,25 @@ recogniser and need nothing.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import wave
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from ivr.call.listening import listen_all
 from ivr.cli import main
 from ivr.prompts import ear
-from ivr.prompts.build import build, digit_items
+from ivr.prompts.build import build, digit_items, plan, save_manifest
 from ivr.prompts.engines import make_engine, mbrola_missing
-from ivr.prompts.layout import sound_path
+from ivr.prompts.layout import PromptsError, sound_path
+from ivr.prompts.timing import CallSounds
+from ivr.prompts.timing import Heard as Played
 
-from .conftest import in_ci, need
+from .conftest import in_ci, need, write_wav
 
 # Read-backs heard in CI: every digit once (a mobile number) and an activation code; the long
 # runs of one digit (the demo's IMEI) make the recogniser loop, which costs seconds: not here.
@@ -221,3 +226,61 @@ def test_the_command_hears_fresh_digits(monkeypatch: pytest.MonkeyPatch,
     assert "digits alone: 10 sounds" in out and "recognised 1/10" in out
     assert "menus" not in out  # only the digits and the read-backs
     assert main(["prompts", "ear", "--engine", "espeak"]) == 2  # --engine needs --digits-rate
+
+
+# --- the operations' paths, as heard --------------------------------------------------------------
+def test_a_call_is_cut_where_the_ivr_waits_for_a_key():
+    call = CallSounds([Played("hamta/welcome"), Played("hamta/main_menu"),
+                       Played("hamta/enter_imei"), Played("digits/1", 0.2), Played("digits/2")],
+                      waits=[2, 3])
+    assert [[p.name for p in u] for u in ear.utterances(call)] == [
+        ["hamta/welcome", "hamta/main_menu"], ["hamta/enter_imei"], ["digits/1", "digits/2"]]
+    assert ear.utterances(CallSounds([Played("hamta/welcome")], waits=[0, 1])) == [
+        [Played("hamta/welcome")]]
+
+
+def test_the_paths_are_heard_as_stretches_with_their_words(tmp_path: Path):
+    sounds = tmp_path / "sounds"
+    lengths = {"hamta/transfer_confirm": 1.0, "digits/3": 0.5, "hamta/transfer_confirm_end": 0.75}
+    for name, seconds in lengths.items():
+        write_wav(sound_path(sounds, name), seconds)
+    texts = {"hamta/transfer_confirm": "آیا مالکیتِ شناسه‌ی", "digits/3": "سه",
+             "hamta/transfer_confirm_end": "منتقل شود؟"}
+    save_manifest(sounds, {name: {"kind": "x", "text": text} for name, text in texts.items()})
+    call = CallSounds([Played("hamta/transfer_confirm"), Played("digits/3", 0.2),
+                       Played("hamta/transfer_confirm_end")], waits=[3])
+    durations: list[float] = []
+
+    def transcribe(wav: bytes) -> str:
+        with wave.open(io.BytesIO(wav)) as w:
+            durations.append(w.getnframes() / w.getframerate())
+        return "آیا مالکیت شناسه سه منتقل شود"
+
+    report = ear.listen(sounds, transcribe, [ear.PATHS],
+                        paths={"transfer": call, "the same again": call})
+    [heard] = report.heard  # a stretch heard on two paths is heard once
+    assert (heard.name, heard.group) == ("transfer #1", ear.PATHS)
+    assert heard.text == "آیا مالکیتِ شناسه‌ی سه منتقل شود؟"
+    assert heard.cer == pytest.approx(1 / 25)  # the «ی» of «شناسه‌ی» unheard
+    assert durations == [pytest.approx(1.0 + 0.5 + 0.2 + 0.75)]  # the group pause is heard
+    assert report.as_dict()["groups"][ear.PATHS]["sounds"] == 1  # type: ignore[index]
+    assert "all prompts" not in report.as_dict()["groups"]  # type: ignore[operator]
+
+    save_manifest(sounds, {})
+    with pytest.raises(PromptsError, match="no text in the build's manifest"):
+        ear.listen(sounds, transcribe, [ear.PATHS], paths={"transfer": call})
+
+
+def test_a_listening_call_marks_where_the_ivr_waits(tmp_path: Path):
+    """The console calls the paths group hears: every operation waits for a key after its
+    menu, and the main menu call is cut after the welcome and menu."""
+    names = {item.name for item in plan(devices=[("Samsung", "Galaxy A54")])}
+    for name in names:
+        write_wav(sound_path(tmp_path, name), 0.5)
+    calls = listen_all(tmp_path)
+    main_menu = calls["main menu"]
+    assert [p.name for p in main_menu.heard[:main_menu.waits[0]]] == [
+        "hamta/welcome", "hamta/main_menu"]
+    for name, call in calls.items():
+        assert call.waits and call.waits == sorted(set(call.waits)), name
+        assert all(ear.utterances(call)), name
