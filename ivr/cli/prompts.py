@@ -117,6 +117,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="only these groups (repeatable): menus, questions, numbers, "
                           "statements, digits, read-backs, paths (the operations' paths as "
                           "heard: the console calls of `prompts timing`) (default: all)")
+    ear.add_argument("--wideband", action="store_true",
+                     help="hear the built .sln16 copies (16 kHz, what a G.722 call hears) "
+                          "instead of the 8 kHz .wav files")
     ear.add_argument("--json", metavar="FILE", type=Path,
                      help="also write the full report (every transcript) as JSON here")
     ear.add_argument("--threads", type=int, default=2, metavar="N",
@@ -207,6 +210,8 @@ def run_ear(args: argparse.Namespace) -> int:
                          f"{', '.join(ear.OPTION_GROUPS)}")
     groups = [ear.OPTION_GROUPS[g] for g in args.groups] if args.groups else list(ear.GROUPS)
     out = sounds_dir(args.out)
+    if args.wideband and args.digits_rate:
+        raise UsageError("--wideband hears the built copies; --digits-rate makes its own digits")
     if args.engine and not args.digits_rate:
         raise UsageError("--engine goes with --digits-rate (the built sounds have their voice)")
     transcribe = ear.whisper(threads=max(1, args.threads))
@@ -219,7 +224,7 @@ def run_ear(args: argparse.Namespace) -> int:
     paths = listen_all(out) if ear.PATHS in groups and not args.digits_rate else None
     report = ear.hear(out, transcribe, groups, digits_rate=args.digits_rate, progress=progress,
                       engine=make_engine(args.engine) if args.digits_rate else None,
-                      paths=paths)
+                      paths=paths, wide=args.wideband)
     print(report.render())
     if args.json:
         args.json.write_text(report.to_json() + "\n", encoding="utf-8")

