@@ -1,8 +1,8 @@
-"""The ear (ivr/prompts/ear.py): an offline recogniser's verdict on the digits a caller hears.
+"""The ear (ivr/prompts/ear.py): an offline recogniser's verdict on what a caller hears.
 
-The tests marked `ear` run Whisper base (faster-whisper, the dev extra) on digit files built
-here with the default voice: skipped with the reason when the recogniser is not installed, failed
-with CI=true (the dev extra installs it). The others check the scoring with a stand-in
+The tests marked `ear` run Whisper base (faster-whisper, the dev extra) on digit files and menus
+built here with the default voice: skipped with the reason when the recogniser is not installed,
+failed with CI=true (the dev extra installs it). The others check the scoring with a stand-in
 recogniser and need nothing.
 """
 
@@ -19,8 +19,8 @@ import pytest
 
 from ivr.call.listening import listen_all
 from ivr.cli import main
-from ivr.prompts import ear
-from ivr.prompts.build import build, digit_items, plan, save_manifest
+from ivr.prompts import catalogue, ear
+from ivr.prompts.build import build, catalogue_items, digit_items, plan, save_manifest
 from ivr.prompts.engines import make_engine, mbrola_missing
 from ivr.prompts.layout import PromptsError, sound_path
 from ivr.prompts.timing import CallSounds
@@ -40,6 +40,8 @@ CI_READ_BACKS = (("mobile", "09123456789", (4, 3, 4)), ("code", "86427531", (4, 
 # "Digits and read-backs"), so they stay where the measurement puts them.
 LEAST_IDENTIFIED = 7
 MOST_WRONG = 0.75
+# The menus' capped mean CER: MBROLA ir1 40.5 % (2026-12-05), the formant voice 69.7 %.
+MOST_MENU_CER = 0.55
 
 
 def need_ear() -> None:
@@ -83,6 +85,27 @@ def test_the_digits_and_read_backs_are_understood(digits_dir: tuple[Path, str]):
                         read_backs=CI_READ_BACKS)
     problems = ear.digit_problems(report, LEAST_IDENTIFIED, MOST_WRONG)
     assert problems == [], report.render()
+
+
+@pytest.mark.ear
+def test_the_menus_are_understood(tmp_path: Path):
+    """The menus built with the default voice, heard within MOST_MENU_CER; the same transcripts
+    scored against another menu's words fail the bound (it can tell a menu from another)."""
+    need_ear()
+    entries = {key: entry for key, entry in catalogue.entries().items()
+               if not key.startswith("sms_") and ear.group_of(entry["text"]) == ear.MENUS}
+    out = tmp_path / "sounds"
+    build(catalogue_items(entries), out, make_engine(None))
+    transcribe = ear.whisper()
+    report = ear.listen(out, transcribe, [ear.MENUS], entries=entries)
+    figures = report.group_figures(ear.MENUS)
+    assert figures["sounds"] == len(entries) >= 10
+    assert figures["cer_capped_mean"] <= MOST_MENU_CER, report.render()
+    keys = list(entries)
+    shifted = {key: {"text": entries[keys[(n + 1) % len(keys)]]["text"]}
+               for n, key in enumerate(keys)}  # each sound scored against the next menu's words
+    wrong = ear.listen(out, transcribe, [ear.MENUS], entries=shifted)  # transcripts are cached
+    assert wrong.group_figures(ear.MENUS)["cer_capped_mean"] > MOST_MENU_CER, wrong.render()
 
 
 @pytest.mark.ear
@@ -132,8 +155,6 @@ def test_read_back_pauses_like_the_channel(digits_dir: tuple[Path, str]):
 
     assert ear.GROUP_PAUSE == GROUP_PAUSE
     sounds, _ = digits_dir
-    import io
-    import wave
 
     def seconds(wav: bytes) -> float:
         with wave.open(io.BytesIO(wav)) as w:
@@ -154,9 +175,6 @@ def by_bytes(sounds: Path) -> Callable[[bytes], str]:
     def transcribe(wav: bytes) -> str:
         if wav in words:
             return words[wav]
-        import io
-        import wave
-
         with wave.open(io.BytesIO(wav)) as w:
             data = w.readframes(w.getnframes())
         out = []
@@ -206,8 +224,6 @@ def test_the_command_writes_a_json_report(digits_dir: tuple[Path, str], tmp_path
 def test_digits_built_fresh_at_another_rate(tmp_path: Path):
     """The wideband comparison: the ten digits made like the build, at 16 kHz, elsewhere."""
     need("espeak-ng", "sox")
-    import wave
-
     sounds = ear.build_digits(tmp_path / "wide", make_engine("espeak"), 16000)
     for d in range(10):
         with wave.open(str(sound_path(sounds, f"digits/{d}"))) as w:
