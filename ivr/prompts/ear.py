@@ -52,6 +52,7 @@ from typing import Any
 from ivr import config
 from ivr.prompts import catalogue
 from ivr.prompts.audio import NATIVE_FORMATS, SAMPLE_WIDTH, convert
+from ivr.prompts.build import digit_items, load_manifest, save_manifest
 from ivr.prompts.catalogue import SOUND_FOLDER
 from ivr.prompts.engines import Engine
 from ivr.prompts.layout import LANGUAGE, PromptsError, sound_path
@@ -478,8 +479,6 @@ def digit_text(digits: str) -> str:
 
 def voice_of(sounds: Path) -> str:
     """The engine the digits were built with, from the build manifest."""
-    from ivr.prompts.build import load_manifest
-
     entry = load_manifest(sounds).get(f"{DIGITS_FOLDER}/0", {})
     return str(entry.get("source", "unknown"))
 
@@ -528,8 +527,6 @@ def listen(
                 name = f"{SOUND_FOLDER}/{key}"
                 hear(name, group, entry["text"], to_wav(*sound_frames(sounds, name, wide)))
     if PATHS in wanted and paths:
-        from ivr.prompts.build import load_manifest
-
         texts = {name: str(entry.get("text", "")) for name, entry in load_manifest(sounds).items()}
         seen: set[tuple[str, ...]] = set()
         for operation, call in paths.items():
@@ -576,8 +573,6 @@ def build_digits(sounds: Path, engine: Engine, rate: int) -> Path:
     """The ten digit files spoken by `engine`, converted like `prompts build` does (EFFECTS) but
     at `rate` Hz, into the sounds dir `sounds`: the wideband (16 kHz) build heard beside the 8 kHz
     one, or another engine's digits, without touching the built sounds. Returns `sounds`."""
-    from ivr.prompts.build import digit_items, save_manifest
-
     engine.prepare()
     manifest: dict[str, dict[str, str]] = {}
     for item in digit_items():

@@ -9,13 +9,13 @@ import pytest
 
 from ivr.flows.keys import USED_KEYS
 from ivr.prompts import catalogue
+from ivr.prompts.lexicon import KASRA
 
 ZWNJ = "\u200c"
 LETTERS = set("ءآأؤئابپتثجچحخدذرزژسشصضطظعغفقکگلمنوهی")
 NON_JOINING = set("ءآأؤادذرزژو")  # letters that never join the next one: a ZWNJ after them is noise
 # tanvin in «لطفاً», hamza above in «ۀ», damma in nine «نُه» (bare «نه» is "no"), kasra for the
 # ezafe «کلیدِ یک» (ivr/prompts/lexicon.py)
-KASRA = "\u0650"
 MARKS = {"\u064b", "\u0654", "\u064f", KASRA}
 PUNCTUATION = set(" .،؛:؟!«»")
 ALLOWED = LETTERS | MARKS | PUNCTUATION | {ZWNJ}
